@@ -1,0 +1,14 @@
+// Time, injected so the engine never reaches for the system clock or timers directly.
+export interface Clock {
+  now(): number;
+  setInterval(fn: () => void, ms: number): { cancel(): void };
+}
+
+export const systemClock: Clock = {
+  now: () => Date.now(),
+  setInterval(fn, ms) {
+    const timer = setInterval(fn, ms);
+    timer.unref();
+    return { cancel: () => clearInterval(timer) };
+  },
+};

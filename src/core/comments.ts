@@ -1,0 +1,67 @@
+// Comments of a session and their anchors. A root comment is anchored to a line: the code point
+// range [start, end) of the line including its terminator. Every committed edit moves the range:
+// text inserted at its start pushes it down, text inserted at its end does not belong to it. When
+// every code point of the range has been deleted the line is gone: the comment is marked outdated
+// (it keeps its original line text and is never moved onto other code). Editing the line's content
+// keeps the comment on it. Replies share their root's anchor.
+import { LiveReviewError } from './errors.js';
+import type { CommentRecord, CommentView } from './model.js';
+import { transformPosition, type TextOp } from '../ot/text.js';
+import { positionOf } from '../ot/lines.js';
+
+export class CommentBook {
+  private readonly byId = new Map<string, CommentRecord>();
+  /** Root comments per file, for moving anchors. */
+  private readonly rootsByPath = new Map<string, CommentRecord[]>();
+
+  get size(): number {
+    return this.byId.size;
+  }
+
+  has(id: string): boolean {
+    return this.byId.has(id);
+  }
+
+  get(id: string): CommentRecord {
+    const c = this.byId.get(id);
+    if (!c)
+      throw new LiveReviewError('COMMENT_NOT_FOUND', `no comment ${JSON.stringify(id)} in this session`);
+    return c;
+  }
+
+  /** The thread root of a comment (itself for a root). */
+  root(c: CommentRecord): CommentRecord {
+    return c.parentId ? (this.byId.get(c.parentId) ?? c) : c;
+  }
+
+  add(record: CommentRecord): void {
+    this.byId.set(record.id, record);
+    if (!record.parentId) {
+      const list = this.rootsByPath.get(record.path);
+      if (list) list.push(record);
+      else this.rootsByPath.set(record.path, [record]);
+    }
+  }
+
+  all(): IterableIterator<CommentRecord> {
+    return this.byId.values();
+  }
+
+  /** Moves every anchor of `path` through a committed op. */
+  onEdit(path: string, op: TextOp): void {
+    const roots = this.rootsByPath.get(path);
+    if (!roots) return;
+    for (const c of roots) {
+      const wasEmpty = c.anchorStart >= c.anchorEnd;
+      c.anchorStart = transformPosition(c.anchorStart, op, true);
+      c.anchorEnd = Math.max(c.anchorStart, transformPosition(c.anchorEnd, op, false));
+      if (!c.outdated && !wasEmpty && c.anchorStart >= c.anchorEnd) c.outdated = true;
+    }
+  }
+
+  /** A comment as clients see it, its line computed against the file's current text. */
+  view(c: CommentRecord, fileText: string, version: number): CommentView {
+    const anchor = this.root(c);
+    return { ...c, outdated: anchor.outdated, line: positionOf(fileText, anchor.anchorStart).line, version };
+  }
+}

@@ -1,0 +1,107 @@
+// One file of a session: its text, its version, and the recent history needed to transform an
+// edit made against an older version (server-side OT: base version -> transform against everything
+// committed since -> apply).
+import { LiveReviewError } from './errors.js';
+import {
+  applyOp,
+  codePointLength,
+  invertOp,
+  makeInvertible,
+  transformOp,
+  transformPosition,
+  type TextOp,
+} from '../ot/text.js';
+
+export class FileDocument {
+  /** Invertible ops; history[i] takes version historyBase + i to historyBase + i + 1. */
+  private history: TextOp[] = [];
+  /** lengths[i]: the text's length in code points at version historyBase + i. */
+  private lengths: number[] = [];
+  private historyBase: number;
+  private length: number;
+
+  constructor(
+    readonly path: string,
+    public text: string,
+    public version: number,
+    private readonly historyLimit: number,
+  ) {
+    this.historyBase = version;
+    this.length = codePointLength(text);
+  }
+
+  get codePoints(): number {
+    return this.length;
+  }
+
+  /** Throws the documented precondition failures for a base version this file cannot serve. */
+  checkBaseVersion(baseVersion: number): void {
+    if (baseVersion > this.version) {
+      throw new LiveReviewError(
+        'VERSION_AHEAD',
+        `${this.path}: base version ${baseVersion} is ahead of the file (version ${this.version}); take a fresh snapshot`,
+        { metadata: { path: this.path, version: String(this.version) } },
+      );
+    }
+    if (baseVersion < this.historyBase) {
+      throw new LiveReviewError(
+        'VERSION_TOO_OLD',
+        `${this.path}: base version ${baseVersion} is older than the retained history (from ${this.historyBase}); take a fresh snapshot`,
+        { metadata: { path: this.path, version: String(this.version), oldest: String(this.historyBase) } },
+      );
+    }
+  }
+
+  lengthAt(version: number): number {
+    this.checkBaseVersion(version);
+    return version === this.version ? this.length : this.lengths[version - this.historyBase]!;
+  }
+
+  /** The text at an older version, by inverting the history (used for line edits and anchors made
+   * against an older version, which are rare: most clients are at most a few versions behind). */
+  textAt(version: number): string {
+    this.checkBaseVersion(version);
+    let text = this.text;
+    for (let v = this.version - 1; v >= version; v--)
+      text = applyOp(text, invertOp(this.history[v - this.historyBase]!));
+    return text;
+  }
+
+  /** Transforms an op made against `baseVersion` so that it applies to the current version. Ties
+   * with committed inserts at the same position go to the incoming op ('left'), as ShareDB does. */
+  rebase(op: TextOp, baseVersion: number): TextOp {
+    this.checkBaseVersion(baseVersion);
+    let result = op;
+    for (let v = baseVersion; v < this.version; v++) {
+      result = transformOp(result, this.history[v - this.historyBase]!, 'left');
+    }
+    return result;
+  }
+
+  /** Moves a position made against `version` to the current version. */
+  rebasePosition(position: number, version: number, pushedByInsertAt: boolean): number {
+    this.checkBaseVersion(version);
+    let pos = position;
+    for (let v = version; v < this.version; v++) {
+      pos = transformPosition(pos, this.history[v - this.historyBase]!, pushedByInsertAt);
+    }
+    return pos;
+  }
+
+  /** Applies a checked op at the current version: the next version. */
+  apply(op: TextOp): void {
+    const invertible = makeInvertible(op, this.text);
+    this.history.push(invertible);
+    this.lengths.push(this.length);
+    this.text = applyOp(this.text, op);
+    this.length = codePointLength(this.text);
+    this.version++;
+    // Trim in amortized chunks rather than shifting on every edit.
+    if (this.history.length > this.historyLimit * 2) {
+      const drop = this.history.length - this.historyLimit;
+      this.history.splice(0, drop);
+      this.lengths.splice(0, drop);
+      this.historyBase += drop;
+    }
+  }
+}

@@ -1,0 +1,275 @@
+// The engine: every session of this process, loaded on demand and evicted when nobody is in them.
+// It is what transports talk to; it knows nothing of gRPC, HTTP or any database driver.
+import type { Clock } from './clock.js';
+import { LiveReviewError } from './errors.js';
+import type {
+  AckView,
+  Command,
+  CommentView,
+  CursorView,
+  FileView,
+  Origin,
+  ParticipantView,
+  WelcomeView,
+} from './model.js';
+import { Participant, type ParticipantSink } from './participant.js';
+import { Session, type EngineConfig, type EngineHooks } from './session.js';
+import type { Store } from './store.js';
+import { checkClientMessageId, checkId, LIMITS } from './validate.js';
+
+export type { EngineConfig, EngineHooks } from './session.js';
+
+export interface EngineOptions {
+  store: Store;
+  clock: Clock;
+  config: EngineConfig & {
+    /** Evict a session from memory once it has had no participants for this long. */
+    evictAfterMs: number;
+  };
+  hooks?: EngineHooks;
+}
+
+export interface JoinParams {
+  sessionId: string;
+  userId: string;
+  /** Empty for clients that do not send one (seed clients): a participant id is generated. */
+  clientId: string;
+  displayName: string;
+  resumeAfter: number | undefined;
+  sink: ParticipantSink;
+}
+
+export interface SessionState {
+  sessionId: string;
+  headSequence: number;
+  files: FileView[];
+  comments: CommentView[];
+  roster: ParticipantView[];
+  cursors: CursorView[];
+}
+
+export class Engine {
+  private readonly sessions = new Map<string, Promise<Session>>();
+  private readonly sweeper: { cancel(): void };
+  private nextAnonymous = 1;
+  private closing = false;
+
+  constructor(private readonly options: EngineOptions) {
+    const interval = Math.max(50, Math.min(options.config.idleAfterMs, options.config.evictAfterMs) / 4);
+    this.sweeper = options.clock.setInterval(() => this.sweep(), interval);
+  }
+
+  /** Number of sessions held in memory. */
+  get liveSessions(): number {
+    return this.sessions.size;
+  }
+
+  private session(id: string): Promise<Session> {
+    let pending = this.sessions.get(id);
+    if (!pending) {
+      pending = Session.load(id, {
+        store: this.options.store,
+        clock: this.options.clock,
+        config: this.options.config,
+        hooks: this.options.hooks ?? {},
+      });
+      this.sessions.set(id, pending);
+      // A failed load must not stay cached: the next call tries again.
+      pending.catch(() => this.sessions.delete(id));
+    }
+    return pending;
+  }
+
+  /** A session that exists (has content or participants), or NOT_FOUND. */
+  private async existingSession(id: string): Promise<Session> {
+    checkId('session_id', id);
+    const session = await this.session(id);
+    if (session.isEmpty && session.participants.size === 0) {
+      this.sessions.delete(id);
+      throw new LiveReviewError('SESSION_NOT_FOUND', `no session ${JSON.stringify(id)}`);
+    }
+    return session;
+  }
+
+  async join(params: JoinParams): Promise<{ participant: Participant; welcome: WelcomeView }> {
+    if (this.closing)
+      throw new LiveReviewError('SERVER_SHUTTING_DOWN', 'server is shutting down', { retryAfterMs: 500 });
+    const sessionId = checkId('session_id', params.sessionId);
+    const userId = checkId('user_id', params.userId);
+    checkId('join.client_id', params.clientId, false);
+    if (params.displayName.length > LIMITS.displayNameLength) {
+      throw new LiveReviewError('INVALID_JOIN', 'display_name is too long', {
+        fieldViolations: [
+          { field: 'join.display_name', description: `at most ${LIMITS.displayNameLength} characters` },
+        ],
+      });
+    }
+    const id = params.clientId || `${userId}#${this.nextAnonymous++}`;
+    const participant = new Participant(
+      sessionId,
+      id,
+      userId,
+      params.clientId || userId,
+      params.displayName || userId,
+      params.sink,
+      this.options.clock.now(),
+    );
+    const session = await this.session(sessionId);
+    const welcome = await session.join(participant, params.resumeAfter);
+    return { participant, welcome };
+  }
+
+  /** Handles a message of a joined participant. Durable commands resolve with their ack once
+   * committed; the ack (or error) also reaches the participant's sink, in order. */
+  async submit(p: Participant, clientMessageId: string, command: Command): Promise<AckView> {
+    const session = await this.session(p.sessionId);
+    session.touch(p);
+    checkClientMessageId('client_message_id', clientMessageId);
+    switch (command.kind) {
+      case 'cursor':
+        return session.moveCursor(p, command);
+      case 'presence':
+        if (command.status === 'active' || command.status === 'idle') session.setPresence(p, command.status);
+        return { clientMessageId, sequence: 0, version: 0, path: '', commentId: '', duplicate: false };
+      default: {
+        const origin: Origin = { userId: p.userId, clientId: p.clientId, clientMessageId };
+        return session.submit(p, origin, command);
+      }
+    }
+  }
+
+  /** A command from the half-duplex Submit call (no stream of its own). */
+  async submitUnary(
+    sessionId: string,
+    origin: Origin,
+    command: Command,
+    signal?: AbortSignal,
+  ): Promise<AckView> {
+    checkId('message.session_id', sessionId);
+    checkId('message.user_id', origin.userId);
+    checkClientMessageId('message.client_message_id', origin.clientMessageId);
+    const session = await this.session(sessionId);
+    const participant = session.participants.get(origin.clientId);
+    if (command.kind === 'cursor' || command.kind === 'presence') {
+      // Ephemeral traffic needs a participant to attach to: the client's Subscribe call.
+      if (!participant || participant.userId !== origin.userId) {
+        throw new LiveReviewError(
+          'SESSION_NOT_FOUND',
+          `client ${JSON.stringify(origin.clientId)} has no Subscribe call open in ${JSON.stringify(sessionId)}`,
+        );
+      }
+      return this.submit(participant, origin.clientMessageId, command);
+    }
+    if (participant && participant.userId === origin.userId) session.touch(participant);
+    return session.submit(undefined, origin, command, signal);
+  }
+
+  leave(p: Participant): void {
+    const pending = this.sessions.get(p.sessionId);
+    if (!pending) return;
+    void pending.then((s) => s.leave(p)).catch(() => undefined);
+  }
+
+  async openReview(
+    sessionId: string,
+    origin: Origin,
+    files: { path: string; text: string }[],
+    signal?: AbortSignal,
+  ): Promise<{ sequence: number; files: FileView[] }> {
+    checkId('session_id', sessionId);
+    checkId('user_id', origin.userId);
+    checkClientMessageId('client_message_id', origin.clientMessageId);
+    const session = await this.session(sessionId);
+    // One durable event per file, each idempotent under a derived client message id.
+    const acks = await Promise.all(
+      files.map((f, i) =>
+        session
+          .submit(
+            undefined,
+            { ...origin, clientMessageId: origin.clientMessageId ? `${origin.clientMessageId}#${i}` : '' },
+            { kind: 'open_file', path: f.path, text: f.text },
+            signal,
+          )
+          .catch((err: unknown) => {
+            // Opening a file that is already open with the same text is not an error.
+            if (err instanceof LiveReviewError && err.reason === 'FILE_EXISTS') {
+              const existing = session.files.get(f.path);
+              if (existing && existing.version === 0 && existing.text === f.text) return undefined;
+            }
+            throw err;
+          }),
+      ),
+    );
+    return session.run(() => {
+      const paths = new Set(files.map((f) => f.path));
+      return {
+        sequence: Math.max(session.committedHead, ...acks.map((a) => a?.sequence ?? 0)),
+        files: session.fileViews().filter((f) => paths.has(f.path)),
+      };
+    }, signal);
+  }
+
+  async getSession(sessionId: string, signal?: AbortSignal): Promise<SessionState> {
+    const session = await this.existingSession(sessionId);
+    return session.run(
+      () => ({
+        sessionId,
+        headSequence: session.committedHead,
+        files: session.fileViews(),
+        comments: session.commentViews(true),
+        roster: [...session.participants.values()].map((p) => p.view()),
+        cursors: session.cursorViews(),
+      }),
+      signal,
+    );
+  }
+
+  async listComments(
+    sessionId: string,
+    path: string,
+    includeResolved: boolean,
+    signal?: AbortSignal,
+  ): Promise<{ comments: CommentView[]; headSequence: number }> {
+    const session = await this.existingSession(sessionId);
+    return session.run(
+      () => ({ comments: session.commentViews(includeResolved, path), headSequence: session.committedHead }),
+      signal,
+    );
+  }
+
+  private sweep(): void {
+    const now = this.options.clock.now();
+    for (const [id, pending] of this.sessions) {
+      void pending
+        .then((s) => {
+          s.sweepIdle(now);
+          if (
+            s.participants.size === 0 &&
+            s.idle &&
+            s.emptySince !== undefined &&
+            now - s.emptySince >= this.options.config.evictAfterMs &&
+            this.sessions.get(id) === pending
+          ) {
+            this.sessions.delete(id);
+          }
+        })
+        .catch(() => undefined);
+    }
+  }
+
+  /** Ends every participant's stream with `reason` and stops background work. */
+  async close(reason: LiveReviewError): Promise<void> {
+    this.closing = true;
+    this.sweeper.cancel();
+    const sessions = await Promise.allSettled(this.sessions.values());
+    for (const s of sessions) {
+      if (s.status !== 'fulfilled') continue;
+      for (const p of [...s.value.participants.values()]) {
+        p.sink.close(reason);
+        s.value.leave(p);
+      }
+      // Let in-flight commits finish so that nothing acknowledged is lost.
+      await s.value.run(() => undefined).catch(() => undefined);
+    }
+  }
+}

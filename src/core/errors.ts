@@ -1,0 +1,244 @@
+// The one list of LiveReview error reasons. Each reason has one canonical status code; transports
+// map the code to gRPC (src/transport/grpc/status.ts) and HTTP (httpStatusOf below) and attach the
+// reason as google.rpc.ErrorInfo. docs/errors.md documents every reason (a test checks it).
+
+/** gRPC canonical status codes (google.rpc.Code). */
+export const Code = {
+  OK: 0,
+  CANCELLED: 1,
+  UNKNOWN: 2,
+  INVALID_ARGUMENT: 3,
+  DEADLINE_EXCEEDED: 4,
+  NOT_FOUND: 5,
+  ALREADY_EXISTS: 6,
+  PERMISSION_DENIED: 7,
+  RESOURCE_EXHAUSTED: 8,
+  FAILED_PRECONDITION: 9,
+  ABORTED: 10,
+  OUT_OF_RANGE: 11,
+  UNIMPLEMENTED: 12,
+  INTERNAL: 13,
+  UNAVAILABLE: 14,
+  DATA_LOSS: 15,
+  UNAUTHENTICATED: 16,
+} as const;
+export type Code = (typeof Code)[keyof typeof Code];
+
+export const ERROR_DOMAIN = 'livereview.dev';
+
+interface ReasonSpec {
+  code: Code;
+  /** What the client should do; shown in docs/errors.md. */
+  advice: string;
+}
+
+export const REASONS = {
+  INVALID_JOIN: {
+    code: Code.INVALID_ARGUMENT,
+    advice: 'The first message must carry session_id and user_id. Fix the client; do not retry.',
+  },
+  INVALID_MESSAGE: {
+    code: Code.INVALID_ARGUMENT,
+    advice: 'A field of the message is invalid (BadRequest names it). Fix the message; do not retry it.',
+  },
+  MALFORMED_MESSAGE: {
+    code: Code.INVALID_ARGUMENT,
+    advice: 'The bytes are not a SessionMessage. The stream goes on; fix the client.',
+  },
+  SESSION_MISMATCH: {
+    code: Code.INVALID_ARGUMENT,
+    advice: 'A message named another session than the one this stream joined. Use one stream per session.',
+  },
+  ALREADY_JOINED: {
+    code: Code.FAILED_PRECONDITION,
+    advice: 'A second join on a stream that has joined. Open a new stream to join another session.',
+  },
+  INVALID_OPERATION: {
+    code: Code.INVALID_ARGUMENT,
+    advice: 'The edit operations do not fit the file at their base version. Resync from a snapshot.',
+  },
+  LINE_OUT_OF_RANGE: {
+    code: Code.OUT_OF_RANGE,
+    advice: 'The line does not exist at the given version. Re-read the file and retry with a valid line.',
+  },
+  VERSION_AHEAD: {
+    code: Code.FAILED_PRECONDITION,
+    advice: 'The base version is newer than the file. Take a fresh snapshot (rejoin without resume).',
+  },
+  VERSION_TOO_OLD: {
+    code: Code.FAILED_PRECONDITION,
+    advice:
+      'The base version is older than the retained history. Take a fresh snapshot, rebase, and resubmit.',
+  },
+  FILE_NOT_FOUND: {
+    code: Code.NOT_FOUND,
+    advice: 'No such file in the session. Open it first (OpenReview) or edit from version 0 to create it.',
+  },
+  FILE_REQUIRED: {
+    code: Code.INVALID_ARGUMENT,
+    advice: 'The session has several files: name one with file_path.',
+  },
+  FILE_EXISTS: {
+    code: Code.ALREADY_EXISTS,
+    advice: 'The file is already open in the session with other content. Edit it instead.',
+  },
+  COMMENT_NOT_FOUND: {
+    code: Code.NOT_FOUND,
+    advice: 'No such comment (or thread) in the session. Do not retry.',
+  },
+  COMMENT_EXISTS: {
+    code: Code.ALREADY_EXISTS,
+    advice: 'A comment with this id exists. Choose another id, or use COMMENT_ACTION_EDIT.',
+  },
+  SESSION_NOT_FOUND: {
+    code: Code.NOT_FOUND,
+    advice: 'No such session. Open a review or join it first.',
+  },
+  SESSION_FULL: {
+    code: Code.RESOURCE_EXHAUSTED,
+    advice: 'The session has its maximum number of participants (QuotaFailure). Retry later.',
+  },
+  SLOW_CONSUMER: {
+    code: Code.UNAVAILABLE,
+    advice:
+      'This stream fell too far behind and was cut off. Reconnect and resume from your last sequence number.',
+  },
+  SERVER_SHUTTING_DOWN: {
+    code: Code.UNAVAILABLE,
+    advice:
+      'The server is draining. Reconnect (to another instance) and resume from your last sequence number.',
+  },
+  STORE_UNAVAILABLE: {
+    code: Code.UNAVAILABLE,
+    advice:
+      'The event could not be made durable; nothing was applied. Retry with the same client_message_id.',
+  },
+  SUPERSEDED: {
+    code: Code.ABORTED,
+    advice: 'The same client id joined again on another stream; this older stream was closed.',
+  },
+  CANCELLED: {
+    code: Code.CANCELLED,
+    advice: 'The call was cancelled or its deadline passed before the work started; nothing was applied.',
+  },
+  INTERNAL: {
+    code: Code.INTERNAL,
+    advice: 'A server bug. Report it with the correlation id (x-request-id); do not retry blindly.',
+  },
+} as const satisfies Record<string, ReasonSpec>;
+
+export type Reason = keyof typeof REASONS;
+
+export interface FieldViolation {
+  field: string;
+  description: string;
+}
+
+export interface QuotaViolation {
+  subject: string;
+  description: string;
+}
+
+export interface ErrorDetails {
+  fieldViolations?: FieldViolation[];
+  quotaViolations?: QuotaViolation[];
+  /** Suggested wait before retrying (RetryInfo). */
+  retryAfterMs?: number;
+  /** Extra ErrorInfo metadata. */
+  metadata?: Record<string, string>;
+}
+
+/** A failure with a stable reason, thrown inside the engine and mapped to a status at the edge. */
+export class LiveReviewError extends Error {
+  readonly code: Code;
+  constructor(
+    readonly reason: Reason,
+    message: string,
+    readonly details: ErrorDetails = {},
+  ) {
+    super(message);
+    this.name = 'LiveReviewError';
+    this.code = REASONS[reason].code;
+  }
+}
+
+export function isLiveReviewError(err: unknown): err is LiveReviewError {
+  return err instanceof LiveReviewError;
+}
+
+// One constructor per failure that needs details, so callers cannot get them wrong.
+
+export function invalidMessage(field: string, description: string): LiveReviewError {
+  return new LiveReviewError('INVALID_MESSAGE', `${field}: ${description}`, {
+    fieldViolations: [{ field, description }],
+  });
+}
+
+export function invalidJoin(field: string, description: string): LiveReviewError {
+  return new LiveReviewError('INVALID_JOIN', `${field}: ${description}`, {
+    fieldViolations: [{ field, description }],
+  });
+}
+
+export function slowConsumer(queued: number, bytes: number): LiveReviewError {
+  return new LiveReviewError(
+    'SLOW_CONSUMER',
+    `outbound queue bound reached (${queued} messages, ${bytes} bytes); resume from your last sequence`,
+    { retryAfterMs: 1000, metadata: { queuedMessages: String(queued), queuedBytes: String(bytes) } },
+  );
+}
+
+export function shuttingDown(): LiveReviewError {
+  return new LiveReviewError('SERVER_SHUTTING_DOWN', 'server is shutting down; resume elsewhere', {
+    retryAfterMs: 500,
+  });
+}
+
+export function storeUnavailable(cause: unknown): LiveReviewError {
+  return new LiveReviewError('STORE_UNAVAILABLE', `storage failed: ${(cause as Error)?.message ?? cause}`, {
+    retryAfterMs: 1000,
+  });
+}
+
+export function internalError(cause: unknown): LiveReviewError {
+  return new LiveReviewError('INTERNAL', `internal error: ${(cause as Error)?.message ?? String(cause)}`);
+}
+
+/** Any thrown value as a LiveReviewError (unknown failures become INTERNAL). */
+export function asLiveReviewError(err: unknown): LiveReviewError {
+  return isLiveReviewError(err) ? err : internalError(err);
+}
+
+/** Canonical gRPC -> HTTP mapping for the edge (000_… §5). */
+export function httpStatusOf(code: Code): number {
+  switch (code) {
+    case Code.OK:
+      return 200;
+    case Code.INVALID_ARGUMENT:
+    case Code.OUT_OF_RANGE:
+      return 400;
+    case Code.UNAUTHENTICATED:
+      return 401;
+    case Code.PERMISSION_DENIED:
+      return 403;
+    case Code.NOT_FOUND:
+      return 404;
+    case Code.ALREADY_EXISTS:
+    case Code.ABORTED:
+      return 409;
+    case Code.FAILED_PRECONDITION:
+      return 412;
+    case Code.RESOURCE_EXHAUSTED:
+      return 429;
+    case Code.CANCELLED:
+      return 499;
+    case Code.UNIMPLEMENTED:
+      return 501;
+    case Code.UNAVAILABLE:
+      return 503;
+    case Code.DEADLINE_EXCEEDED:
+      return 504;
+    default:
+      return 500;
+  }
+}

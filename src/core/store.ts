@@ -1,0 +1,49 @@
+// The storage interface of the engine: an ordered per-session log plus periodic snapshots.
+// Implementations: src/store/memory (the reference), SQLite and PostgreSQL later. All pass the
+// conformance suite in test/store-conformance.ts.
+import type { CommentRecord, FileView, LoggedEvent } from './model.js';
+
+/** A session's state at a sequence number, so that loading need not replay the whole log. */
+export interface SessionSnapshot {
+  seq: number;
+  files: FileView[];
+  comments: CommentRecord[];
+}
+
+export interface LoadedSession {
+  /** The newest snapshot with at least `keepTail` events after it (or the oldest one), if any. */
+  snapshot: SessionSnapshot | undefined;
+  /** Every event after the snapshot (or from the start), in order. */
+  events: LoggedEvent[];
+}
+
+/** An optimistic append lost the race: another writer appended first. Reported as a value. */
+export interface AppendConflict {
+  ok: false;
+  /** The log's actual last sequence number. */
+  head: number;
+}
+
+export type AppendResult = { ok: true } | AppendConflict;
+
+export interface Store {
+  /** Loads a session, or undefined if it has no events and no snapshot. */
+  load(sessionId: string, keepTail: number): Promise<LoadedSession | undefined>;
+  /**
+   * Appends events with consecutive sequence numbers expectedHead + 1, ... atomically: all or none.
+   * Resolves only once they are durable. A concurrent append is a conflict, not an exception.
+   */
+  append(sessionId: string, expectedHead: number, events: readonly LoggedEvent[]): Promise<AppendResult>;
+  /** Up to `limit` events with seq > afterSeq, in order. */
+  readEvents(sessionId: string, afterSeq: number, limit: number): Promise<LoggedEvent[]>;
+  /** The committed event of this client message, if any (idempotent resends). */
+  findByOrigin(
+    sessionId: string,
+    clientId: string,
+    clientMessageId: string,
+  ): Promise<LoggedEvent | undefined>;
+  saveSnapshot(sessionId: string, snapshot: SessionSnapshot): Promise<void>;
+  /** The lowest sequence number readEvents can still return (1 when the whole log is kept). */
+  firstRetainedSeq(sessionId: string): Promise<number>;
+  close(): Promise<void>;
+}

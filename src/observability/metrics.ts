@@ -1,0 +1,78 @@
+// Prometheus metrics (prom-client), one registry per server so several can run in one process.
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+export class Metrics {
+  readonly registry = new Registry();
+  readonly activeStreams = new Gauge({
+    name: 'livereview_active_streams',
+    help: 'Open session streams (CollaborativeSession and Subscribe)',
+    labelNames: ['method'] as const,
+    registers: [this.registry],
+  });
+  readonly sessions = new Gauge({
+    name: 'livereview_sessions',
+    help: 'Sessions held in memory',
+    registers: [this.registry],
+  });
+  readonly participants = new Gauge({
+    name: 'livereview_participants',
+    help: 'Joined participants across all sessions',
+    registers: [this.registry],
+  });
+  readonly messagesIn = new Counter({
+    name: 'livereview_messages_received_total',
+    help: 'Client messages received, by kind',
+    labelNames: ['kind'] as const,
+    registers: [this.registry],
+  });
+  readonly messagesOut = new Counter({
+    name: 'livereview_messages_sent_total',
+    help: 'Messages written to participants, by kind',
+    labelNames: ['kind'] as const,
+    registers: [this.registry],
+  });
+  readonly errors = new Counter({
+    name: 'livereview_errors_total',
+    help: 'Errors returned (call statuses and in-stream errors), by gRPC code and reason',
+    labelNames: ['code', 'reason'] as const,
+    registers: [this.registry],
+  });
+  readonly streamDuration = new Histogram({
+    name: 'livereview_stream_duration_seconds',
+    help: 'Lifetime of session streams',
+    labelNames: ['method'] as const,
+    buckets: [1, 10, 60, 300, 900, 1800, 3600, 7200, 14400],
+    registers: [this.registry],
+  });
+  readonly outboundQueueDepth = new Gauge({
+    name: 'livereview_outbound_queue_depth',
+    help: 'Messages waiting in participants outbound queues (all participants)',
+    registers: [this.registry],
+  });
+  readonly slowConsumers = new Counter({
+    name: 'livereview_slow_consumers_cut_off_total',
+    help: 'Participants cut off because their outbound queue reached its bound',
+    registers: [this.registry],
+  });
+  readonly commits = new Counter({
+    name: 'livereview_committed_events_total',
+    help: 'Durable events committed to the log',
+    registers: [this.registry],
+  });
+  readonly commitDuration = new Histogram({
+    name: 'livereview_commit_duration_seconds',
+    help: 'Time to make a batch of events durable',
+    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
+    registers: [this.registry],
+  });
+  readonly fanoutLatency = new Histogram({
+    name: 'livereview_fanout_latency_seconds',
+    help: 'From commit to the event being written to a recipient stream',
+    buckets: [0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1],
+    registers: [this.registry],
+  });
+
+  constructor() {
+    collectDefaultMetrics({ register: this.registry });
+  }
+}

@@ -1,0 +1,63 @@
+// Lines of a text, in code points. Lines are 1-based; a line ends at "\n" (a preceding "\r" belongs
+// to the terminator, so CRLF files keep their line endings through line edits). Columns are 1-based
+// code point positions within a line, as editors show them.
+import { codePointLength, utf16Index } from './text.js';
+
+export interface LineRange {
+  /** Code point offset of the line's first character. */
+  start: number;
+  /** Code point offset just past the line's content (before its terminator). */
+  contentEnd: number;
+  /** Code point offset just past the line's terminator (equals contentEnd on the last line). */
+  end: number;
+  /** The line's content, without terminator. */
+  text: string;
+}
+
+/** Number of lines: an empty text has one (empty) line; a trailing "\n" starts a new empty line. */
+export function lineCount(text: string): number {
+  let n = 1;
+  for (let i = text.indexOf('\n'); i !== -1; i = text.indexOf('\n', i + 1)) n++;
+  return n;
+}
+
+/** The range of line `line` (1-based), or undefined when the text has fewer lines. */
+export function lineRange(text: string, line: number): LineRange | undefined {
+  if (!Number.isInteger(line) || line < 1) return undefined;
+  let startIndex = 0;
+  for (let l = 1; l < line; l++) {
+    const nl = text.indexOf('\n', startIndex);
+    if (nl === -1) return undefined;
+    startIndex = nl + 1;
+  }
+  const nl = text.indexOf('\n', startIndex);
+  const endIndex = nl === -1 ? text.length : nl + 1;
+  let contentEndIndex = nl === -1 ? text.length : nl;
+  if (nl !== -1 && contentEndIndex > startIndex && text.charCodeAt(contentEndIndex - 1) === 13)
+    contentEndIndex--;
+  const start = codePointLength(text.slice(0, startIndex));
+  const content = text.slice(startIndex, contentEndIndex);
+  const contentEnd = start + codePointLength(content);
+  return { start, contentEnd, end: contentEnd + (endIndex - contentEndIndex), text: content };
+}
+
+/** The 1-based line and column of code point offset `offset` (clamped to the text). */
+export function positionOf(text: string, offset: number): { line: number; column: number } {
+  const index = utf16Index(text, Math.max(0, offset));
+  let line = 1;
+  let lineStartIndex = 0;
+  for (let i = text.indexOf('\n'); i !== -1 && i < index; i = text.indexOf('\n', i + 1)) {
+    line++;
+    lineStartIndex = i + 1;
+  }
+  return { line, column: codePointLength(text.slice(lineStartIndex, index)) + 1 };
+}
+
+/** The code point offset of a 1-based line and column; the column is clamped to the line's content.
+ * Undefined when the line does not exist. */
+export function offsetOf(text: string, line: number, column: number): number | undefined {
+  const range = lineRange(text, line);
+  if (!range) return undefined;
+  const col = Math.max(1, Math.floor(column));
+  return Math.min(range.start + col - 1, range.contentEnd);
+}

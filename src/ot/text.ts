@@ -1,0 +1,144 @@
+// Text operations in Unicode code points, shared by the server and the client SDK.
+//
+// The operation type is ot-text-unicode (ShareDB's `text-unicode`): an op is a list of components,
+// a number retains that many code points, a string inserts it, {d: n | 'text'} deletes n code points
+// (or exactly 'text', which makes the op invertible). This module adds what the library leaves to
+// callers: validation of untrusted ops against a document, and position transforms with an explicit
+// bias, which anchors and cursors need.
+import otText from 'ot-text-unicode';
+import type { TextOp, TextOpComponent } from 'ot-text-unicode';
+
+// The package is CommonJS: take `type` from its exports object. Its declared type omits the
+// invertible-op helpers that the implementation has (makeInvertible, invert, stripInvertible).
+const type = otText.type as typeof otText.type & {
+  makeInvertible(op: TextOp, doc: string): TextOp;
+  invert(op: TextOp): TextOp;
+  stripInvertible(op: TextOp): TextOp;
+};
+
+export type { TextOp, TextOpComponent };
+
+/** Number of code points in `s` (a surrogate pair counts once). */
+export function codePointLength(s: string): number {
+  let n = s.length;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c >= 0xd800 && c <= 0xdbff && i + 1 < s.length) {
+      const d = s.charCodeAt(i + 1);
+      if (d >= 0xdc00 && d <= 0xdfff) {
+        n--;
+        i++;
+      }
+    }
+  }
+  return n;
+}
+
+/** UTF-16 index of code point offset `cp` in `s` (clamped to the string's end). */
+export function utf16Index(s: string, cp: number): number {
+  let i = 0;
+  for (let seen = 0; seen < cp && i < s.length; seen++) {
+    const c = s.charCodeAt(i);
+    i += c >= 0xd800 && c <= 0xdbff && i + 1 < s.length ? 2 : 1;
+  }
+  return i;
+}
+
+function deleteLength(d: number | string): number {
+  return typeof d === 'number' ? d : codePointLength(d);
+}
+
+/** Applies `op` to `doc`. The op must already be checked against the document. */
+export function applyOp(doc: string, op: TextOp): string {
+  return type.apply(doc, op);
+}
+
+/** Transforms `op` so that it applies after `against`. `side` breaks ties between inserts at the
+ * same position: 'left' puts `op`'s insert first. */
+export function transformOp(op: TextOp, against: TextOp, side: 'left' | 'right'): TextOp {
+  return type.transform(op, against, side);
+}
+
+export function composeOps(a: TextOp, b: TextOp): TextOp {
+  return type.compose(a, b);
+}
+
+/** Records the deleted text in `op`'s deletes (needed to invert it), given the document it applies to. */
+export function makeInvertible(op: TextOp, doc: string): TextOp {
+  return type.makeInvertible(op, doc);
+}
+
+/** Inverse of an invertible op. */
+export function invertOp(op: TextOp): TextOp {
+  return type.invert(op);
+}
+
+/** Replaces deleted text by counts: the compact form for the wire and the log. */
+export function stripInvertible(op: TextOp): TextOp {
+  return type.stripInvertible(op);
+}
+
+export function isNoop(op: TextOp): boolean {
+  return op.length === 0;
+}
+
+/** How many code points of the input document `op` reads (retains plus deletes). */
+export function inputLength(op: TextOp): number {
+  let n = 0;
+  for (const c of op) {
+    if (typeof c === 'number') n += c;
+    else if (typeof c === 'object') n += deleteLength(c.d);
+  }
+  return n;
+}
+
+/**
+ * Normalizes an untrusted op and checks it against a document of `docLength` code points.
+ * Returns the normalized op or a description of what is wrong (never throws).
+ */
+export function checkOp(op: TextOp, docLength: number): { op: TextOp } | { problem: string } {
+  let normalized: TextOp;
+  try {
+    normalized = type.normalize(op);
+    type.checkOp(normalized);
+  } catch (err) {
+    return { problem: `invalid operation: ${(err as Error).message}` };
+  }
+  const reads = inputLength(normalized);
+  if (reads > docLength) {
+    return { problem: `operation spans ${reads} code points but the document has ${docLength}` };
+  }
+  return { op: normalized };
+}
+
+/**
+ * Where position `pos` (a code point offset in the document before `op`) ends up after `op`.
+ * `pushedByInsertAt`: whether an insert exactly at `pos` moves it forward (true for the start of an
+ * anchor: text inserted at a line's start pushes the line down; false for its end).
+ */
+export function transformPosition(pos: number, op: TextOp, pushedByInsertAt: boolean): number {
+  let oldIndex = 0;
+  let shift = 0;
+  for (const c of op) {
+    if (typeof c === 'number') {
+      oldIndex += c;
+      if (oldIndex > pos) break;
+    } else if (typeof c === 'string') {
+      if (oldIndex < pos || (oldIndex === pos && pushedByInsertAt)) shift += codePointLength(c);
+      else break;
+    } else {
+      if (oldIndex >= pos) break;
+      const end = oldIndex + deleteLength(c.d);
+      shift -= Math.min(end, pos) - oldIndex;
+      oldIndex = end;
+    }
+  }
+  return pos + shift;
+}
+
+/** The first code point offset (in the document after `op`) that `op` changes, or undefined. */
+export function firstChangedOffset(op: TextOp): number | undefined {
+  const first = op[0];
+  if (first === undefined) return undefined;
+  return typeof first === 'number' ? first : 0;
+}

@@ -1,0 +1,233 @@
+// Every knob of the server, once: its flag, environment variable, config-file key, default, and
+// why that default. Precedence: flag > environment > config file (--config FILE, JSON) > default.
+// The README's configuration table is generated from this list (npm run docs:config).
+import { readFileSync } from 'node:fs';
+
+interface OptionSpec {
+  /** camelCase key; flag is --kebab-case, env is LIVEREVIEW_SNAKE_CASE. */
+  key: string;
+  type: 'string' | 'int';
+  default: string | number;
+  description: string;
+  /** Why this default. */
+  why: string;
+}
+
+const spec = <const S extends OptionSpec>(s: S) => s;
+
+export const OPTIONS = [
+  spec({
+    key: 'host',
+    type: 'string',
+    default: '127.0.0.1',
+    description: 'Address to listen on for gRPC.',
+    why: 'Loopback: nothing is exposed until an operator chooses to.',
+  }),
+  spec({
+    key: 'port',
+    type: 'int',
+    default: 50051,
+    description: 'gRPC port (0: any free port).',
+    why: 'The customary gRPC port.',
+  }),
+  spec({
+    key: 'data',
+    type: 'string',
+    default: ':memory:',
+    description: 'Data directory, or :memory: to keep nothing on disk.',
+    why: 'The SQLite store (issue 4) is not built yet: only :memory: is accepted today.',
+  }),
+  spec({
+    key: 'metricsHost',
+    type: 'string',
+    default: '127.0.0.1',
+    description: 'Address of the HTTP port serving /metrics and /healthz.',
+    why: 'Loopback: metrics reveal session counts; expose deliberately.',
+  }),
+  spec({
+    key: 'metricsPort',
+    type: 'int',
+    default: 9464,
+    description: 'HTTP port for /metrics and /healthz (0: any free port, -1: off).',
+    why: 'The Prometheus exporter convention.',
+  }),
+  spec({
+    key: 'logLevel',
+    type: 'string',
+    default: 'info',
+    description: 'trace, debug, info, warn, error, silent.',
+    why: 'One line per stream event at info.',
+  }),
+  spec({
+    key: 'keepaliveTimeMs',
+    type: 'int',
+    default: 30_000,
+    description: 'Send an HTTP/2 PING after this much idle time on a connection.',
+    why: 'Below common load balancer and NAT idle timeouts (60 s and more), so idle review streams are not silently reaped, and dead peers are found in under a minute.',
+  }),
+  spec({
+    key: 'keepaliveTimeoutMs',
+    type: 'int',
+    default: 10_000,
+    description: 'Close the connection when a PING is not answered within this time.',
+    why: 'Generous for slow links, short enough to free a dead peer quickly.',
+  }),
+  spec({
+    key: 'maxConnectionAgeMs',
+    type: 'int',
+    default: 1_800_000,
+    description: 'Send GOAWAY to a connection this old, so clients reconnect (and rebalance).',
+    why: '30 minutes: new instances get traffic as connections recycle; streams already open are not ended (see the grace).',
+  }),
+  spec({
+    key: 'maxConnectionAgeGraceMs',
+    type: 'int',
+    default: 0,
+    description: 'After GOAWAY, force-close the connection after this long (0: never).',
+    why: 'A live review must not be cut by connection recycling: by default open streams run on; set it to force rebalancing (clients resume with nothing lost).',
+  }),
+  spec({
+    key: 'maxConnectionIdleMs',
+    type: 'int',
+    default: 300_000,
+    description: 'Close a connection that has had no call for this long.',
+    why: 'Frees connections of clients that left without closing them.',
+  }),
+  spec({
+    key: 'maxConcurrentStreams',
+    type: 'int',
+    default: 100,
+    description: 'HTTP/2 concurrent streams per connection.',
+    why: 'The common gRPC server default; one editor needs a few.',
+  }),
+  spec({
+    key: 'maxMessageBytes',
+    type: 'int',
+    default: 1_048_576,
+    description: 'Largest message accepted (RESOURCE_EXHAUSTED above it); snapshots are chunked below it.',
+    why: '1 MiB holds any reasonable edit or comment; larger messages are abuse or bugs.',
+  }),
+  spec({
+    key: 'outboundQueueMessages',
+    type: 'int',
+    default: 2048,
+    description: 'Messages queued for one participant before it is cut off as a slow consumer.',
+    why: 'Seconds of a busy session; a client further behind resumes from the log faster than it drains a queue.',
+  }),
+  spec({
+    key: 'outboundQueueBytes',
+    type: 'int',
+    default: 8_388_608,
+    description: 'Bytes queued for one participant before it is cut off as a slow consumer.',
+    why: '8 MiB bounds memory per participant even with large edits.',
+  }),
+  spec({
+    key: 'maxInflight',
+    type: 'int',
+    default: 64,
+    description: 'Unprocessed messages per stream before the server stops reading it.',
+    why: 'Enough to batch commits; beyond it HTTP/2 flow control pushes back on the sender.',
+  }),
+  spec({
+    key: 'joinTimeoutMs',
+    type: 'int',
+    default: 10_000,
+    description: 'Time allowed between opening a session stream and its first (join) message.',
+    why: 'Streams that never join hold resources for nothing.',
+  }),
+  spec({
+    key: 'idleAfterMs',
+    type: 'int',
+    default: 60_000,
+    description: 'A participant quiet for this long is shown IDLE.',
+    why: 'A minute without typing, cursor moves or messages.',
+  }),
+  spec({
+    key: 'maxParticipants',
+    type: 'int',
+    default: 100,
+    description: 'Participants per session (RESOURCE_EXHAUSTED with QuotaFailure above it).',
+    why: 'Far above a review team; bounds fan-out cost per event.',
+  }),
+  spec({
+    key: 'historyVersions',
+    type: 'int',
+    default: 1000,
+    description: 'Versions of history kept per file to transform edits made against older versions.',
+    why: 'A client more than 1000 versions behind is better served by a fresh snapshot.',
+  }),
+  spec({
+    key: 'snapshotEvery',
+    type: 'int',
+    default: 500,
+    description: 'Store a session snapshot every this many events.',
+    why: 'Bounds replay on load at a small storage cost.',
+  }),
+  spec({
+    key: 'evictAfterMs',
+    type: 'int',
+    default: 60_000,
+    description: 'Drop a session from memory after it has had no participants for this long.',
+    why: 'Memory follows active sessions, not every session ever seen; reloading is cheap.',
+  }),
+  spec({
+    key: 'shutdownGraceMs',
+    type: 'int',
+    default: 10_000,
+    description: 'On SIGTERM/SIGINT, time allowed to drain before connections are closed.',
+    why: 'Within the usual 30 s orchestrator termination grace, with room to spare.',
+  }),
+] as const;
+
+type Option = (typeof OPTIONS)[number];
+export type ServerConfig = { -readonly [O in Option as O['key']]: O['type'] extends 'int' ? number : string };
+
+export const flagOf = (key: string) => '--' + key.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase());
+export const envOf = (key: string) => 'LIVEREVIEW_' + key.replace(/[A-Z]/g, (c) => '_' + c).toUpperCase();
+
+export function defaultConfig(): ServerConfig {
+  return Object.fromEntries(OPTIONS.map((o) => [o.key, o.default])) as ServerConfig;
+}
+
+function coerce(key: string, type: 'string' | 'int', value: unknown, source: string): string | number {
+  if (type === 'string') {
+    if (typeof value !== 'string') throw new Error(`${source}: ${key} must be a string`);
+    return value;
+  }
+  const n =
+    typeof value === 'number'
+      ? value
+      : typeof value === 'string' && /^-?\d+$/.test(value.trim())
+        ? Number(value)
+        : NaN;
+  if (!Number.isSafeInteger(n))
+    throw new Error(`${source}: ${key} must be an integer, got ${JSON.stringify(value)}`);
+  return n;
+}
+
+/** Resolves the configuration from defaults, a config file, the environment and flags. */
+export function resolveConfig(
+  flags: Record<string, unknown>,
+  env: NodeJS.ProcessEnv = process.env,
+  configFile?: string,
+): ServerConfig {
+  const config: Record<string, unknown> = { ...defaultConfig() };
+  if (configFile) {
+    const file = JSON.parse(readFileSync(configFile, 'utf8')) as Record<string, unknown>;
+    for (const [k, v] of Object.entries(file)) {
+      const o = OPTIONS.find((x) => x.key === k);
+      if (!o) throw new Error(`${configFile}: unknown option ${JSON.stringify(k)}`);
+      config[k] = coerce(k, o.type, v, configFile);
+    }
+  }
+  for (const o of OPTIONS) {
+    const fromEnv = env[envOf(o.key)];
+    if (fromEnv !== undefined && fromEnv !== '') config[o.key] = coerce(o.key, o.type, fromEnv, envOf(o.key));
+    if (flags[o.key] !== undefined) config[o.key] = coerce(o.key, o.type, flags[o.key], flagOf(o.key));
+  }
+  const c = config as ServerConfig;
+  for (const o of OPTIONS) {
+    if (o.type === 'int' && (c[o.key] as number) < -1) throw new Error(`${o.key} must not be negative`);
+  }
+  return c;
+}

@@ -1,0 +1,203 @@
+// The composition root: store, engine, gRPC server (service, health, reflection), metrics HTTP
+// port, logs; and the lifecycle — start, and graceful shutdown (NOT_SERVING, streams told to go
+// with a resumable status, drain within the grace, close).
+import { createServer, type Server as HttpServer } from 'node:http';
+import { randomUUID } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
+import * as grpc from '@grpc/grpc-js';
+import * as protoLoader from '@grpc/proto-loader';
+import { ReflectionService } from '@grpc/reflection';
+import { HealthImplementation } from 'grpc-health-check';
+import { systemClock, type Clock } from '../core/clock.js';
+import { Engine } from '../core/engine.js';
+import { shuttingDown } from '../core/errors.js';
+import type { Store } from '../core/store.js';
+import { createLogger, type Logger } from '../observability/logger.js';
+import { Metrics } from '../observability/metrics.js';
+import { MemoryStore } from '../store/memory/memory-store.js';
+import { createEncoders, type TransportContext } from '../transport/grpc/context.js';
+import { codeReviewHandlers, codeReviewServiceDefinition } from '../transport/grpc/service.js';
+import type { ServerConfig } from './config.js';
+
+export const SERVICE_NAME = 'codereview.v1.CodeReviewService';
+const PROTO_DIR = fileURLToPath(new URL('../../../proto', import.meta.url));
+
+export interface RunningServer {
+  readonly port: number;
+  /** -1 when the metrics port is off. */
+  readonly metricsPort: number;
+  readonly serverId: string;
+  readonly engine: Engine;
+  readonly metrics: Metrics;
+  readonly logger: Logger;
+  /** Graceful shutdown; resolves when everything is closed. */
+  shutdown(graceMs?: number): Promise<void>;
+}
+
+export interface StartOptions {
+  store?: Store;
+  clock?: Clock;
+  /** Log destination (tests capture logs); stdout by default. */
+  logDestination?: NodeJS.WritableStream;
+}
+
+function openStore(config: ServerConfig): Store {
+  if (config.data === ':memory:') return new MemoryStore();
+  throw new Error(
+    `--data ${config.data}: only :memory: is available in this build (the SQLite store is not implemented yet)`,
+  );
+}
+
+function grpcOptions(config: ServerConfig): grpc.ServerOptions {
+  const options: grpc.ServerOptions = {
+    'grpc.keepalive_time_ms': config.keepaliveTimeMs,
+    'grpc.keepalive_timeout_ms': config.keepaliveTimeoutMs,
+    'grpc.max_concurrent_streams': config.maxConcurrentStreams,
+    'grpc.max_receive_message_length': config.maxMessageBytes,
+    // Outbound messages are bounded by snapshot chunking; allow the client default (4 MiB).
+    'grpc.max_send_message_length': Math.max(config.maxMessageBytes, 4 * 1024 * 1024),
+  };
+  if (config.maxConnectionAgeMs > 0) options['grpc.max_connection_age_ms'] = config.maxConnectionAgeMs;
+  if (config.maxConnectionAgeGraceMs > 0)
+    options['grpc.max_connection_age_grace_ms'] = config.maxConnectionAgeGraceMs;
+  if (config.maxConnectionIdleMs > 0) options['grpc.max_connection_idle_ms'] = config.maxConnectionIdleMs;
+  return options;
+}
+
+function loadReflection(): ReflectionService {
+  const definition = protoLoader.loadSync(['codereview/v1/codereview.proto'], {
+    includeDirs: [PROTO_DIR],
+    keepCase: true,
+  });
+  return new ReflectionService(definition);
+}
+
+export async function startServer(config: ServerConfig, options: StartOptions = {}): Promise<RunningServer> {
+  const logger = createLogger(config.logLevel, options.logDestination);
+  const serverId = randomUUID();
+  const metrics = new Metrics();
+  const clock = options.clock ?? systemClock;
+  const store = options.store ?? openStore(config);
+  const engine = new Engine({
+    store,
+    clock,
+    config: {
+      historyVersions: config.historyVersions,
+      snapshotEvery: config.snapshotEvery,
+      idleAfterMs: config.idleAfterMs,
+      maxParticipantsPerSession: config.maxParticipants,
+      // UTF-8 needs at most 3 bytes per UTF-16 unit; leave a quarter for framing and comments.
+      snapshotChunkChars: Math.max(1024, Math.floor(config.maxMessageBytes / 4)),
+      catchUpBatch: 256,
+      maxBatch: 256,
+      commitRetries: 5,
+      dedupeWindow: 10_000,
+      evictAfterMs: config.evictAfterMs,
+    },
+    hooks: {
+      committed: (_sessionId, events, ms) => {
+        metrics.commits.inc(events);
+        metrics.commitDuration.observe(ms / 1000);
+      },
+      storeFailed: (sessionId, err) => logger.error({ session: sessionId, err }, 'store operation failed'),
+    },
+  });
+  const ctx: TransportContext = {
+    engine,
+    metrics,
+    logger,
+    limits: {
+      maxMessages: config.outboundQueueMessages,
+      maxBytes: config.outboundQueueBytes,
+      maxMessageBytes: config.maxMessageBytes,
+      maxInflight: config.maxInflight,
+      joinTimeoutMs: config.joinTimeoutMs,
+    },
+    encoders: createEncoders({
+      serverId,
+      maxMessageBytes: config.maxMessageBytes,
+      idleAfterMs: config.idleAfterMs,
+    }),
+  };
+
+  const server = new grpc.Server(grpcOptions(config));
+  server.addService(codeReviewServiceDefinition, codeReviewHandlers(ctx));
+  const health = new HealthImplementation({ '': 'SERVING', [SERVICE_NAME]: 'SERVING' });
+  health.addToServer(server);
+  loadReflection().addToServer(server);
+
+  const port = await new Promise<number>((resolve, reject) =>
+    server.bindAsync(`${config.host}:${config.port}`, grpc.ServerCredentials.createInsecure(), (err, p) =>
+      err ? reject(err) : resolve(p),
+    ),
+  );
+
+  let metricsServer: HttpServer | undefined;
+  let metricsPort = -1;
+  if (config.metricsPort >= 0) {
+    metricsServer = createServer((req, res) => {
+      if (req.url === '/metrics') {
+        metrics.sessions.set(engine.liveSessions);
+        metrics.registry.metrics().then(
+          (text) => {
+            res.writeHead(200, { 'content-type': metrics.registry.contentType });
+            res.end(text);
+          },
+          (err: unknown) => {
+            res.writeHead(500).end(String(err));
+          },
+        );
+      } else if (req.url === '/healthz') {
+        res
+          .writeHead(draining ? 503 : 200, { 'content-type': 'text/plain' })
+          .end(draining ? 'draining\n' : 'ok\n');
+      } else {
+        res.writeHead(404).end();
+      }
+    });
+    const ms = metricsServer;
+    metricsPort = await new Promise<number>((resolve, reject) => {
+      ms.once('error', reject);
+      ms.listen(config.metricsPort, config.metricsHost, () => {
+        const addr = ms.address();
+        resolve(typeof addr === 'object' && addr ? addr.port : config.metricsPort);
+      });
+    });
+  }
+  logger.info({ host: config.host, port, metricsPort, serverId, data: config.data }, 'listening');
+
+  let draining = false;
+  let shutdownPromise: Promise<void> | undefined;
+  const shutdown = (graceMs = config.shutdownGraceMs): Promise<void> => {
+    shutdownPromise ??= (async () => {
+      draining = true;
+      logger.info({ graceMs }, 'shutting down: NOT_SERVING, telling streams to resume elsewhere');
+      health.setStatus('', 'NOT_SERVING');
+      health.setStatus(SERVICE_NAME, 'NOT_SERVING');
+      // Streams end with UNAVAILABLE + RetryInfo; commits in flight finish first.
+      await engine.close(shuttingDown());
+      await new Promise<void>((resolve) => {
+        const force = setTimeout(() => {
+          logger.warn('grace period over: closing remaining calls');
+          server.forceShutdown();
+          resolve();
+        }, graceMs);
+        force.unref();
+        server.tryShutdown(() => {
+          clearTimeout(force);
+          resolve();
+        });
+      });
+      metricsServer?.closeAllConnections();
+      await new Promise<void>((resolve) =>
+        metricsServer ? metricsServer.close(() => resolve()) : resolve(),
+      );
+      await store.close();
+      logger.info('shut down');
+      logger.flush();
+    })();
+    return shutdownPromise;
+  };
+
+  return { port, metricsPort, serverId, engine, metrics, logger, shutdown };
+}

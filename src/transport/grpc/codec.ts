@@ -1,0 +1,415 @@
+// The wire edge: SessionMessage <-> engine values. Parsing validates shapes and returns values or
+// throws a LiveReviewError naming the field; the engine validates meaning.
+import { invalidMessage } from '../../core/errors.js';
+import type {
+  AckView,
+  Command,
+  CommentActionName,
+  CommentStateName,
+  CommentView,
+  CursorView,
+  FileView,
+  LoggedEvent,
+  Outbound,
+  ParticipantView,
+  PresenceStatus,
+  SnapshotChunkView,
+  WelcomeView,
+} from '../../core/model.js';
+import type { TextOp } from '../../ot/text.js';
+import {
+  CommentAction,
+  CommentState,
+  PresenceUpdate_Status,
+  SessionMessage,
+  SyncMode,
+  type Comment,
+  type CursorState,
+  type FileState,
+  type Participant as WireParticipant,
+  type TextOperation,
+} from '../../gen/codereview/v1/codereview.js';
+import { toRpcStatus } from './status.js';
+
+export type Inbound =
+  | {
+      kind: 'join';
+      clientId: string;
+      resumeAfter: number | undefined;
+      displayName: string;
+      capabilities: string[];
+    }
+  | { kind: 'command'; command: Command }
+  | { kind: 'leave' };
+
+/** A message that could not be decoded at all (kept so the stream can answer it in-stream). */
+export interface Undecodable {
+  undecodable: true;
+  problem: string;
+}
+
+/** Decodes a SessionMessage without throwing: grpc-js would end the whole call on a throw. */
+export function decodeSessionMessage(bytes: Buffer): SessionMessage | Undecodable {
+  try {
+    return SessionMessage.decode(bytes);
+  } catch (err) {
+    return { undecodable: true, problem: (err as Error).message };
+  }
+}
+
+export function isUndecodable(m: SessionMessage | Undecodable): m is Undecodable {
+  return (m as Undecodable).undecodable === true;
+}
+
+const PRESENCE_FROM_WIRE: Record<number, PresenceStatus> = {
+  [PresenceUpdate_Status.JOINED]: 'joined',
+  [PresenceUpdate_Status.ACTIVE]: 'active',
+  [PresenceUpdate_Status.IDLE]: 'idle',
+  [PresenceUpdate_Status.LEFT]: 'left',
+};
+
+const PRESENCE_TO_WIRE: Record<PresenceStatus, PresenceUpdate_Status> = {
+  joined: PresenceUpdate_Status.JOINED,
+  active: PresenceUpdate_Status.ACTIVE,
+  idle: PresenceUpdate_Status.IDLE,
+  left: PresenceUpdate_Status.LEFT,
+};
+
+const ACTION_FROM_WIRE: Record<number, CommentActionName | undefined> = {
+  [CommentAction.COMMENT_ACTION_UNSPECIFIED]: undefined,
+  [CommentAction.COMMENT_ACTION_CREATE]: 'create',
+  [CommentAction.COMMENT_ACTION_REPLY]: 'reply',
+  [CommentAction.COMMENT_ACTION_EDIT]: 'edit',
+  [CommentAction.COMMENT_ACTION_RESOLVE]: 'resolve',
+  [CommentAction.COMMENT_ACTION_REOPEN]: 'reopen',
+};
+
+const ACTION_TO_WIRE: Record<CommentActionName, CommentAction> = {
+  create: CommentAction.COMMENT_ACTION_CREATE,
+  reply: CommentAction.COMMENT_ACTION_REPLY,
+  edit: CommentAction.COMMENT_ACTION_EDIT,
+  resolve: CommentAction.COMMENT_ACTION_RESOLVE,
+  reopen: CommentAction.COMMENT_ACTION_REOPEN,
+};
+
+const STATE_TO_WIRE: Record<CommentStateName, CommentState> = {
+  open: CommentState.COMMENT_STATE_OPEN,
+  resolved: CommentState.COMMENT_STATE_RESOLVED,
+};
+
+function parseOperations(ops: TextOperation[]): TextOp {
+  return ops.map((o, i): TextOp[number] => {
+    const field = `edit.operations[${i}]`;
+    switch (o.kind?.$case) {
+      case 'retain':
+        if (o.kind.value < 1) throw invalidMessage(`${field}.retain`, 'must be at least 1');
+        return o.kind.value;
+      case 'insert':
+        if (o.kind.value === '') throw invalidMessage(`${field}.insert`, 'must not be empty');
+        return o.kind.value;
+      case 'delete':
+        if (o.kind.value < 1) throw invalidMessage(`${field}.delete`, 'must be at least 1');
+        return { d: o.kind.value };
+      default:
+        throw invalidMessage(field, 'one of retain, insert, delete is required');
+    }
+  });
+}
+
+/** Parses a client message into what it asks for. `payload` names the field path for errors. */
+export function parseInbound(msg: SessionMessage): Inbound {
+  const payload = msg.payload;
+  switch (payload?.$case) {
+    case 'join': {
+      const j = payload.value;
+      if (j.resumeAfterSequence !== undefined && j.resumeAfterSequence < 0) {
+        throw invalidMessage('join.resume_after_sequence', 'must not be negative');
+      }
+      return {
+        kind: 'join',
+        clientId: j.clientId,
+        resumeAfter: j.resumeAfterSequence,
+        displayName: j.displayName,
+        capabilities: j.capabilities,
+      };
+    }
+    case 'presence': {
+      const status = PRESENCE_FROM_WIRE[payload.value.status];
+      if (!status) throw invalidMessage('presence.status', `unknown status ${payload.value.status}`);
+      if (status === 'joined') {
+        return { kind: 'join', clientId: '', resumeAfter: undefined, displayName: '', capabilities: [] };
+      }
+      if (status === 'left') return { kind: 'leave' };
+      return { kind: 'command', command: { kind: 'presence', status } };
+    }
+    case 'edit': {
+      const e = payload.value;
+      if (e.version < 0) throw invalidMessage('edit.version', 'must not be negative');
+      if (e.operations.length > 0) {
+        return {
+          kind: 'command',
+          command: {
+            kind: 'edit',
+            path: e.filePath,
+            baseVersion: e.version,
+            op: parseOperations(e.operations),
+          },
+        };
+      }
+      if (e.lineNumber < 1) {
+        throw invalidMessage('edit.line_number', 'a line edit (no operations) needs a line number from 1');
+      }
+      return {
+        kind: 'command',
+        command: {
+          kind: 'edit',
+          path: e.filePath,
+          baseVersion: e.version,
+          line: e.lineNumber,
+          content: e.content,
+        },
+      };
+    }
+    case 'comment': {
+      const c = payload.value;
+      if (!(c.action in ACTION_FROM_WIRE))
+        throw invalidMessage('comment.action', `unknown action ${c.action}`);
+      if (c.version < 0) throw invalidMessage('comment.version', 'must not be negative');
+      return {
+        kind: 'command',
+        command: {
+          kind: 'comment',
+          action: ACTION_FROM_WIRE[c.action],
+          commentId: c.commentId,
+          path: c.filePath,
+          line: c.lineNumber,
+          // 0 means "current" for seed clients, which never send a version.
+          version: c.version > 0 ? c.version : undefined,
+          text: c.text,
+          parentId: c.parentId,
+        },
+      };
+    }
+    case 'cursor': {
+      const c = payload.value;
+      return {
+        kind: 'command',
+        command: {
+          kind: 'cursor',
+          path: c.filePath,
+          line: c.line,
+          column: c.column,
+          version: c.version > 0 ? c.version : undefined,
+        },
+      };
+    }
+    case undefined:
+      throw invalidMessage('payload', 'one of edit, comment, cursor, presence, join is required');
+    default:
+      throw invalidMessage((payload as { $case: string }).$case, 'is sent by the server only');
+  }
+}
+
+// ---- engine -> wire ----------------------------------------------------------------------------
+
+export function commentToWire(c: CommentView | (LoggedEvent['change'] & { kind: 'comment' })): Comment {
+  const record = 'comment' in c ? c.comment : c;
+  const line = c.line;
+  const version = c.version;
+  return {
+    commentId: record.id,
+    lineNumber: line,
+    text: record.text,
+    filePath: record.path,
+    action: 'action' in c ? ACTION_TO_WIRE[c.action] : CommentAction.COMMENT_ACTION_UNSPECIFIED,
+    parentId: record.parentId,
+    version,
+    authorId: record.authorId,
+    state: STATE_TO_WIRE[record.state],
+    outdated: record.outdated,
+    originalLineText: record.originalLineText,
+    createdAt: record.createdAt,
+    updatedAt: record.updatedAt,
+  };
+}
+
+function operationsToWire(op: TextOp): TextOperation[] {
+  return op.map((c) => {
+    if (typeof c === 'number') return { kind: { $case: 'retain', value: c } };
+    if (typeof c === 'string') return { kind: { $case: 'insert', value: c } };
+    return { kind: { $case: 'delete', value: typeof c.d === 'number' ? c.d : [...c.d].length } };
+  });
+}
+
+export function fileToWire(f: FileView & { continued?: boolean }): FileState {
+  return { path: f.path, version: f.version, text: f.text, continued: f.continued ?? false };
+}
+
+export function participantToWire(p: ParticipantView): WireParticipant {
+  return {
+    participantId: p.participantId,
+    userId: p.userId,
+    displayName: p.displayName,
+    status: PRESENCE_TO_WIRE[p.status],
+    joinedAt: p.joinedAt,
+    lastActiveAt: p.lastActiveAt,
+  };
+}
+
+export function cursorToWire(c: CursorView): CursorState {
+  return {
+    participantId: c.participantId,
+    userId: c.userId,
+    position: { filePath: c.path, line: c.line, column: c.column, version: c.version },
+  };
+}
+
+function eventToWire(event: LoggedEvent): SessionMessage {
+  const c = event.change;
+  const base = {
+    sessionId: event.sessionId,
+    timestamp: event.at,
+    userId: event.origin.userId,
+    sequence: event.seq,
+    clientMessageId: event.origin.clientMessageId,
+    clientId: event.origin.clientId,
+  };
+  switch (c.kind) {
+    case 'edit':
+      return {
+        ...base,
+        payload: {
+          $case: 'edit',
+          value: {
+            filePath: c.path,
+            lineNumber: c.line,
+            content: c.lineText,
+            version: c.version,
+            operations: operationsToWire(c.op),
+          },
+        },
+      };
+    case 'comment':
+      return { ...base, payload: { $case: 'comment', value: commentToWire(c) } };
+    case 'file_opened':
+      return {
+        ...base,
+        payload: { $case: 'fileOpened', value: { path: c.path, version: c.version, text: c.text } },
+      };
+  }
+}
+
+export interface WelcomeExtras {
+  serverId: string;
+  maxMessageBytes: number;
+  idleAfterMs: number;
+}
+
+function welcomeToWire(w: WelcomeView, extras: WelcomeExtras) {
+  return {
+    participantId: w.participantId,
+    headSequence: w.headSequence,
+    sync: w.sync === 'resume' ? SyncMode.SYNC_MODE_RESUME : SyncMode.SYNC_MODE_SNAPSHOT,
+    syncReason: w.syncReason,
+    roster: w.roster.map(participantToWire),
+    cursors: w.cursors.map(cursorToWire),
+    serverId: extras.serverId,
+    maxMessageBytes: extras.maxMessageBytes,
+    idleAfterMs: extras.idleAfterMs,
+  };
+}
+
+function snapshotToWire(c: SnapshotChunkView) {
+  return {
+    sequence: c.sequence,
+    index: c.index,
+    count: c.count,
+    files: c.files.map(fileToWire),
+    comments: c.comments.map(commentToWire),
+  };
+}
+
+function ackToWire(a: AckView) {
+  return {
+    clientMessageId: a.clientMessageId,
+    sequence: a.sequence,
+    version: a.version,
+    filePath: a.path,
+    duplicate: a.duplicate,
+    commentId: a.commentId,
+  };
+}
+
+/** The SessionMessage for an outbound engine message. */
+export function outboundToWire(msg: Outbound, extras: WelcomeExtras, now: number): SessionMessage {
+  const empty = { sessionId: '', timestamp: now, userId: '', sequence: 0, clientMessageId: '', clientId: '' };
+  switch (msg.type) {
+    case 'event':
+      return eventToWire(msg.event);
+    case 'welcome':
+      return {
+        ...empty,
+        sessionId: msg.sessionId,
+        clientId: msg.welcome.participantId,
+        payload: { $case: 'welcome', value: welcomeToWire(msg.welcome, extras) },
+      };
+    case 'snapshot':
+      return {
+        ...empty,
+        sessionId: msg.sessionId,
+        sequence: 0,
+        payload: { $case: 'snapshot', value: snapshotToWire(msg.chunk) },
+      };
+    case 'ack':
+      return {
+        ...empty,
+        sessionId: msg.sessionId,
+        clientMessageId: msg.ack.clientMessageId,
+        payload: { $case: 'ack', value: ackToWire(msg.ack) },
+      };
+    case 'error':
+      return {
+        ...empty,
+        sessionId: msg.sessionId,
+        clientMessageId: msg.clientMessageId,
+        payload: {
+          $case: 'error',
+          value: { clientMessageId: msg.clientMessageId, status: toRpcStatus(msg.error) },
+        },
+      };
+    case 'presence':
+      return {
+        ...empty,
+        sessionId: msg.sessionId,
+        timestamp: msg.at,
+        userId: msg.participant.userId,
+        clientId: msg.participant.participantId,
+        payload: {
+          $case: 'presence',
+          value: {
+            status: PRESENCE_TO_WIRE[msg.participant.status],
+            clientId: msg.participant.participantId,
+          },
+        },
+      };
+    case 'cursor':
+      return {
+        ...empty,
+        sessionId: msg.sessionId,
+        timestamp: msg.at,
+        userId: msg.cursor.userId,
+        clientId: msg.cursor.participantId,
+        payload: {
+          $case: 'cursor',
+          value: {
+            filePath: msg.cursor.path,
+            line: msg.cursor.line,
+            column: msg.cursor.column,
+            version: msg.cursor.version,
+          },
+        },
+      };
+  }
+}
+
+export const ackResponse = ackToWire;

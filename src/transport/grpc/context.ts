@@ -1,0 +1,109 @@
+// What the gRPC handlers share: the engine, limits, metrics, logs, and encoding with a cache so a
+// broadcast is encoded once however many participants receive it.
+import { randomUUID } from 'node:crypto';
+import {
+  Metadata,
+  type ServerDuplexStream,
+  type ServerUnaryCall,
+  type ServerWritableStream,
+} from '@grpc/grpc-js';
+import type { Engine } from '../../core/engine.js';
+import { type LiveReviewError } from '../../core/errors.js';
+import type { Outbound } from '../../core/model.js';
+import { SessionMessage } from '../../gen/codereview/v1/codereview.js';
+import type { Logger } from '../../observability/logger.js';
+import type { Metrics } from '../../observability/metrics.js';
+import { outboundToWire, type WelcomeExtras } from './codec.js';
+import type { OutboundLimits, OutboundObserver } from './outbound-queue.js';
+
+export interface TransportLimits extends OutboundLimits {
+  maxMessageBytes: number;
+  /** Unprocessed messages per stream before it stops reading (HTTP/2 flow control then pushes back). */
+  maxInflight: number;
+  /** Time allowed between opening a session stream and its join message. */
+  joinTimeoutMs: number;
+}
+
+export interface TransportContext {
+  engine: Engine;
+  limits: TransportLimits;
+  metrics: Metrics;
+  logger: Logger;
+  encoders: Encoders;
+}
+
+type AnyCall =
+  | ServerDuplexStream<unknown, unknown>
+  | ServerWritableStream<unknown, unknown>
+  | ServerUnaryCall<unknown, unknown>;
+
+/** The call's correlation id: the client's x-request-id, or a new one; echoed in response metadata. */
+export function correlate(call: AnyCall): string {
+  const given = call.metadata.get('x-request-id')[0];
+  const cid = typeof given === 'string' && given.length > 0 && given.length <= 128 ? given : randomUUID();
+  const md = new Metadata();
+  md.set('x-request-id', cid);
+  call.sendMetadata(md);
+  return cid;
+}
+
+export interface Encoders {
+  /** SessionMessage bytes, cached per message object: every recipient of a broadcast gets the same
+   * object, so it is encoded once. */
+  session(msg: Outbound): Buffer;
+  /** SubscribeResponse{message = 1} bytes: the SessionMessage bytes behind a field-1 header, with no
+   * second encoding of the message itself. */
+  subscribe(msg: Outbound): Buffer;
+}
+
+export function createEncoders(extras: WelcomeExtras): Encoders {
+  const sessionCache = new WeakMap<Outbound, Buffer>();
+  const subscribeCache = new WeakMap<Outbound, Buffer>();
+  const session = (msg: Outbound): Buffer => {
+    let bytes = sessionCache.get(msg);
+    if (!bytes) {
+      const u8 = SessionMessage.encode(outboundToWire(msg, extras, Date.now())).finish();
+      bytes = Buffer.from(u8.buffer, u8.byteOffset, u8.byteLength);
+      sessionCache.set(msg, bytes);
+    }
+    return bytes;
+  };
+  const subscribe = (msg: Outbound): Buffer => {
+    let bytes = subscribeCache.get(msg);
+    if (!bytes) {
+      const inner = session(msg);
+      const header: number[] = [0x0a];
+      for (let n = inner.length; ; n >>>= 7) {
+        if (n < 0x80) {
+          header.push(n);
+          break;
+        }
+        header.push((n & 0x7f) | 0x80);
+      }
+      bytes = Buffer.concat([Buffer.from(header), inner]);
+      subscribeCache.set(msg, bytes);
+    }
+    return bytes;
+  };
+  return { session, subscribe };
+}
+
+export function outboundObserver(ctx: TransportContext): OutboundObserver {
+  const { metrics } = ctx;
+  return {
+    written(msg) {
+      metrics.messagesOut.labels(msg.type === 'event' ? msg.event.change.kind : msg.type).inc();
+      if (msg.type === 'event') metrics.fanoutLatency.observe((Date.now() - msg.event.at) / 1000);
+    },
+    depthChanged(delta) {
+      metrics.outboundQueueDepth.inc(delta);
+    },
+    cutOff() {
+      metrics.slowConsumers.inc();
+    },
+  };
+}
+
+export function countError(ctx: TransportContext, err: LiveReviewError): void {
+  ctx.metrics.errors.labels(String(err.code), err.reason).inc();
+}

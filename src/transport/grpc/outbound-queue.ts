@@ -1,0 +1,174 @@
+// A participant's outbound path: encode (once per broadcast), queue (bounded in messages and
+// bytes), coalesce ephemeral traffic (a lagging participant gets the latest cursor and presence of
+// each peer, not every intermediate one), and write honouring back-pressure (write() === false ->
+// wait for 'drain'). A participant whose queue overflows is cut off with a resumable status: it
+// resumes from the log, and nobody else waits for it.
+import { slowConsumer, type LiveReviewError } from '../../core/errors.js';
+import type { Outbound } from '../../core/model.js';
+import type { ParticipantSink } from '../../core/participant.js';
+
+export interface StreamWriter {
+  /** Writes one encoded message; false means "buffer full, wait for drain". */
+  write(bytes: Buffer): boolean;
+  onceDrain(fn: () => void): void;
+  /** Ends the stream: OK, or with the error's status. */
+  end(error?: LiveReviewError): void;
+}
+
+export interface OutboundLimits {
+  maxMessages: number;
+  maxBytes: number;
+}
+
+export interface OutboundObserver {
+  written(msg: Outbound, bytes: number): void;
+  depthChanged(delta: number): void;
+  cutOff(): void;
+}
+
+interface Entry {
+  msg: Outbound;
+  bytes: Buffer;
+  key: string | undefined;
+}
+
+/** Ephemeral messages replace an earlier queued one with the same key. */
+function coalesceKey(msg: Outbound): string | undefined {
+  if (msg.type === 'cursor') return `c\u0000${msg.cursor.participantId}`;
+  if (msg.type === 'presence') return `p\u0000${msg.participant.participantId}`;
+  return undefined;
+}
+
+/** Welcome and snapshot chunks are required to make sense of everything after them: they are
+ * never refused, and the engine paces catch-up with ready(), so they cannot pile up unboundedly. */
+function isRequired(msg: Outbound): boolean {
+  return msg.type === 'welcome' || msg.type === 'snapshot';
+}
+
+export class OutboundQueue implements ParticipantSink {
+  private entries: (Entry | undefined)[] = [];
+  private head = 0;
+  private bytes = 0;
+  private readonly pendingByKey = new Map<string, Entry>();
+  private blocked = false;
+  private closing = false;
+  private done = false;
+  private waiters: (() => void)[] = [];
+
+  constructor(
+    private readonly writer: StreamWriter,
+    private readonly encode: (msg: Outbound) => Buffer,
+    private readonly limits: OutboundLimits,
+    private readonly observer: OutboundObserver,
+  ) {}
+
+  get closed(): boolean {
+    return this.done || this.closing;
+  }
+
+  get depth(): number {
+    return this.entries.length - this.head;
+  }
+
+  send(msg: Outbound): void {
+    if (this.closed) return;
+    const bytes = this.encode(msg);
+    const key = coalesceKey(msg);
+    if (key !== undefined) {
+      const queued = this.pendingByKey.get(key);
+      if (queued) {
+        this.bytes += bytes.length - queued.bytes.length;
+        queued.msg = msg;
+        queued.bytes = bytes;
+        return;
+      }
+    }
+    if (
+      !isRequired(msg) &&
+      (this.depth + 1 > this.limits.maxMessages || this.bytes + bytes.length > this.limits.maxBytes)
+    ) {
+      this.observer.cutOff();
+      this.close(slowConsumer(this.depth, this.bytes));
+      return;
+    }
+    const entry: Entry = { msg, bytes, key };
+    this.entries.push(entry);
+    this.bytes += bytes.length;
+    if (key !== undefined) this.pendingByKey.set(key, entry);
+    this.observer.depthChanged(1);
+    this.flush();
+  }
+
+  private flush(): void {
+    while (!this.blocked && !this.done && this.head < this.entries.length) {
+      const entry = this.entries[this.head]!;
+      this.entries[this.head++] = undefined;
+      this.bytes -= entry.bytes.length;
+      if (entry.key !== undefined) this.pendingByKey.delete(entry.key);
+      this.observer.depthChanged(-1);
+      this.observer.written(entry.msg, entry.bytes.length);
+      if (!this.writer.write(entry.bytes)) {
+        this.blocked = true;
+        this.writer.onceDrain(() => {
+          this.blocked = false;
+          this.flush();
+        });
+      }
+    }
+    if (this.head > 1024 && this.head * 2 > this.entries.length) {
+      this.entries = this.entries.slice(this.head);
+      this.head = 0;
+    }
+    if (this.depth <= this.lowWater) this.wakeWaiters();
+    if (this.closing && !this.done && this.depth === 0) this.finish(undefined);
+  }
+
+  private get lowWater(): number {
+    return Math.floor(this.limits.maxMessages / 4);
+  }
+
+  ready(): Promise<void> {
+    if (this.closed || (this.depth <= this.lowWater && !this.blocked)) return Promise.resolve();
+    return new Promise((resolve) => this.waiters.push(resolve));
+  }
+
+  private wakeWaiters(): void {
+    const waiters = this.waiters;
+    this.waiters = [];
+    for (const w of waiters) w();
+  }
+
+  /** With an error: drop what is queued (the client resumes from the log) and end with its status.
+   * Without: deliver what is queued, then end OK. */
+  close(error?: LiveReviewError): void {
+    if (this.done) return;
+    if (error) {
+      this.observer.depthChanged(-this.depth);
+      this.entries = [];
+      this.head = 0;
+      this.bytes = 0;
+      this.pendingByKey.clear();
+      this.finish(error);
+      return;
+    }
+    this.closing = true;
+    this.flush();
+  }
+
+  /** The stream is gone (cancelled): release everything, write nothing more. */
+  abandon(): void {
+    if (this.done) return;
+    this.observer.depthChanged(-this.depth);
+    this.entries = [];
+    this.head = 0;
+    this.pendingByKey.clear();
+    this.done = true;
+    this.wakeWaiters();
+  }
+
+  private finish(error: LiveReviewError | undefined): void {
+    this.done = true;
+    this.wakeWaiters();
+    this.writer.end(error);
+  }
+}
