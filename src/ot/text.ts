@@ -97,16 +97,17 @@ export function inputLength(op: TextOp): number {
  * Returns the normalized op or a description of what is wrong (never throws).
  */
 export function checkOp(op: TextOp, docLength: number): { op: TextOp } | { problem: string } {
+  // Measure before normalizing: normalization drops a trailing retain, which must still fit.
+  const reads = inputLength(op);
+  if (reads > docLength) {
+    return { problem: `operation spans ${reads} code points but the document has ${docLength}` };
+  }
   let normalized: TextOp;
   try {
     normalized = type.normalize(op);
     type.checkOp(normalized);
   } catch (err) {
     return { problem: `invalid operation: ${(err as Error).message}` };
-  }
-  const reads = inputLength(normalized);
-  if (reads > docLength) {
-    return { problem: `operation spans ${reads} code points but the document has ${docLength}` };
   }
   return { op: normalized };
 }
