@@ -35,6 +35,9 @@ export class DocumentState {
 
   /** Applies a local edit. Returns the op to send now, if nothing was in flight. */
   applyLocal(op: TextOp, nextMessageId: () => string): PendingOp | undefined {
+    // An op with no components changes nothing, and on the wire "no operations" means a seed line
+    // edit: never send one.
+    if (op.length === 0) return undefined;
     this.text = applyOp(this.text, op);
     if (this.inflight) {
       this.buffer = this.buffer ? composeOps(this.buffer, op) : op;
@@ -48,7 +51,11 @@ export class DocumentState {
   acknowledge(version: number, nextMessageId: () => string): PendingOp | undefined {
     this.inflight = undefined;
     this.version = version;
-    if (!this.buffer) return undefined;
+    // A buffer that remote edits reduced to nothing (it deleted what they deleted) is dropped.
+    if (!this.buffer || this.buffer.length === 0) {
+      this.buffer = undefined;
+      return undefined;
+    }
     this.inflight = { op: this.buffer, baseVersion: this.version, clientMessageId: nextMessageId() };
     this.buffer = undefined;
     return this.inflight;
