@@ -20,7 +20,8 @@ const config = [
   '| flag | environment | default | what | why this default |',
   '| --- | --- | --- | --- | --- |',
   ...OPTIONS.map(
-    (o) => `| \`${flagOf(o.key)}\` | \`${envOf(o.key)}\` | \`${String(o.default)}\` | ${o.description} | ${o.why} |`,
+    (o) =>
+      `| \`${flagOf(o.key)}\` | \`${envOf(o.key)}\` | \`${String(o.default)}\` | ${o.description} | ${o.why} |`,
   ),
 ].join('\n');
 

@@ -1,0 +1,214 @@
+// Late joiners with chunked snapshots, presence IDLE/ACTIVE, cursors that follow edits, session
+// capacity, and the half-duplex Subscribe + Submit pair.
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import * as grpc from '@grpc/grpc-js';
+import { SessionMessage, type SubscribeResponse } from '../src/gen/codereview/v1/codereview.js';
+import { Collector, isCase, joinSession, ourClient, unaryCall } from './helpers/clients.js';
+import { decodeDetails } from './helpers/status-details.js';
+import { startTestServer, type TestServer } from './helpers/server.js';
+
+const MAX = 64 * 1024;
+
+describe('session features', () => {
+  let server: TestServer;
+  let client: ReturnType<typeof ourClient>;
+  before(async () => {
+    server = await startTestServer({
+      logLevel: 'warn',
+      maxMessageBytes: MAX,
+      idleAfterMs: 300,
+      maxParticipants: 3,
+    });
+    client = ourClient(server.address);
+  });
+  after(async () => {
+    client.close();
+    await server.shutdown(500);
+  });
+
+  it('sends a late joiner a snapshot larger than the message size limit in chunks', async () => {
+    await unaryCall(client.openReview.bind(client), {
+      sessionId: 'big',
+      userId: 'a',
+      clientMessageId: 'o',
+      files: [
+        { path: 'big.txt', text: '' },
+        { path: 'small.txt', text: 'hi' },
+      ],
+    });
+    const a = joinSession(client, 'big', 'a');
+    await a.got.waitFor(isCase('welcome'), 'welcome');
+    const piece = '0123456789abcdef😀\n'.repeat(2000); // ~40 KB of UTF-8 per edit
+    for (let v = 0; v < 8; v++) {
+      a.call.write(
+        SessionMessage.fromPartial({
+          clientMessageId: `b${v}`,
+          payload: {
+            $case: 'edit',
+            value: {
+              filePath: 'big.txt',
+              version: v,
+              operations: v
+                ? [
+                    { kind: { $case: 'retain', value: v * 2000 * 18 } },
+                    { kind: { $case: 'insert', value: piece } },
+                  ]
+                : [{ kind: { $case: 'insert', value: piece } }],
+            },
+          },
+        }),
+      );
+    }
+    await a.got.waitFor((m) => isCase('ack')(m) && m.payload.value.version === 8, 'version 8');
+    const late = joinSession(client, 'big', 'late');
+    const chunks: Extract<SessionMessage['payload'], { $case: 'snapshot' }>['value'][] = [];
+    await late.got.waitFor((m) => {
+      if (isCase('snapshot')(m)) chunks.push(m.payload.value);
+      return isCase('snapshot')(m) && m.payload.value.index + 1 === m.payload.value.count;
+    }, 'the last chunk');
+    assert.ok(chunks.length > 5, `${chunks.length} chunks`);
+    for (const c of chunks)
+      assert.ok(
+        SessionMessage.encode(
+          SessionMessage.fromPartial({ payload: { $case: 'snapshot', value: c } }),
+        ).finish().length < MAX,
+        'each chunk fits',
+      );
+    const assembled = new Map<string, string>();
+    for (const c of chunks)
+      for (const f of c.files) assembled.set(f.path, (f.continued ? assembled.get(f.path)! : '') + f.text);
+    const s = await unaryCall(
+      client.getSession.bind(client),
+      { sessionId: 'big' },
+      { deadline: Date.now() + 5000 },
+    );
+    for (const f of s.files) assert.equal(assembled.get(f.path), f.text, `${f.path} reassembles`);
+    a.call.end();
+    late.call.end();
+  });
+
+  it('shows a quiet participant IDLE, and ACTIVE again when it acts', async () => {
+    await unaryCall(client.openReview.bind(client), {
+      sessionId: 'idle',
+      userId: 'a',
+      clientMessageId: 'o',
+      files: [{ path: 'f', text: 'a\nb\n' }],
+    });
+    const a = joinSession(client, 'idle', 'alice');
+    const b = joinSession(client, 'idle', 'bob');
+    await a.got.waitFor(isCase('welcome'), 'welcome');
+    const presence = (user: string, status: number) => (m: SessionMessage) =>
+      isCase('presence')(m) && m.userId === user && m.payload.value.status === status;
+    await a.got.waitFor(presence('bob', 2), 'bob IDLE');
+    b.call.write(
+      SessionMessage.fromPartial({
+        payload: { $case: 'cursor', value: { filePath: 'f', line: 2, column: 1 } },
+      }),
+    );
+    await a.got.waitFor(presence('bob', 1), 'bob ACTIVE');
+    a.call.end();
+    b.call.end();
+  });
+
+  it('moves cursors with edits and shows them to late joiners', async () => {
+    await unaryCall(client.openReview.bind(client), {
+      sessionId: 'cur',
+      userId: 'a',
+      clientMessageId: 'o',
+      files: [{ path: 'f', text: 'one\ntwo\n' }],
+    });
+    const a = joinSession(client, 'cur', 'alice');
+    const b = joinSession(client, 'cur', 'bob');
+    await b.got.waitFor(isCase('welcome'), 'welcome');
+    a.call.write(
+      SessionMessage.fromPartial({
+        payload: { $case: 'cursor', value: { filePath: 'f', line: 2, column: 3 } },
+      }),
+    );
+    await b.got.waitFor(isCase('cursor'), "alice's cursor");
+    b.call.write(
+      SessionMessage.fromPartial({
+        clientMessageId: 'e1',
+        payload: {
+          $case: 'edit',
+          value: { filePath: 'f', version: 0, operations: [{ kind: { $case: 'insert', value: 'zero\n' } }] },
+        },
+      }),
+    );
+    await b.got.waitFor(isCase('ack'), 'ack');
+    const late = joinSession(client, 'cur', 'late');
+    const welcome = await late.got.waitFor(isCase('welcome'), 'welcome');
+    const cursor = welcome.payload.value.cursors.find((c) => c.userId === 'alice');
+    assert.deepEqual(cursor?.position, { filePath: 'f', line: 3, column: 3, version: 1 });
+    for (const c of [a, b, late]) c.call.end();
+  });
+
+  it('refuses a participant beyond the session limit with RESOURCE_EXHAUSTED and QuotaFailure', async () => {
+    const joined = ['p1', 'p2', 'p3'].map((u) => joinSession(client, 'full', u));
+    for (const j of joined) await j.got.waitFor(isCase('welcome'), 'welcome');
+    const extra = joinSession(client, 'full', 'p4');
+    const ended = await extra.got.waitForEnd();
+    assert.equal(ended.code, grpc.status.RESOURCE_EXHAUSTED);
+    const details = decodeDetails(ended.metadata);
+    assert.equal(details?.errorInfo?.reason, 'SESSION_FULL');
+    assert.match(details?.quotaFailure?.violations[0]?.description ?? '', /at most 3 participants/);
+    assert.ok(details?.retryInfo);
+    for (const j of joined) j.call.end();
+  });
+
+  it('serves browsers with Subscribe (from a position) and Submit (idempotent)', async () => {
+    await unaryCall(client.openReview.bind(client), {
+      sessionId: 'half',
+      userId: 'a',
+      clientMessageId: 'o',
+      files: [{ path: 'f', text: 'x' }],
+    });
+    const sub = client.subscribe({
+      sessionId: 'half',
+      userId: 'web',
+      clientId: 'tab-1',
+      resumeAfterSequence: 0,
+    });
+    const got = new Collector<SubscribeResponse>(sub);
+    await got.waitFor((r) => r.message?.payload?.$case === 'welcome', 'welcome');
+    await got.waitFor((r) => r.message?.sequence === 1, 'the opened file from the log');
+    const submit = (id: string, text: string) =>
+      unaryCall(client.submit.bind(client), {
+        message: SessionMessage.fromPartial({
+          sessionId: 'half',
+          userId: 'web',
+          clientId: 'tab-1',
+          clientMessageId: id,
+          payload: { $case: 'comment', value: { filePath: 'f', lineNumber: 1, text } },
+        }),
+      });
+    const first = await submit('w1', 'from the browser');
+    assert.equal(first.ack?.sequence, 2);
+    const again = await submit('w1', 'from the browser');
+    assert.deepEqual({ seq: again.ack?.sequence, dup: again.ack?.duplicate }, { seq: 2, dup: true });
+    // Its own comment comes back on its Subscribe stream as an ack in order (not as a comment).
+    const other = joinSession(client, 'half', 'native');
+    await other.got.waitFor(isCase('welcome'), 'welcome');
+    other.call.write(
+      SessionMessage.fromPartial({
+        clientMessageId: 'n1',
+        payload: { $case: 'comment', value: { filePath: 'f', lineNumber: 1, text: 'from native' } },
+      }),
+    );
+    const seen = await got.waitFor((r) => r.message?.sequence === 3, "the native client's comment");
+    assert.equal(seen.message?.payload?.$case, 'comment');
+    const cursorAck = await unaryCall(client.submit.bind(client), {
+      message: SessionMessage.fromPartial({
+        sessionId: 'half',
+        userId: 'web',
+        clientId: 'tab-1',
+        payload: { $case: 'cursor', value: { filePath: 'f', line: 1, column: 1 } },
+      }),
+    });
+    assert.equal(cursorAck.ack?.sequence, 0, 'cursors are ephemeral');
+    await other.got.waitFor((m) => isCase('cursor')(m) && m.userId === 'web', 'the browser cursor');
+    sub.cancel();
+    other.call.end();
+  });
+});
