@@ -28,7 +28,11 @@ const message = SessionMessage.fromPartial({
       lineNumber: 120,
       content: '  const answer = compute(input, options);',
       version: 981,
-      operations: [{ kind: { $case: 'retain', value: 4120 } }, { kind: { $case: 'insert', value: 'options' } }, { kind: { $case: 'delete', value: 3 } }],
+      operations: [
+        { kind: { $case: 'retain', value: 4120 } },
+        { kind: { $case: 'insert', value: 'options' } },
+        { kind: { $case: 'delete', value: 3 } },
+      ],
     },
   },
 });
@@ -58,9 +62,15 @@ function time(label: string, fn: () => void): number {
 }
 
 const bytes = SessionMessage.encode(message).finish();
-console.log(`${new Date().toISOString()} node ${process.version}, ${N} iterations, message ${bytes.length} bytes`);
+console.log(
+  `${new Date().toISOString()} node ${process.version}, ${N} iterations, message ${bytes.length} bytes`,
+);
 const tsEncode = time('ts-proto encode', () => SessionMessage.encode(message).finish());
 const pbEncode = time('protobufjs (reflection) encode', () => Reflected.encode(reflectedMessage).finish());
 const tsDecode = time('ts-proto decode', () => SessionMessage.decode(bytes));
-const pbDecode = time('protobufjs (reflection) decode', () => Reflected.toObject(Reflected.decode(bytes), { longs: Number }));
-console.log(`ratio ts-proto / protobufjs: encode ${(tsEncode / pbEncode).toFixed(2)}, decode ${(tsDecode / pbDecode).toFixed(2)}`);
+const pbDecode = time('protobufjs (reflection) decode', () =>
+  Reflected.toObject(Reflected.decode(bytes), { longs: Number }),
+);
+console.log(
+  `ratio ts-proto / protobufjs: encode ${(tsEncode / pbEncode).toFixed(2)}, decode ${(tsDecode / pbDecode).toFixed(2)}`,
+);
