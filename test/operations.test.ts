@@ -1,6 +1,9 @@
 // What an operator relies on: health, reflection, metrics, correlated logs, graceful SIGTERM.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
@@ -145,9 +148,10 @@ describe('operations', () => {
 describe('SIGTERM with connected clients', () => {
   it('tells them to resume elsewhere (UNAVAILABLE, RetryInfo) and exits 0 within the grace', async () => {
     const bin = fileURLToPath(new URL('../../bin/livereview.js', import.meta.url));
+    const data = mkdtempSync(join(tmpdir(), 'lr-term-'));
     const child = spawn(
       process.execPath,
-      [bin, 'serve', '--port', '0', '--metrics-port', '-1', '--shutdown-grace-ms', '3000'],
+      [bin, 'serve', '--port', '0', '--metrics-port', '-1', '--shutdown-grace-ms', '3000', '--data', data],
       {
         stdio: ['ignore', 'pipe', 'pipe'],
       },
@@ -177,5 +181,6 @@ describe('SIGTERM with connected clients', () => {
     }
     client.close();
     assert.equal(await exited, 0);
+    rmSync(data, { recursive: true, force: true });
   });
 });

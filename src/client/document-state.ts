@@ -66,7 +66,9 @@ export class DocumentState {
     let remote = op;
     if (this.inflight) {
       const pending = this.inflight.op;
-      this.inflight = { ...this.inflight, op: transformOp(pending, remote, 'left') };
+      // The transformed op applies after the remote one: if it has to be resent (its ack was lost
+      // with the connection), it is based on the new version.
+      this.inflight = { ...this.inflight, op: transformOp(pending, remote, 'left'), baseVersion: version };
       remote = transformOp(remote, pending, 'right');
     }
     if (this.buffer) {

@@ -1,7 +1,7 @@
 // The engine: every session of this process, loaded on demand and evicted when nobody is in them.
 // It is what transports talk to; it knows nothing of gRPC, HTTP or any database driver.
 import type { Clock } from './clock.js';
-import { LiveReviewError } from './errors.js';
+import { LiveReviewError, isLiveReviewError, storeUnavailable } from './errors.js';
 import type {
   AckView,
   Command,
@@ -72,6 +72,9 @@ export class Engine {
         clock: this.options.clock,
         config: this.options.config,
         hooks: this.options.hooks ?? {},
+      }).catch((err: unknown) => {
+        this.options.hooks?.storeFailed?.(id, err);
+        throw isLiveReviewError(err) ? err : storeUnavailable(err);
       });
       this.sessions.set(id, pending);
       // A failed load must not stay cached: the next call tries again.

@@ -661,7 +661,9 @@ export class Session {
       let sync: WelcomeView['sync'] = 'snapshot';
       let syncReason = '';
       if (resumeAfter !== undefined) {
-        const firstRetained = await this.deps.store.firstRetainedSeq(this.id);
+        const firstRetained = await this.deps.store.firstRetainedSeq(this.id).catch((err: unknown) => {
+          throw storeUnavailable(err);
+        });
         if (resumeAfter > this.committedHead) {
           syncReason = `resume position ${resumeAfter} is ahead of the session (at ${this.committedHead})`;
         } else if (resumeAfter + 1 < firstRetained) {
@@ -711,7 +713,11 @@ export class Session {
         }
         await p.sink.ready();
         if (p.left || p.sink.closed) return;
-        const events = await store.readEvents(this.id, p.lastSeq, config.catchUpBatch);
+        const events = await store
+          .readEvents(this.id, p.lastSeq, config.catchUpBatch)
+          .catch((err: unknown) => {
+            throw storeUnavailable(err);
+          });
         if (events.length === 0) {
           throw new LiveReviewError('INTERNAL', `log of ${this.id} ends before ${this.committedHead}`);
         }

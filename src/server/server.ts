@@ -15,6 +15,7 @@ import type { Store } from '../core/store.js';
 import { createLogger, type Logger } from '../observability/logger.js';
 import { Metrics } from '../observability/metrics.js';
 import { MemoryStore } from '../store/memory/memory-store.js';
+import { SqliteStore } from '../store/sqlite/sqlite-store.js';
 import { createEncoders, type TransportContext } from '../transport/grpc/context.js';
 import { codeReviewHandlers, codeReviewServiceDefinition } from '../transport/grpc/service.js';
 import type { ServerConfig } from './config.js';
@@ -43,9 +44,11 @@ export interface StartOptions {
 
 function openStore(config: ServerConfig): Store {
   if (config.data === ':memory:') return new MemoryStore();
-  throw new Error(
-    `--data ${config.data}: only :memory: is available in this build (the SQLite store is not implemented yet)`,
-  );
+  return new SqliteStore(config.data, {
+    synchronous: config.sqliteSynchronous as 'full' | 'normal',
+    groupCommit: config.groupCommit === 'on',
+    retainEvents: config.retainEvents,
+  });
 }
 
 function grpcOptions(config: ServerConfig): grpc.ServerOptions {

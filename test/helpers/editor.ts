@@ -46,6 +46,8 @@ export class TestEditor {
   private processing = false;
   private messageIds = 0;
   readonly errors: SessionMessage[] = [];
+  /** client message id -> sequence number, for every durable message acknowledged. */
+  readonly acked = new Map<string, number>();
 
   constructor(
     client: CodeReviewServiceClient,
@@ -161,6 +163,7 @@ export class TestEditor {
         return;
       case 'ack': {
         this.lastSeq = Math.max(this.lastSeq, p.value.sequence);
+        if (p.value.sequence > 0) this.acked.set(p.value.clientMessageId, p.value.sequence);
         const doc = this.docs.get(p.value.filePath);
         if (doc && doc.pending?.clientMessageId === p.value.clientMessageId) {
           const next = doc.acknowledge(p.value.version, this.nextId);

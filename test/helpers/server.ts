@@ -21,6 +21,7 @@ export async function startTestServer(overrides: Partial<ServerConfig> = {}): Pr
     ...defaultConfig(),
     port: 0,
     metricsPort: 0,
+    data: ':memory:',
     logLevel: 'debug',
     shutdownGraceMs: 2000,
     ...overrides,

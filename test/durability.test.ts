@@ -1,0 +1,257 @@
+// "Acknowledged" means durable: a server killed with SIGKILL under load and restarted on the same
+// data directory serves every acknowledged event, in order, exactly once, and its clients resume
+// and converge. Plus bounded memory (eviction) and clear errors for bad data directories.
+import assert from 'node:assert/strict';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { after, describe, it } from 'node:test';
+import type { SessionMessage, SubscribeResponse } from '../src/gen/codereview/v1/codereview.js';
+import { Collector, isCase, joinSession, ourClient, unaryCall } from './helpers/clients.js';
+import { TestEditor } from './helpers/editor.js';
+import { startTestServer } from './helpers/server.js';
+
+const bin = fileURLToPath(new URL('../../bin/livereview.js', import.meta.url));
+const dirs: string[] = [];
+const tempDir = (prefix: string) => {
+  const d = mkdtempSync(join(tmpdir(), prefix));
+  dirs.push(d);
+  return d;
+};
+after(() => {
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
+
+async function freePort(): Promise<number> {
+  const srv = createServer();
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+  const port = (srv.address() as { port: number }).port;
+  await new Promise<void>((r) => srv.close(() => r()));
+  return port;
+}
+
+async function startChild(port: number, data: string): Promise<ChildProcess> {
+  const child = spawn(
+    process.execPath,
+    [bin, 'serve', '--port', String(port), '--metrics-port', '-1', '--data', data, '--log-level', 'warn'],
+    {
+      stdio: ['ignore', 'ignore', 'pipe'],
+    },
+  );
+  let stderr = '';
+  await new Promise<void>((resolve, reject) => {
+    child.stderr!.on('data', (b: Buffer) => {
+      stderr += b.toString();
+      if (stderr.includes('listening on')) resolve();
+    });
+    child.once('exit', (code) => reject(new Error(`server exited (${code}): ${stderr}`)));
+  });
+  return child;
+}
+
+/** Every event of a session's log, read with Subscribe from the start. */
+async function readLog(
+  client: ReturnType<typeof ourClient>,
+  sessionId: string,
+  head: number,
+): Promise<SessionMessage[]> {
+  const sub = client.subscribe({ sessionId, userId: 'auditor', clientId: 'auditor', resumeAfterSequence: 0 });
+  const got = new Collector<SubscribeResponse>(sub);
+  if (head > 0) await got.waitFor((r) => r.message?.sequence === head, `event ${head}`, 20_000);
+  sub.cancel();
+  return got.messages.map((r) => r.message!).filter((m) => m.sequence > 0);
+}
+
+describe('durability', () => {
+  it('keeps every acknowledged event across SIGKILL, in order, exactly once; clients resume and converge', async () => {
+    const data = tempDir('lr-crash-');
+    const port = await freePort();
+    const address = `127.0.0.1:${port}`;
+    let child = await startChild(port, data);
+    let client = ourClient(address);
+    await unaryCall(client.openReview.bind(client), {
+      sessionId: 'crash',
+      userId: 'a',
+      clientMessageId: 'open',
+      files: [{ path: 'f.ts', text: 'start\n' }],
+    });
+    const editors = ['ann', 'ben', 'cat'].map((u) => new TestEditor(client, 'crash', u, u));
+    await Promise.all(editors.map((e) => e.ready));
+
+    let running = true;
+    const loops = editors.map(async (e, i) => {
+      let n = 0;
+      while (running && !e.got.ended) {
+        n++;
+        e.edit('f.ts', (t) =>
+          [
+            Math.floor((((n * 7919 + i * 104729) % 1000) / 1000) * (t.length + 1)),
+            `${e.clientId}${n} `,
+          ].filter((c) => c !== 0),
+        );
+        if (n % 4 === 0) {
+          e.write({
+            clientMessageId: `${e.clientId}-c${n}`,
+            payload: { $case: 'comment', value: { filePath: 'f.ts', lineNumber: 1, text: `note ${n}` } },
+          });
+        }
+        await new Promise((r) => setTimeout(r, 2 + (n % 5)));
+      }
+    });
+    await new Promise((r) => setTimeout(r, 400 + Math.floor(Math.random() * 800)));
+    child.kill('SIGKILL');
+    await new Promise((r) => child.once('exit', r));
+    running = false;
+    await Promise.all(loops);
+    const acked = editors.flatMap((e) =>
+      [...e.acked].map(([id, seq]) => ({ clientId: e.clientId, id, seq })),
+    );
+    assert.ok(acked.length > 10, `some events were acknowledged before the kill (${acked.length})`);
+
+    child = await startChild(port, data);
+    client.close();
+    client = ourClient(address);
+    const state = await unaryCall(client.getSession.bind(client), { sessionId: 'crash' });
+    const log = await readLog(client, 'crash', state.headSequence);
+    assert.deepEqual(
+      log.map((m) => m.sequence),
+      Array.from({ length: state.headSequence }, (_, i) => i + 1),
+      'gap-free, in order',
+    );
+    for (const a of acked) {
+      const e = log[a.seq - 1];
+      assert.ok(e, `acknowledged ${a.clientId}/${a.id} (event ${a.seq}) survived the crash`);
+      assert.deepEqual(
+        [e.clientId, e.clientMessageId],
+        [a.clientId, a.id],
+        `acknowledged ${a.id} is event ${a.seq}`,
+      );
+    }
+    const origins = log.filter((m) => m.clientMessageId).map((m) => `${m.clientId}/${m.clientMessageId}`);
+    assert.equal(new Set(origins).size, origins.length, 'no event twice');
+
+    // The clients resume (resending what was in flight) and converge.
+    for (const e of editors) {
+      await e.reconnect(client);
+      e.resendPending();
+    }
+    const final = await waitForConvergence(client, editors);
+    for (const e of editors) assert.equal(e.text('f.ts'), final, `${e.clientId} converged`);
+    for (const e of editors) e.close();
+    client.close();
+    child.kill('SIGTERM');
+    await new Promise((r) => child.once('exit', r));
+  });
+
+  it('evicts sessions nobody is in and reloads one with all its state on the next join', async () => {
+    const server = await startTestServer({ data: tempDir('lr-evict-'), evictAfterMs: 100, logLevel: 'warn' });
+    const client = ourClient(server.address);
+    for (let batch = 0; batch < 10; batch++) {
+      await Promise.all(
+        Array.from({ length: 100 }, async (_, j) => {
+          const id = `ev-${batch * 100 + j}`;
+          await unaryCall(client.openReview.bind(client), {
+            sessionId: id,
+            userId: 'a',
+            clientMessageId: 'o',
+            files: [{ path: 'f', text: `file of ${id}\n` }],
+          });
+          const p = joinSession(client, id, 'a');
+          await p.got.waitFor(isCase('welcome'), 'welcome');
+          p.call.write({
+            sessionId: '',
+            timestamp: 0,
+            userId: '',
+            sequence: 0,
+            clientMessageId: 'k',
+            clientId: '',
+            payload: {
+              $case: 'comment',
+              value: {
+                commentId: 'keep',
+                lineNumber: 1,
+                text: 'kept',
+                filePath: 'f',
+                action: 0,
+                parentId: '',
+                version: 0,
+                authorId: '',
+                state: 0,
+                outdated: false,
+                originalLineText: '',
+                createdAt: 0,
+                updatedAt: 0,
+              },
+            },
+          });
+          await p.got.waitFor(isCase('ack'), 'ack');
+          p.call.end();
+          await p.got.waitForEnd();
+        }),
+      );
+    }
+    const deadline = Date.now() + 20_000;
+    while (server.engine.liveSessions > 0 && Date.now() < deadline)
+      await new Promise((r) => setTimeout(r, 20));
+    assert.equal(server.engine.liveSessions, 0, 'every left session was evicted');
+
+    const again = joinSession(client, 'ev-500', 'b');
+    const snap = await again.got.waitFor(isCase('snapshot'), 'snapshot');
+    assert.equal(snap.payload.value.files[0]?.text, 'file of ev-500\n');
+    assert.deepEqual(
+      snap.payload.value.comments.map((c) => [c.commentId, c.text, c.lineNumber]),
+      [['keep', 'kept', 1]],
+    );
+    assert.equal(server.engine.liveSessions, 1);
+    again.call.end();
+    client.close();
+    await server.shutdown(500);
+  });
+
+  it('refuses to start on a corrupt database, or on a directory another server uses, with a clear error', async () => {
+    const corrupt = tempDir('lr-corrupt-');
+    writeFileSync(join(corrupt, 'livereview.db'), 'this is not a database'.repeat(100));
+    const r = spawnSync(
+      process.execPath,
+      [bin, 'serve', '--port', '0', '--metrics-port', '-1', '--data', corrupt],
+      { encoding: 'utf8', timeout: 20_000 },
+    );
+    assert.equal(r.status, 1);
+    assert.match(r.stderr, /cannot open the database .*livereview\.db.*(not a database|NOTADB)/i);
+    assert.match(r.stderr, /restore it from a backup/);
+
+    const shared = tempDir('lr-locked-');
+    const first = await startChild(await freePort(), shared);
+    const second = spawnSync(
+      process.execPath,
+      [bin, 'serve', '--port', '0', '--metrics-port', '-1', '--data', shared],
+      { encoding: 'utf8', timeout: 20_000 },
+    );
+    assert.equal(second.status, 1);
+    assert.match(second.stderr, new RegExp(`in use by process ${first.pid}`));
+    first.kill('SIGTERM');
+    await new Promise((r) => first.once('exit', r));
+  });
+});
+
+async function waitForConvergence(
+  client: ReturnType<typeof ourClient>,
+  editors: TestEditor[],
+): Promise<string> {
+  const deadline = Date.now() + 20_000;
+  for (;;) {
+    const s = await unaryCall(client.getSession.bind(client), { sessionId: 'crash' });
+    const f = s.files.find((x) => x.path === 'f.ts')!;
+    if (editors.every((e) => e.docs.get('f.ts')?.synced && e.docs.get('f.ts')?.version === f.version))
+      return f.text;
+    if (Date.now() > deadline) {
+      throw new Error(
+        `no convergence: server v${f.version}; ${editors.map((e) => `${e.clientId} v${e.docs.get('f.ts')?.version} synced=${e.docs.get('f.ts')?.synced} errors=${e.errors.length}`).join(', ')}`,
+      );
+    }
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}

@@ -1,0 +1,123 @@
+// One conformance suite for the Store interface, run against every adapter (memory, SQLite, and
+// PostgreSQL later): what the engine relies on, nothing about how an adapter does it.
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import type { LoggedEvent } from '../src/core/model.js';
+import type { Store } from '../src/core/store.js';
+
+let unique = 0;
+const sessionName = () => `conf-${process.pid}-${++unique}`;
+
+export function event(sessionId: string, seq: number, clientMessageId = '', clientId = 'c1'): LoggedEvent {
+  return {
+    sessionId,
+    seq,
+    at: 1_700_000_000_000 + seq,
+    origin: { userId: 'u1', clientId, clientMessageId },
+    change: {
+      kind: 'edit',
+      path: 'f.ts',
+      version: seq,
+      op: seq === 1 ? ['héllo 😀'] : [seq, { d: 1 }, 'x'],
+      line: 1,
+      lineText: 'héllo 😀',
+    },
+  };
+}
+
+export function storeConformance(name: string, open: () => Promise<Store>): void {
+  describe(`Store conformance: ${name}`, () => {
+    it('knows nothing of a session that never had an event', async () => {
+      const store = await open();
+      assert.equal(await store.load(sessionName(), 0), undefined);
+      assert.deepEqual(await store.readEvents(sessionName(), 0, 10), []);
+      assert.equal(await store.firstRetainedSeq(sessionName()), 1);
+      await store.close();
+    });
+
+    it('appends in order and reads back exactly what was appended, in pages', async () => {
+      const store = await open();
+      const s = sessionName();
+      const events = [1, 2, 3, 4, 5].map((n) => event(s, n, `m${n}`));
+      assert.deepEqual(await store.append(s, 0, events.slice(0, 2)), { ok: true });
+      assert.deepEqual(await store.append(s, 2, events.slice(2)), { ok: true });
+      assert.deepEqual(await store.readEvents(s, 0, 100), events);
+      assert.deepEqual(await store.readEvents(s, 1, 2), events.slice(1, 3));
+      assert.deepEqual(await store.readEvents(s, 5, 10), []);
+      const loaded = await store.load(s, 0);
+      assert.equal(loaded?.snapshot, undefined);
+      assert.deepEqual(loaded?.events, events);
+      await store.close();
+    });
+
+    it('reports a lost optimistic race as a value and writes nothing', async () => {
+      const store = await open();
+      const s = sessionName();
+      await store.append(s, 0, [event(s, 1)]);
+      assert.deepEqual(await store.append(s, 0, [event(s, 1, 'other')]), { ok: false, head: 1 });
+      assert.deepEqual(await store.readEvents(s, 0, 10), [event(s, 1)]);
+      await store.close();
+    });
+
+    it('lets exactly one of two concurrent appends at the same head win', async () => {
+      const store = await open();
+      const s = sessionName();
+      const results = await Promise.all([
+        store.append(s, 0, [event(s, 1, 'a')]),
+        store.append(s, 0, [event(s, 1, 'b')]),
+      ]);
+      assert.equal(results.filter((r) => r.ok).length, 1);
+      assert.equal((await store.readEvents(s, 0, 10)).length, 1);
+      await store.close();
+    });
+
+    it('appends all of a batch or none of it', async () => {
+      const store = await open();
+      const s = sessionName();
+      await assert.rejects(store.append(s, 0, [event(s, 1), event(s, 3)]));
+      assert.deepEqual(await store.readEvents(s, 0, 10), []);
+      assert.deepEqual(await store.append(s, 0, [event(s, 1)]), { ok: true });
+      await store.close();
+    });
+
+    it('finds a committed event by its origin (idempotent resends)', async () => {
+      const store = await open();
+      const s = sessionName();
+      await store.append(s, 0, [event(s, 1, 'm1', 'alice'), event(s, 2, 'm1', 'bob'), event(s, 3)]);
+      assert.equal((await store.findByOrigin(s, 'bob', 'm1'))?.seq, 2);
+      assert.equal((await store.findByOrigin(s, 'alice', 'm1'))?.seq, 1);
+      assert.equal(await store.findByOrigin(s, 'carol', 'm1'), undefined);
+      await store.close();
+    });
+
+    it('loads from the newest snapshot that keeps the requested tail, plus the events after it', async () => {
+      const store = await open();
+      const s = sessionName();
+      await store.append(
+        s,
+        0,
+        Array.from({ length: 10 }, (_, i) => event(s, i + 1)),
+      );
+      const snap = (seq: number) => ({
+        seq,
+        files: [{ path: 'f.ts', version: seq, text: `at ${seq}` }],
+        comments: [],
+      });
+      await store.saveSnapshot(s, snap(4));
+      await store.saveSnapshot(s, snap(8));
+      const noTail = await store.load(s, 0);
+      assert.deepEqual(noTail?.snapshot, snap(8));
+      assert.deepEqual(
+        noTail?.events.map((e) => e.seq),
+        [9, 10],
+      );
+      const tail5 = await store.load(s, 5);
+      assert.deepEqual(tail5?.snapshot, snap(4));
+      assert.deepEqual(
+        tail5?.events.map((e) => e.seq),
+        [5, 6, 7, 8, 9, 10],
+      );
+      await store.close();
+    });
+  });
+}
