@@ -255,3 +255,103 @@ async function waitForConvergence(
     await new Promise((r) => setTimeout(r, 20));
   }
 }
+
+describe('backup and restore', () => {
+  it('backs up a running server online and restores into a new data directory', async () => {
+    const data = tempDir('lr-backup-src-');
+    const port = await freePort();
+    const child = await startChild(port, data);
+    const client = ourClient(`127.0.0.1:${port}`);
+    await unaryCall(client.openReview.bind(client), {
+      sessionId: 'bk',
+      userId: 'a',
+      clientMessageId: 'o',
+      files: [{ path: 'f', text: 'kept\n' }],
+    });
+    const file = join(tempDir('lr-backup-file-'), 'backup.db');
+    const backup = spawnSync(process.execPath, [bin, 'backup', '--data', data, '--to', file], {
+      encoding: 'utf8',
+    });
+    assert.equal(backup.status, 0, backup.stderr);
+    client.close();
+    child.kill('SIGTERM');
+    await new Promise((r) => child.once('exit', r));
+
+    const restored = tempDir('lr-backup-dst-');
+    const restore = spawnSync(process.execPath, [bin, 'restore', '--from', file, '--data', restored], {
+      encoding: 'utf8',
+    });
+    assert.equal(restore.status, 0, restore.stderr);
+    const port2 = await freePort();
+    const again = await startChild(port2, restored);
+    const client2 = ourClient(`127.0.0.1:${port2}`);
+    const s = await unaryCall(client2.getSession.bind(client2), { sessionId: 'bk' });
+    assert.equal(s.files[0]?.text, 'kept\n');
+    client2.close();
+    again.kill('SIGTERM');
+    await new Promise((r) => again.once('exit', r));
+  });
+});
+
+describe('storage failures', () => {
+  it('answers UNAVAILABLE when the store cannot commit, applies nothing, and takes the retry', async () => {
+    const { MemoryStore } = await import('../src/store/memory/memory-store.js');
+    const store = new MemoryStore();
+    let failing = false;
+    const realAppend = store.append.bind(store);
+    store.append = (...args) =>
+      failing ? Promise.reject(new Error('SQLITE_FULL: database or disk is full')) : realAppend(...args);
+    const server = await startTestServer({ logLevel: 'warn' }, { store });
+    const client = ourClient(server.address);
+    await unaryCall(client.openReview.bind(client), {
+      sessionId: 'full',
+      userId: 'a',
+      clientMessageId: 'o',
+      files: [{ path: 'f', text: 'abc' }],
+    });
+    const a = joinSession(client, 'full', 'a', { clientId: 'a1' });
+    const b = joinSession(client, 'full', 'b');
+    await a.got.waitFor(isCase('welcome'), 'welcome');
+    await b.got.waitFor(isCase('welcome'), 'welcome');
+    const edit = {
+      sessionId: '',
+      timestamp: 0,
+      userId: '',
+      sequence: 0,
+      clientId: '',
+      clientMessageId: 'e1',
+      payload: {
+        $case: 'edit' as const,
+        value: {
+          filePath: 'f',
+          lineNumber: 0,
+          content: '',
+          version: 0,
+          operations: [{ kind: { $case: 'insert' as const, value: 'X' } }],
+        },
+      },
+    };
+    failing = true;
+    a.call.write(edit);
+    const refused = await a.got.waitFor(isCase('error'), 'the refusal');
+    const { decodeStatus } = await import('./helpers/status-details.js');
+    const status = decodeStatus(refused.payload.value.status!);
+    assert.equal(status.code, 14);
+    assert.equal(status.errorInfo?.reason, 'STORE_UNAVAILABLE');
+    assert.ok(status.retryInfo);
+    const s1 = await unaryCall(client.getSession.bind(client), { sessionId: 'full' });
+    assert.equal(s1.files[0]?.text, 'abc', 'nothing applied');
+    assert.ok(!b.got.messages.some(isCase('edit')), 'nothing broadcast');
+    failing = false;
+    a.call.write(edit);
+    const ack = await a.got.waitFor(isCase('ack'), 'the retry is acknowledged');
+    assert.equal(ack.payload.value.sequence, 2);
+    await b.got.waitFor(isCase('edit'), 'and broadcast');
+    const s2 = await unaryCall(client.getSession.bind(client), { sessionId: 'full' });
+    assert.equal(s2.files[0]?.text, 'Xabc');
+    a.call.end();
+    b.call.end();
+    client.close();
+    await server.shutdown(500);
+  });
+});

@@ -1,11 +1,13 @@
 // The `livereview` command: one file per subcommand.
 import { Command } from 'commander';
+import { registerBackup } from './backup.js';
 import { registerServe } from './serve.js';
 
 const program = new Command('livereview')
   .description('Real-time collaborative code review over gRPC')
   .version('0.1.0');
 registerServe(program);
+registerBackup(program);
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   process.stderr.write(`livereview: ${(err as Error).message}\n`);

@@ -1,7 +1,7 @@
 // A real LiveReview server on a loopback port for tests.
 import { Writable } from 'node:stream';
 import { defaultConfig, type ServerConfig } from '../../src/server/config.js';
-import { startServer, type RunningServer } from '../../src/server/server.js';
+import { startServer, type RunningServer, type StartOptions } from '../../src/server/server.js';
 
 export interface TestServer extends RunningServer {
   address: string;
@@ -9,7 +9,10 @@ export interface TestServer extends RunningServer {
   logs: Record<string, unknown>[];
 }
 
-export async function startTestServer(overrides: Partial<ServerConfig> = {}): Promise<TestServer> {
+export async function startTestServer(
+  overrides: Partial<ServerConfig> = {},
+  options: Omit<StartOptions, 'logDestination'> = {},
+): Promise<TestServer> {
   const logs: Record<string, unknown>[] = [];
   const sink = new Writable({
     write(chunk: Buffer, _enc, cb) {
@@ -26,6 +29,6 @@ export async function startTestServer(overrides: Partial<ServerConfig> = {}): Pr
     shutdownGraceMs: 2000,
     ...overrides,
   };
-  const server = await startServer(config, { logDestination: sink });
+  const server = await startServer(config, { ...options, logDestination: sink });
   return Object.assign(server, { address: `127.0.0.1:${server.port}`, logs });
 }

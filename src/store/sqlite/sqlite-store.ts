@@ -143,7 +143,9 @@ export class SqliteStore implements Store {
         'SELECT * FROM events WHERE session_id = ? AND seq > ? ORDER BY seq',
       ),
       byOrigin: db.prepare<[string, string, string], EventRow>(
-        'SELECT * FROM events WHERE session_id = ? AND client_id = ? AND client_message_id = ?',
+        // Repeats the partial index's condition: without it SQLite cannot prove a bound parameter
+        // is non-empty, ignores events_by_origin and scans the session's log.
+        "SELECT * FROM events WHERE session_id = ? AND client_id = ? AND client_message_id = ? AND client_message_id <> ''",
       ),
       snapshots: db.prepare<[string], { seq: number; state: string }>(
         'SELECT seq, state FROM snapshots WHERE session_id = ? ORDER BY seq',
