@@ -1,13 +1,13 @@
 // Comments follow the code: anchors move with edits on every client, on the server and in a late
 // joiner's snapshot; a comment whose line is deleted is outdated, never lost or moved elsewhere.
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { lineRange } from '../src/ot/lines.js';
 import type { TextOp } from '../src/ot/text.js';
 import type { Comment, SessionMessage } from '../src/gen/codereview/v1/codereview.js';
 import { isCase, ourClient, unaryCall } from './helpers/clients.js';
 import { TestEditor } from './helpers/editor.js';
-import { startTestServer, type TestServer } from './helpers/server.js';
+import { serverFixture } from './helpers/server.js';
 
 /** Inserts `text` at the start of line `line` (1-based). */
 const insertAtLine =
@@ -38,26 +38,17 @@ const commentOf = (m: SessionMessage): Comment | undefined =>
   m.payload?.$case === 'comment' ? m.payload.value : undefined;
 
 describe('comments anchored to lines', () => {
-  let server: TestServer;
-  let client: ReturnType<typeof ourClient>;
-  before(async () => {
-    server = await startTestServer({ logLevel: 'warn' });
-    client = ourClient(server.address);
-  });
-  after(async () => {
-    client.close();
-    await server.shutdown(500);
-  });
+  const fx = serverFixture({ logLevel: 'warn' });
 
   async function session(id: string, text: string) {
-    await unaryCall(client.openReview.bind(client), {
+    await unaryCall(fx.client.openReview.bind(fx.client), {
       sessionId: id,
       userId: 'author',
       clientMessageId: 'o',
       files: [{ path: 'f.ts', text }],
     });
-    const alice = new TestEditor(client, id, 'alice', 'alice');
-    const bob = new TestEditor(client, id, 'bob', 'bob');
+    const alice = new TestEditor(fx.client, id, 'alice', 'alice');
+    const bob = new TestEditor(fx.client, id, 'bob', 'bob');
     await Promise.all([alice.ready, bob.ready]);
     return { alice, bob };
   }
@@ -73,9 +64,9 @@ describe('comments anchored to lines', () => {
     await by.got.waitFor((m) => isCase('ack')(m) && m.payload.value.commentId === id, `ack of ${id}`);
     for (const o of others)
       await o.got.waitFor((m) => commentOf(m)?.commentId === id, `${id} at ${o.clientId}`);
-    // The author tracks its own comment once acknowledged, as a client SDK would.
+    // The author tracks its own comment once acknowledged, as a fx.client SDK would.
     if (!by.comments.has(id)) {
-      const list = await unaryCall(client.listComments.bind(client), {
+      const list = await unaryCall(fx.client.listComments.bind(fx.client), {
         sessionId: by.sessionId,
         filePath: '',
         includeResolved: true,
@@ -98,7 +89,7 @@ describe('comments anchored to lines', () => {
       for (const [cid, want] of Object.entries(expected))
         assert.deepEqual(e.commentLine(cid), want, `${cid} at ${e.clientId}`);
     }
-    const listed = await unaryCall(client.listComments.bind(client), {
+    const listed = await unaryCall(fx.client.listComments.bind(fx.client), {
       sessionId: id,
       filePath: '',
       includeResolved: true,
@@ -107,7 +98,7 @@ describe('comments anchored to lines', () => {
       const c = listed.comments.find((x) => x.commentId === cid)!;
       assert.deepEqual({ line: c.lineNumber, outdated: c.outdated }, want, `${cid} on the server`);
     }
-    const late = new TestEditor(client, id, 'late', `late-${Math.random()}`);
+    const late = new TestEditor(fx.client, id, 'late', `late-${Math.random()}`);
     await late.ready;
     for (const [cid, want] of Object.entries(expected))
       assert.deepEqual(late.commentLine(cid), want, `${cid} in a late joiner's snapshot`);
@@ -146,7 +137,7 @@ describe('comments anchored to lines', () => {
     bob.edit('f.ts', deleteLine(2));
     await settle([alice, bob], 1);
     await expectLines('anchor-2', [alice, bob], { cb: { line: 2, outdated: true } });
-    const listed = await unaryCall(client.listComments.bind(client), {
+    const listed = await unaryCall(fx.client.listComments.bind(fx.client), {
       sessionId: 'anchor-2',
       filePath: 'f.ts',
       includeResolved: false,
@@ -163,7 +154,7 @@ describe('comments anchored to lines', () => {
     bob.close();
   });
 
-  it('lands at the same line on every client under concurrent edits from two clients', async () => {
+  it('lands at the same line on every fx.client under concurrent edits from two clients', async () => {
     const { alice, bob } = await session('anchor-3', 'l1\nl2\nl3\nl4\nl5\n');
     await comment(alice, 'c4', 4, [bob]);
     await comment(bob, 'c2', 2, [alice]);
@@ -203,7 +194,7 @@ describe('comments anchored to lines', () => {
     const resolved = commentOf(await alice.got.waitFor((m) => commentOf(m)?.action === 4, 'resolved'))!;
     assert.equal(resolved.commentId, 'root', 'resolving a reply resolves its thread');
     assert.equal(resolved.state, 2);
-    let open = await unaryCall(client.listComments.bind(client), {
+    let open = await unaryCall(fx.client.listComments.bind(fx.client), {
       sessionId: 'thread',
       filePath: '',
       includeResolved: false,
@@ -214,7 +205,7 @@ describe('comments anchored to lines', () => {
       payload: { $case: 'comment', value: { commentId: 'root', action: 5 } },
     });
     await bob.got.waitFor((m) => commentOf(m)?.action === 5, 'reopened');
-    open = await unaryCall(client.listComments.bind(client), {
+    open = await unaryCall(fx.client.listComments.bind(fx.client), {
       sessionId: 'thread',
       filePath: '',
       includeResolved: false,

@@ -2,13 +2,13 @@
 // multi-line, outside the BMP, emoji, CRLF) with random delays, so their base versions go stale at
 // random; at quiescence every client's text equals the server's and a late joiner's snapshot.
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { codePointLength } from '../src/ot/text.js';
 import type { TextOp } from '../src/ot/text.js';
 import { ourClient, unaryCall } from './helpers/clients.js';
 import { TestEditor } from './helpers/editor.js';
-import { startTestServer, type TestServer } from './helpers/server.js';
+import { serverFixture } from './helpers/server.js';
 
 const PIECES = ['a', 'b', 'Z', ' ', '\n', '\r\n', 'é', '😀', '𝄞', '👩‍💻', 'line\n', '{\n  x;\n}', '\t'];
 const text = fc.array(fc.constantFrom(...PIECES), { minLength: 1, maxLength: 5 }).map((a) => a.join(''));
@@ -62,30 +62,21 @@ function lag(maxMs: number, seed: number): () => number {
 const RUNS = Number(process.env.LIVEREVIEW_PROPERTY_RUNS ?? 200);
 
 describe('convergence (property)', () => {
-  let server: TestServer;
-  let client: ReturnType<typeof ourClient>;
+  const fx = serverFixture({ logLevel: 'warn' });
   let run = 0;
-  before(async () => {
-    server = await startTestServer({ logLevel: 'warn' });
-    client = ourClient(server.address);
-  });
-  after(async () => {
-    client.close();
-    await server.shutdown(500);
-  });
 
-  it(`every client converges to the server's text and a late joiner's (${RUNS} runs)`, async () => {
+  it(`every fx.client converges to the server's text and a late joiner's (${RUNS} runs)`, async () => {
     await fc.assert(
       fc.asyncProperty(scenario, async ({ initial, clients }) => {
         const sessionId = `prop-${++run}`;
-        await unaryCall(client.openReview.bind(client), {
+        await unaryCall(fx.client.openReview.bind(fx.client), {
           sessionId,
           userId: 'author',
           clientMessageId: 'open',
           files: [{ path: 'f.txt', text: initial }],
         });
         const editors = clients.map(
-          (c, i) => new TestEditor(client, sessionId, `user${i}`, `client${i}`, lag(c.lagMs, c.lagSeed)),
+          (c, i) => new TestEditor(fx.client, sessionId, `user${i}`, `client${i}`, lag(c.lagMs, c.lagSeed)),
         );
         try {
           await Promise.all(editors.map((e) => e.ready));
@@ -99,7 +90,7 @@ describe('convergence (property)', () => {
           );
           const state = await waitForQuiescence(editors);
           for (const e of editors) assert.equal(e.text('f.txt'), state.text, `${e.clientId} diverged`);
-          const late = new TestEditor(client, sessionId, 'late', 'late');
+          const late = new TestEditor(fx.client, sessionId, 'late', 'late');
           await late.ready;
           assert.equal(late.text('f.txt'), state.text, 'the late joiner snapshot');
           assert.equal(late.docs.get('f.txt')!.version, state.version);
@@ -125,11 +116,11 @@ describe('convergence (property)', () => {
           });
           throw new Error(`no quiescence: ${report.join(' | ')}`);
         }
-        const s = await unaryCall(client.getSession.bind(client), { sessionId: `prop-${run}` });
+        const s = await unaryCall(fx.client.getSession.bind(fx.client), { sessionId: `prop-${run}` });
         const file = s.files.find((f) => f.path === 'f.txt')!;
         const allSynced = editors.every((e) => e.docs.get('f.txt')?.synced);
         if (allSynced) {
-          const again = await unaryCall(client.getSession.bind(client), { sessionId: `prop-${run}` });
+          const again = await unaryCall(fx.client.getSession.bind(fx.client), { sessionId: `prop-${run}` });
           const f2 = again.files.find((f) => f.path === 'f.txt')!;
           if (f2.version === file.version) {
             await Promise.all(editors.map((e) => e.settled('f.txt', f2.version)));

@@ -1,34 +1,25 @@
 // A client that drops and reconnects with its last sequence number receives exactly what it
 // missed, in order, then live; resent client message ids are never applied twice.
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { SessionMessage } from '../src/gen/codereview/v1/codereview.js';
 import { isCase, joinSession, ourClient, unaryCall } from './helpers/clients.js';
 import { TestEditor } from './helpers/editor.js';
-import { startTestServer, type TestServer } from './helpers/server.js';
+import { serverFixture } from './helpers/server.js';
 
 describe('resume', () => {
-  let server: TestServer;
-  let client: ReturnType<typeof ourClient>;
-  before(async () => {
-    server = await startTestServer({ logLevel: 'warn' });
-    client = ourClient(server.address);
-  });
-  after(async () => {
-    client.close();
-    await server.shutdown(500);
-  });
+  const fx = serverFixture({ logLevel: 'warn' });
 
   it('delivers every missed event exactly once and in order, then live, and converges', async () => {
-    await unaryCall(client.openReview.bind(client), {
+    await unaryCall(fx.client.openReview.bind(fx.client), {
       sessionId: 'res-1',
       userId: 'a',
       clientMessageId: 'o',
       files: [{ path: 'f.ts', text: 'start\n' }],
     });
-    const alice = new TestEditor(client, 'res-1', 'alice', 'alice');
-    const bob = new TestEditor(client, 'res-1', 'bob', 'bob');
-    const carol = new TestEditor(client, 'res-1', 'carol', 'carol');
+    const alice = new TestEditor(fx.client, 'res-1', 'alice', 'alice');
+    const bob = new TestEditor(fx.client, 'res-1', 'bob', 'bob');
+    const carol = new TestEditor(fx.client, 'res-1', 'carol', 'carol');
     await Promise.all([alice.ready, bob.ready, carol.ready]);
     alice.edit('f.ts', (t) => [t.length, 'a1\n']);
     await carol.settled('f.ts', 1);
@@ -45,10 +36,10 @@ describe('resume', () => {
         });
       await e.settled('f.ts', e.docs.get('f.ts')!.version + (e.docs.get('f.ts')!.synced ? 0 : 1));
     }
-    const state = await unaryCall(client.getSession.bind(client), { sessionId: 'res-1' });
+    const state = await unaryCall(fx.client.getSession.bind(fx.client), { sessionId: 'res-1' });
     assert.ok(state.headSequence > dropAt + 20);
 
-    await carol.reconnect(client);
+    await carol.reconnect(fx.client);
     const welcome = await carol.got.waitFor(isCase('welcome'), 'welcome');
     assert.equal(welcome.payload.value.sync, 2, 'SYNC_MODE_RESUME');
     await carol.got.waitFor((m) => m.sequence === state.headSequence, 'the last missed event');
@@ -62,7 +53,7 @@ describe('resume', () => {
     // Then live.
     alice.edit('f.ts', () => ['live ']);
     await carol.got.waitFor((m: SessionMessage) => m.sequence === state.headSequence + 1, 'a live event');
-    const final = await unaryCall(client.getSession.bind(client), { sessionId: 'res-1' });
+    const final = await unaryCall(fx.client.getSession.bind(fx.client), { sessionId: 'res-1' });
     const file = final.files[0]!;
     await Promise.all([alice, bob, carol].map((e) => e.settled('f.ts', file.version)));
     for (const e of [alice, bob, carol]) assert.equal(e.text('f.ts'), file.text, `${e.clientId} converged`);
@@ -70,13 +61,13 @@ describe('resume', () => {
   });
 
   it('acks a resent message with its original sequence number and never applies it twice', async () => {
-    await unaryCall(client.openReview.bind(client), {
+    await unaryCall(fx.client.openReview.bind(fx.client), {
       sessionId: 'res-2',
       userId: 'a',
       clientMessageId: 'o',
       files: [{ path: 'f.ts', text: 'x' }],
     });
-    const first = joinSession(client, 'res-2', 'dana', { clientId: 'dana-laptop' });
+    const first = joinSession(fx.client, 'res-2', 'dana', { clientId: 'dana-laptop' });
     await first.got.waitFor(isCase('welcome'), 'welcome');
     const edit = SessionMessage.fromPartial({
       clientMessageId: 'dana-1',
@@ -90,8 +81,8 @@ describe('resume', () => {
     assert.equal(ack.payload.value.duplicate, false);
     first.call.cancel();
 
-    // The client did not trust that ack (say it was lost) and resends on a new stream.
-    const second = joinSession(client, 'res-2', 'dana', { clientId: 'dana-laptop', resumeAfter: 0 });
+    // The fx.client did not trust that ack (say it was lost) and resends on a new stream.
+    const second = joinSession(fx.client, 'res-2', 'dana', { clientId: 'dana-laptop', resumeAfter: 0 });
     second.call.write(edit);
     const again = await second.got.waitFor(
       (m) => isCase('ack')(m) && m.payload.value.duplicate,
@@ -100,20 +91,20 @@ describe('resume', () => {
     assert.equal(isCase('ack')(again) && again.payload.value.sequence, ack.payload.value.sequence);
     // During its resume, its own event came back as an ack, not as someone else's edit.
     assert.ok(!second.got.messages.some(isCase('edit')), 'its own edit is not echoed as an edit');
-    const s = await unaryCall(client.getSession.bind(client), { sessionId: 'res-2' });
+    const s = await unaryCall(fx.client.getSession.bind(fx.client), { sessionId: 'res-2' });
     assert.equal(s.files[0]!.text, 'Yx', 'applied once');
     assert.equal(s.headSequence, 2);
     second.call.end();
   });
 
   it('sends a snapshot, saying why, when the resume position is ahead of the log', async () => {
-    await unaryCall(client.openReview.bind(client), {
+    await unaryCall(fx.client.openReview.bind(fx.client), {
       sessionId: 'res-3',
       userId: 'a',
       clientMessageId: 'o',
       files: [{ path: 'f.ts', text: 'z' }],
     });
-    const c = joinSession(client, 'res-3', 'erin', { resumeAfter: 99 });
+    const c = joinSession(fx.client, 'res-3', 'erin', { resumeAfter: 99 });
     const welcome = await c.got.waitFor(isCase('welcome'), 'welcome');
     assert.equal(welcome.payload.value.sync, 1, 'SYNC_MODE_SNAPSHOT');
     assert.match(welcome.payload.value.syncReason, /ahead/);

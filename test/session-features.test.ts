@@ -1,34 +1,25 @@
 // Late joiners with chunked snapshots, presence IDLE/ACTIVE, cursors that follow edits, session
 // capacity, and the half-duplex Subscribe + Submit pair.
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
 import { SessionMessage, type SubscribeResponse } from '../src/gen/codereview/v1/codereview.js';
 import { Collector, isCase, joinSession, ourClient, unaryCall } from './helpers/clients.js';
 import { decodeDetails } from './helpers/status-details.js';
-import { startTestServer, type TestServer } from './helpers/server.js';
+import { serverFixture } from './helpers/server.js';
 
 const MAX = 64 * 1024;
 
 describe('session features', () => {
-  let server: TestServer;
-  let client: ReturnType<typeof ourClient>;
-  before(async () => {
-    server = await startTestServer({
-      logLevel: 'warn',
-      maxMessageBytes: MAX,
-      idleAfterMs: 300,
-      maxParticipants: 3,
-    });
-    client = ourClient(server.address);
-  });
-  after(async () => {
-    client.close();
-    await server.shutdown(500);
+  const fx = serverFixture({
+    logLevel: 'warn',
+    maxMessageBytes: MAX,
+    idleAfterMs: 300,
+    maxParticipants: 3,
   });
 
   it('sends a late joiner a snapshot larger than the message size limit in chunks', async () => {
-    await unaryCall(client.openReview.bind(client), {
+    await unaryCall(fx.client.openReview.bind(fx.client), {
       sessionId: 'big',
       userId: 'a',
       clientMessageId: 'o',
@@ -37,7 +28,7 @@ describe('session features', () => {
         { path: 'small.txt', text: 'hi' },
       ],
     });
-    const a = joinSession(client, 'big', 'a');
+    const a = joinSession(fx.client, 'big', 'a');
     await a.got.waitFor(isCase('welcome'), 'welcome');
     const piece = '0123456789abcdef😀\n'.repeat(2000); // ~40 KB of UTF-8 per edit
     for (let v = 0; v < 8; v++) {
@@ -61,7 +52,7 @@ describe('session features', () => {
       );
     }
     await a.got.waitFor((m) => isCase('ack')(m) && m.payload.value.version === 8, 'version 8');
-    const late = joinSession(client, 'big', 'late');
+    const late = joinSession(fx.client, 'big', 'late');
     const chunks: Extract<SessionMessage['payload'], { $case: 'snapshot' }>['value'][] = [];
     await late.got.waitFor((m) => {
       if (isCase('snapshot')(m)) chunks.push(m.payload.value);
@@ -79,7 +70,7 @@ describe('session features', () => {
     for (const c of chunks)
       for (const f of c.files) assembled.set(f.path, (f.continued ? assembled.get(f.path)! : '') + f.text);
     const s = await unaryCall(
-      client.getSession.bind(client),
+      fx.client.getSession.bind(fx.client),
       { sessionId: 'big' },
       { deadline: Date.now() + 5000 },
     );
@@ -89,14 +80,14 @@ describe('session features', () => {
   });
 
   it('shows a quiet participant IDLE, and ACTIVE again when it acts', async () => {
-    await unaryCall(client.openReview.bind(client), {
+    await unaryCall(fx.client.openReview.bind(fx.client), {
       sessionId: 'idle',
       userId: 'a',
       clientMessageId: 'o',
       files: [{ path: 'f', text: 'a\nb\n' }],
     });
-    const a = joinSession(client, 'idle', 'alice');
-    const b = joinSession(client, 'idle', 'bob');
+    const a = joinSession(fx.client, 'idle', 'alice');
+    const b = joinSession(fx.client, 'idle', 'bob');
     await a.got.waitFor(isCase('welcome'), 'welcome');
     const presence = (user: string, status: number) => (m: SessionMessage) =>
       isCase('presence')(m) && m.userId === user && m.payload.value.status === status;
@@ -112,14 +103,14 @@ describe('session features', () => {
   });
 
   it('moves cursors with edits and shows them to late joiners', async () => {
-    await unaryCall(client.openReview.bind(client), {
+    await unaryCall(fx.client.openReview.bind(fx.client), {
       sessionId: 'cur',
       userId: 'a',
       clientMessageId: 'o',
       files: [{ path: 'f', text: 'one\ntwo\n' }],
     });
-    const a = joinSession(client, 'cur', 'alice');
-    const b = joinSession(client, 'cur', 'bob');
+    const a = joinSession(fx.client, 'cur', 'alice');
+    const b = joinSession(fx.client, 'cur', 'bob');
     await b.got.waitFor(isCase('welcome'), 'welcome');
     a.call.write(
       SessionMessage.fromPartial({
@@ -137,7 +128,7 @@ describe('session features', () => {
       }),
     );
     await b.got.waitFor(isCase('ack'), 'ack');
-    const late = joinSession(client, 'cur', 'late');
+    const late = joinSession(fx.client, 'cur', 'late');
     const welcome = await late.got.waitFor(isCase('welcome'), 'welcome');
     const cursor = welcome.payload.value.cursors.find((c) => c.userId === 'alice');
     assert.deepEqual(cursor?.position, { filePath: 'f', line: 3, column: 3, version: 1 });
@@ -145,9 +136,9 @@ describe('session features', () => {
   });
 
   it('refuses a participant beyond the session limit with RESOURCE_EXHAUSTED and QuotaFailure', async () => {
-    const joined = ['p1', 'p2', 'p3'].map((u) => joinSession(client, 'full', u));
+    const joined = ['p1', 'p2', 'p3'].map((u) => joinSession(fx.client, 'full', u));
     for (const j of joined) await j.got.waitFor(isCase('welcome'), 'welcome');
-    const extra = joinSession(client, 'full', 'p4');
+    const extra = joinSession(fx.client, 'full', 'p4');
     const ended = await extra.got.waitForEnd();
     assert.equal(ended.code, grpc.status.RESOURCE_EXHAUSTED);
     const details = decodeDetails(ended.metadata);
@@ -158,13 +149,13 @@ describe('session features', () => {
   });
 
   it('serves browsers with Subscribe (from a position) and Submit (idempotent)', async () => {
-    await unaryCall(client.openReview.bind(client), {
+    await unaryCall(fx.client.openReview.bind(fx.client), {
       sessionId: 'half',
       userId: 'a',
       clientMessageId: 'o',
       files: [{ path: 'f', text: 'x' }],
     });
-    const sub = client.subscribe({
+    const sub = fx.client.subscribe({
       sessionId: 'half',
       userId: 'web',
       clientId: 'tab-1',
@@ -174,7 +165,7 @@ describe('session features', () => {
     await got.waitFor((r) => r.message?.payload?.$case === 'welcome', 'welcome');
     await got.waitFor((r) => r.message?.sequence === 1, 'the opened file from the log');
     const submit = (id: string, text: string) =>
-      unaryCall(client.submit.bind(client), {
+      unaryCall(fx.client.submit.bind(fx.client), {
         message: SessionMessage.fromPartial({
           sessionId: 'half',
           userId: 'web',
@@ -188,7 +179,7 @@ describe('session features', () => {
     const again = await submit('w1', 'from the browser');
     assert.deepEqual({ seq: again.ack?.sequence, dup: again.ack?.duplicate }, { seq: 2, dup: true });
     // Its own comment comes back on its Subscribe stream as an ack in order (not as a comment).
-    const other = joinSession(client, 'half', 'native');
+    const other = joinSession(fx.client, 'half', 'native');
     await other.got.waitFor(isCase('welcome'), 'welcome');
     other.call.write(
       SessionMessage.fromPartial({
@@ -198,7 +189,7 @@ describe('session features', () => {
     );
     const seen = await got.waitFor((r) => r.message?.sequence === 3, "the native client's comment");
     assert.equal(seen.message?.payload?.$case, 'comment');
-    const cursorAck = await unaryCall(client.submit.bind(client), {
+    const cursorAck = await unaryCall(fx.client.submit.bind(fx.client), {
       message: SessionMessage.fromPartial({
         sessionId: 'half',
         userId: 'web',

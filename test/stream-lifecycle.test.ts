@@ -1,31 +1,22 @@
 // Presence on every way a stream can end, deadlines, and hostile input with its exact statuses.
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
 import { SessionMessage } from '../src/gen/codereview/v1/codereview.js';
 import { Collector, isCase, joinSession, ourClient } from './helpers/clients.js';
 import { decodeDetails, decodeStatus } from './helpers/status-details.js';
-import { startTestServer, type TestServer } from './helpers/server.js';
+import { serverFixture } from './helpers/server.js';
 
 const isLeft = (user: string) => (m: SessionMessage) =>
   m.payload?.$case === 'presence' && m.payload.value.status === 3 && m.userId === user;
 
 describe('stream lifecycle', () => {
-  let server: TestServer;
-  let client: ReturnType<typeof ourClient>;
-  before(async () => {
-    server = await startTestServer({ maxMessageBytes: 64 * 1024 });
-    client = ourClient(server.address);
-  });
-  after(async () => {
-    client.close();
-    await server.shutdown(500);
-  });
+  const fx = serverFixture({ maxMessageBytes: 64 * 1024 });
 
   it('tells the others LEFT when a participant half-closes, and ends that stream OK', async () => {
-    const alice = joinSession(client, 'life-1', 'alice');
+    const alice = joinSession(fx.client, 'life-1', 'alice');
     await alice.got.waitFor(isCase('welcome'), 'welcome');
-    const bob = joinSession(client, 'life-1', 'bob');
+    const bob = joinSession(fx.client, 'life-1', 'bob');
     await bob.got.waitFor(isCase('welcome'), 'welcome');
     bob.call.end();
     await alice.got.waitFor(isLeft('bob'), 'bob LEFT');
@@ -34,9 +25,9 @@ describe('stream lifecycle', () => {
   });
 
   it('tells the others LEFT when a participant cancels', async () => {
-    const alice = joinSession(client, 'life-2', 'alice');
+    const alice = joinSession(fx.client, 'life-2', 'alice');
     await alice.got.waitFor(isCase('welcome'), 'welcome');
-    const bob = joinSession(client, 'life-2', 'bob');
+    const bob = joinSession(fx.client, 'life-2', 'bob');
     await bob.got.waitFor(isCase('welcome'), 'welcome');
     bob.call.cancel();
     await alice.got.waitFor(isLeft('bob'), 'bob LEFT');
@@ -44,14 +35,14 @@ describe('stream lifecycle', () => {
   });
 
   it('ends a stream whose deadline passes with DEADLINE_EXCEEDED, and its participant leaves', async () => {
-    const alice = joinSession(client, 'life-3', 'alice');
+    const alice = joinSession(fx.client, 'life-3', 'alice');
     await alice.got.waitFor(isCase('welcome'), 'welcome');
-    const bob = joinSession(client, 'life-3', 'bob', { deadline: Date.now() + 400 });
+    const bob = joinSession(fx.client, 'life-3', 'bob', { deadline: Date.now() + 400 });
     await bob.got.waitFor(isCase('welcome'), 'welcome');
     assert.equal((await bob.got.waitForEnd()).code, grpc.status.DEADLINE_EXCEEDED);
     await alice.got.waitFor(isLeft('bob'), 'bob LEFT after its deadline');
     const state = await new Promise<{ roster: { userId: string }[] }>((resolve, reject) =>
-      client.getSession({ sessionId: 'life-3' }, (err, res) => (err ? reject(err) : resolve(res))),
+      fx.client.getSession({ sessionId: 'life-3' }, (err, res) => (err ? reject(err) : resolve(res))),
     );
     assert.deepEqual(
       state.roster.map((p) => p.userId),
@@ -61,7 +52,7 @@ describe('stream lifecycle', () => {
   });
 
   it('refuses a join without a session id: INVALID_ARGUMENT with BadRequest naming the field', async () => {
-    const call = client.collaborativeSession();
+    const call = fx.client.collaborativeSession();
     const got = new Collector<SessionMessage>(call);
     call.write(
       SessionMessage.fromPartial({ userId: 'alice', payload: { $case: 'presence', value: { status: 0 } } }),
@@ -78,7 +69,7 @@ describe('stream lifecycle', () => {
   });
 
   it('ends a stream that sends a message over the size limit with RESOURCE_EXHAUSTED', async () => {
-    const alice = joinSession(client, 'life-4', 'alice');
+    const alice = joinSession(fx.client, 'life-4', 'alice');
     await alice.got.waitFor(isCase('welcome'), 'welcome');
     alice.call.write(
       SessionMessage.fromPartial({
@@ -88,9 +79,9 @@ describe('stream lifecycle', () => {
     assert.equal((await alice.got.waitForEnd()).code, grpc.status.RESOURCE_EXHAUSTED);
   });
 
-  it('answers a bad message in-stream, naming its client message id, and the session goes on', async () => {
+  it('answers a bad message in-stream, naming its fx.client message id, and the session goes on', async () => {
     await new Promise<void>((resolve, reject) =>
-      client.openReview(
+      fx.client.openReview(
         {
           sessionId: 'life-5',
           userId: 'a',
@@ -100,8 +91,8 @@ describe('stream lifecycle', () => {
         (e) => (e ? reject(e) : resolve()),
       ),
     );
-    const alice = joinSession(client, 'life-5', 'alice');
-    const bob = joinSession(client, 'life-5', 'bob');
+    const alice = joinSession(fx.client, 'life-5', 'alice');
+    const bob = joinSession(fx.client, 'life-5', 'bob');
     await alice.got.waitFor(isCase('welcome'), 'welcome');
     await bob.got.waitFor(isCase('welcome'), 'welcome');
     alice.call.write(
@@ -158,7 +149,7 @@ describe('stream lifecycle', () => {
   });
 
   it('answers undecodable bytes in-stream without ending the stream', async () => {
-    const raw = new grpc.Client(server.address, grpc.credentials.createInsecure());
+    const raw = new grpc.Client(fx.server.address, grpc.credentials.createInsecure());
     const call = raw.makeBidiStreamRequest(
       '/codereview.v1.CodeReviewService/CollaborativeSession',
       (b: Buffer) => b,

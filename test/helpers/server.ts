@@ -1,5 +1,8 @@
 // A real LiveReview server on a loopback port for tests.
 import { Writable } from 'node:stream';
+import { after, before } from 'node:test';
+import type { CodeReviewServiceClient } from '../../src/gen/codereview/v1/codereview.js';
+import { ourClient } from './clients.js';
 import { defaultConfig, type ServerConfig } from '../../src/server/config.js';
 import { startServer, type RunningServer, type StartOptions } from '../../src/server/server.js';
 
@@ -31,4 +34,26 @@ export async function startTestServer(
   };
   const server = await startServer(config, { ...options, logDestination: sink });
   return Object.assign(server, { address: `127.0.0.1:${server.port}`, logs });
+}
+
+/** Registers before/after hooks that run a server and one client for the enclosing suite. */
+export function serverFixture(overrides: Partial<ServerConfig> = {}) {
+  let server: TestServer | undefined;
+  let client: CodeReviewServiceClient | undefined;
+  before(async () => {
+    server = await startTestServer({ logLevel: 'warn', ...overrides });
+    client = ourClient(server.address);
+  });
+  after(async () => {
+    client?.close();
+    await server?.shutdown(500);
+  });
+  return {
+    get server(): TestServer {
+      return server!;
+    },
+    get client(): CodeReviewServiceClient {
+      return client!;
+    },
+  };
 }
