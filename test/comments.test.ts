@@ -5,7 +5,7 @@ import { describe, it } from 'node:test';
 import { lineRange } from '../src/ot/lines.js';
 import type { TextOp } from '../src/ot/text.js';
 import type { Comment, SessionMessage } from '../src/gen/codereview/v1/codereview.js';
-import { isCase, ourClient, unaryCall } from './helpers/clients.js';
+import { isCase, unaryCall } from './helpers/clients.js';
 import { TestEditor } from './helpers/editor.js';
 import { serverFixture } from './helpers/server.js';
 

@@ -6,7 +6,7 @@ import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { codePointLength } from '../src/ot/text.js';
 import type { TextOp } from '../src/ot/text.js';
-import { ourClient, unaryCall } from './helpers/clients.js';
+import { unaryCall } from './helpers/clients.js';
 import { TestEditor } from './helpers/editor.js';
 import { serverFixture } from './helpers/server.js';
 

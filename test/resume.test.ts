@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { SessionMessage } from '../src/gen/codereview/v1/codereview.js';
-import { isCase, joinSession, ourClient, unaryCall } from './helpers/clients.js';
+import { isCase, joinSession, unaryCall } from './helpers/clients.js';
 import { TestEditor } from './helpers/editor.js';
 import { serverFixture } from './helpers/server.js';
 

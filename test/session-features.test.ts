@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
 import { SessionMessage, type SubscribeResponse } from '../src/gen/codereview/v1/codereview.js';
-import { Collector, isCase, joinSession, ourClient, unaryCall } from './helpers/clients.js';
+import { Collector, isCase, joinSession, unaryCall } from './helpers/clients.js';
 import { decodeDetails } from './helpers/status-details.js';
 import { serverFixture } from './helpers/server.js';
 

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
 import { SessionMessage } from '../src/gen/codereview/v1/codereview.js';
-import { Collector, isCase, joinSession, ourClient } from './helpers/clients.js';
+import { Collector, isCase, joinSession } from './helpers/clients.js';
 import { decodeDetails, decodeStatus } from './helpers/status-details.js';
 import { serverFixture } from './helpers/server.js';
 
