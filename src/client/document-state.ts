@@ -15,6 +15,9 @@ export interface PendingOp {
 export class DocumentState {
   private inflight: PendingOp | undefined;
   private buffer: TextOp | undefined;
+  /** Local edits in flight and in the buffer (a buffer composes several into one op). */
+  private inflightEdits = 0;
+  private bufferedEdits = 0;
 
   constructor(
     readonly path: string,
@@ -33,6 +36,11 @@ export class DocumentState {
     return this.inflight;
   }
 
+  /** Local edits not yet acknowledged by the server. */
+  get unacknowledgedEdits(): number {
+    return this.inflightEdits + this.bufferedEdits;
+  }
+
   /** Applies a local edit. Returns the op to send now, if nothing was in flight. */
   applyLocal(op: TextOp, nextMessageId: () => string): PendingOp | undefined {
     // An op with no components changes nothing, and on the wire "no operations" means a seed line
@@ -41,28 +49,35 @@ export class DocumentState {
     this.text = applyOp(this.text, op);
     if (this.inflight) {
       this.buffer = this.buffer ? composeOps(this.buffer, op) : op;
+      this.bufferedEdits++;
       return undefined;
     }
     this.inflight = { op, baseVersion: this.version, clientMessageId: nextMessageId() };
+    this.inflightEdits = 1;
     return this.inflight;
   }
 
   /** The server committed our in-flight op as `version`. Returns the buffered op to send next. */
   acknowledge(version: number, nextMessageId: () => string): PendingOp | undefined {
     this.inflight = undefined;
+    this.inflightEdits = 0;
     this.version = version;
     // A buffer that remote edits reduced to nothing (it deleted what they deleted) is dropped.
     if (!this.buffer || this.buffer.length === 0) {
       this.buffer = undefined;
+      this.bufferedEdits = 0;
       return undefined;
     }
     this.inflight = { op: this.buffer, baseVersion: this.version, clientMessageId: nextMessageId() };
+    this.inflightEdits = this.bufferedEdits;
     this.buffer = undefined;
+    this.bufferedEdits = 0;
     return this.inflight;
   }
 
-  /** A remote op committed as `version` (it applies to version - 1, which is ours). */
-  applyRemote(op: TextOp, version: number): void {
+  /** A remote op committed as `version` (it applies to version - 1, which is ours). Returns the op
+   * as applied to this client's text (transformed past pending local edits). */
+  applyRemote(op: TextOp, version: number): TextOp {
     let remote = op;
     if (this.inflight) {
       const pending = this.inflight.op;
@@ -78,6 +93,7 @@ export class DocumentState {
     }
     this.text = applyOp(this.text, remote);
     this.version = version;
+    return remote;
   }
 
   /** Replaces everything with a snapshot (after a resync): pending local ops are dropped. */
@@ -86,5 +102,7 @@ export class DocumentState {
     this.version = version;
     this.inflight = undefined;
     this.buffer = undefined;
+    this.inflightEdits = 0;
+    this.bufferedEdits = 0;
   }
 }

@@ -43,6 +43,11 @@ export class CommentBook {
     }
   }
 
+  clear(): void {
+    this.byId.clear();
+    this.rootsByPath.clear();
+  }
+
   all(): IterableIterator<CommentRecord> {
     return this.byId.values();
   }

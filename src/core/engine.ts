@@ -133,7 +133,15 @@ export class Engine {
         return session.moveCursor(p, command);
       case 'presence':
         if (command.status === 'active' || command.status === 'idle') session.setPresence(p, command.status);
-        return { clientMessageId, sequence: 0, version: 0, path: '', commentId: '', duplicate: false };
+        return {
+          clientMessageId,
+          sequence: 0,
+          version: 0,
+          path: '',
+          commentId: '',
+          line: 0,
+          duplicate: false,
+        };
       default: {
         const origin: Origin = { userId: p.userId, clientId: p.clientId, clientMessageId };
         return session.submit(p, origin, command);

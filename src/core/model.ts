@@ -148,9 +148,12 @@ export interface SnapshotChunkView {
 export interface AckView {
   clientMessageId: string;
   sequence: number;
+  /** Edits: the version after the edit. Comments: the version `line` refers to. */
   version: number;
   path: string;
   commentId: string;
+  /** Comments: the thread's line at commit time. */
+  line: number;
   duplicate: boolean;
 }
 

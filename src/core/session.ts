@@ -404,9 +404,10 @@ export class Session {
     return {
       clientMessageId: event.origin.clientMessageId,
       sequence: event.seq,
-      version: c.kind === 'comment' ? 0 : c.version,
+      version: c.version,
       path: c.kind === 'comment' ? c.comment.path : c.path,
       commentId: c.kind === 'comment' ? c.comment.id : '',
+      line: c.kind === 'comment' ? c.line : 0,
       duplicate,
     };
   }
@@ -811,6 +812,7 @@ export class Session {
         version: doc.version,
         path: cmd.path,
         commentId: '',
+        line: 0,
         duplicate: false,
       };
     });

@@ -337,6 +337,7 @@ function ackToWire(a: AckView) {
     filePath: a.path,
     duplicate: a.duplicate,
     commentId: a.commentId,
+    lineNumber: a.line,
   };
 }
 

@@ -293,13 +293,18 @@ export interface Ack {
   clientMessageId: string;
   /** The event's sequence number (0 for ephemeral messages). */
   sequence: number;
-  /** For edits: the file's version after this edit. */
+  /**
+   * For edits: the file's version after this edit; for comments: the file version line_number
+   * refers to.
+   */
   version: number;
   filePath: string;
   /** True when this is a resend of a message committed earlier (nothing was applied again). */
   duplicate: boolean;
   /** For comments: the comment id (server-assigned when the client left it empty). */
   commentId: string;
+  /** For comments: the thread's line at commit time (at file version `version`). */
+  lineNumber: number;
 }
 
 /**
@@ -1910,7 +1915,7 @@ export const FileState: MessageFns<FileState> = {
 };
 
 function createBaseAck(): Ack {
-  return { clientMessageId: "", sequence: 0, version: 0, filePath: "", duplicate: false, commentId: "" };
+  return { clientMessageId: "", sequence: 0, version: 0, filePath: "", duplicate: false, commentId: "", lineNumber: 0 };
 }
 
 export const Ack: MessageFns<Ack> = {
@@ -1932,6 +1937,9 @@ export const Ack: MessageFns<Ack> = {
     }
     if (message.commentId !== "") {
       writer.uint32(50).string(message.commentId);
+    }
+    if (message.lineNumber !== 0) {
+      writer.uint32(56).int32(message.lineNumber);
     }
     return writer;
   },
@@ -1997,6 +2005,14 @@ export const Ack: MessageFns<Ack> = {
             message.commentId = reader.string();
             continue;
           }
+          case 7: {
+            if (tag !== 56) {
+              break;
+            }
+
+            message.lineNumber = reader.int32();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2020,6 +2036,7 @@ export const Ack: MessageFns<Ack> = {
     message.filePath = object.filePath ?? "";
     message.duplicate = object.duplicate ?? false;
     message.commentId = object.commentId ?? "";
+    message.lineNumber = object.lineNumber ?? 0;
     return message;
   },
 };

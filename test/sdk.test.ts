@@ -1,0 +1,296 @@
+// The client SDK under faults: a chaos proxy drops, resets and stalls connections while three
+// clients edit and comment; a server is killed and restarted under connected clients; the outbox
+// bound and the circuit breaker behave as documented.
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { describe, it } from 'node:test';
+import { LiveReviewClient, OutboxFullError, type ConnectionState } from '../src/client/index.js';
+import { ChaosProxy } from './helpers/chaos-proxy.js';
+import { ourClient, unaryCall } from './helpers/clients.js';
+import { startTestServer } from './helpers/server.js';
+
+const fast = { baseDelayMs: 20, maxDelayMs: 200 };
+
+async function freePort(): Promise<number> {
+  const srv = createServer();
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+  const port = (srv.address() as { port: number }).port;
+  await new Promise<void>((r) => srv.close(() => r()));
+  return port;
+}
+
+/** Inserts a unique token at a token boundary of the client's text, so tokens are never split. */
+function insertToken(c: LiveReviewClient, path: string, token: string, pick: number): void {
+  const text = c.file(path)!.text;
+  const boundaries = [0];
+  for (let i = 0; i < text.length; i++) if (text[i] === '>') boundaries.push(i + 1);
+  const at = boundaries[pick % boundaries.length]!;
+  c.edit(path, at > 0 ? [at, token] : [token]);
+}
+
+async function until(
+  what: string,
+  check: () => boolean | Promise<boolean>,
+  timeoutMs = 30_000,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+describe('client SDK', () => {
+  it('converges through dropped, reset and stalled connections; every operation applied exactly once', async () => {
+    const server = await startTestServer({ logLevel: 'warn' });
+    const admin = ourClient(server.address);
+    await unaryCall(admin.openReview.bind(admin), {
+      sessionId: 'chaos',
+      userId: 'a',
+      clientMessageId: 'o',
+      files: [{ path: 'f.ts', text: '' }],
+    });
+    const proxy = new ChaosProxy(server.port);
+    await proxy.listen();
+    const clients = ['ann', 'ben', 'cat'].map(
+      (u) =>
+        new LiveReviewClient({
+          targets: [`127.0.0.1:${proxy.port}`],
+          sessionId: 'chaos',
+          userId: u,
+          clientId: u,
+          backoff: fast,
+          circuitBreaker: { failureThreshold: 1000 },
+        }),
+    );
+    await Promise.all(clients.map((c) => c.connect()));
+    const reconnects = new Map<string, number>();
+    for (const c of clients)
+      c.on(
+        'state',
+        (s: ConnectionState) =>
+          s === 'reconnecting' && reconnects.set(c.clientId, (reconnects.get(c.clientId) ?? 0) + 1),
+      );
+
+    proxy.startChaos(Number(process.env.LIVEREVIEW_CHAOS_SEED ?? Date.now()));
+    const tokens: string[] = [];
+    const commentTexts: string[] = [];
+    const acks: Promise<unknown>[] = [];
+    // Edit until enough faults happened (at least 60 rounds, at most 600).
+    for (
+      let round = 0;
+      round < 600 && (round < 60 || proxy.faults.drops + proxy.faults.resets < 8);
+      round++
+    ) {
+      for (const [i, c] of clients.entries()) {
+        const token = `<${c.clientId}-${round}>`;
+        tokens.push(token);
+        insertToken(c, 'f.ts', token, round * 7 + i);
+        if (round % 10 === 0) {
+          const text = `${c.clientId} says ${round}`;
+          commentTexts.push(text);
+          acks.push(c.comment('f.ts', 1, text));
+        }
+      }
+      await new Promise((r) => setTimeout(r, 15));
+    }
+    proxy.stopChaos();
+    await Promise.all(acks);
+    const state = async () =>
+      (await unaryCall(admin.getSession.bind(admin), { sessionId: 'chaos' })).files[0]!;
+    await until('every client synced at the server version', async () => {
+      const f = await state();
+      return clients.every(
+        (c) => c.synced && c.state === 'connected' && c.file('f.ts')!.version === f.version,
+      );
+    });
+    const final = await state();
+    for (const c of clients) assert.equal(c.file('f.ts')!.text, final.text, `${c.clientId} converged`);
+    for (const t of tokens) assert.equal(final.text.split(t).length - 1, 1, `${t} applied exactly once`);
+    const listed = await unaryCall(admin.listComments.bind(admin), {
+      sessionId: 'chaos',
+      filePath: '',
+      includeResolved: true,
+    });
+    assert.deepEqual(
+      listed.comments.map((c) => c.text).sort(),
+      [...commentTexts].sort(),
+      'every comment exactly once',
+    );
+    for (const c of clients)
+      assert.equal(c.comments().length, commentTexts.length, `${c.clientId} saw every comment`);
+    assert.ok(
+      proxy.faults.drops + proxy.faults.resets > 3,
+      `faults were injected: ${JSON.stringify(proxy.faults)}`,
+    );
+    assert.ok(
+      [...reconnects.values()].some((n) => n > 0),
+      'clients did reconnect',
+    );
+    for (const c of clients) c.close();
+    admin.close();
+    await proxy.close();
+    await server.shutdown(500);
+  });
+
+  it('reconnects with backoff after a server restart, resumes and converges', async () => {
+    const data = mkdtempSync(join(tmpdir(), 'lr-sdk-restart-'));
+    const port = await freePort();
+    const bin = fileURLToPath(new URL('../../bin/livereview.js', import.meta.url));
+    const start = async (): Promise<ChildProcess> => {
+      const child = spawn(
+        process.execPath,
+        [bin, 'serve', '--port', String(port), '--metrics-port', '-1', '--data', data, '--log-level', 'warn'],
+        { stdio: ['ignore', 'ignore', 'pipe'] },
+      );
+      await new Promise<void>((resolve, reject) => {
+        let err = '';
+        child.stderr!.on('data', (b: Buffer) => {
+          err += b.toString();
+          if (err.includes('listening on')) resolve();
+        });
+        child.once('exit', (code) => reject(new Error(`exited ${code}: ${err}`)));
+      });
+      return child;
+    };
+    let child = await start();
+    const admin = ourClient(`127.0.0.1:${port}`);
+    await unaryCall(admin.openReview.bind(admin), {
+      sessionId: 'restart',
+      userId: 'a',
+      clientMessageId: 'o',
+      files: [{ path: 'f.ts', text: '' }],
+    });
+    // A restart is a burst of fast failures that may open the breaker: let it re-try soon.
+    const clients = ['x', 'y', 'z'].map(
+      (u) =>
+        new LiveReviewClient({
+          targets: [`127.0.0.1:${port}`],
+          sessionId: 'restart',
+          userId: u,
+          clientId: u,
+          backoff: fast,
+          circuitBreaker: { failureThreshold: 5, resetAfterMs: 300 },
+        }),
+    );
+    await Promise.all(clients.map((c) => c.connect()));
+    const states: string[] = [];
+    clients[0]!.on('state', (s) => states.push(s));
+    let stop = false;
+    const typing = clients.map(async (c, i) => {
+      for (let n = 0; !stop; n++) {
+        insertToken(c, 'f.ts', `<${c.clientId}${n}>`, n + i);
+        await new Promise((r) => setTimeout(r, 10));
+      }
+    });
+    await new Promise((r) => setTimeout(r, 300));
+    child.kill('SIGKILL');
+    await new Promise((r) => child.once('exit', r));
+    await new Promise((r) => setTimeout(r, 200));
+    child = await start();
+    await new Promise((r) => setTimeout(r, 300));
+    stop = true;
+    await Promise.all(typing);
+    const file = async () =>
+      (await unaryCall(admin.getSession.bind(admin), { sessionId: 'restart' })).files[0]!;
+    await until('convergence after the restart', async () => {
+      const f = await file();
+      return clients.every((c) => c.synced && c.file('f.ts')!.version === f.version);
+    });
+    const final = await file();
+    for (const c of clients) assert.equal(c.file('f.ts')!.text, final.text, `${c.clientId} converged`);
+    const tokens = final.text.match(/<[xyz]\d+>/g) ?? [];
+    assert.equal(new Set(tokens).size, tokens.length, 'no edit applied twice');
+    assert.ok(
+      states.includes('reconnecting') && states.at(-1) === 'connected',
+      `went through reconnecting: ${states.join(' ')}`,
+    );
+    for (const c of clients) c.close();
+    admin.close();
+    child.kill('SIGTERM');
+    await new Promise((r) => child.once('exit', r));
+    rmSync(data, { recursive: true, force: true });
+  });
+
+  it('bounds the outbox while disconnected with a clear error, and delivers it all on reconnect', async () => {
+    const server = await startTestServer({ logLevel: 'warn' });
+    const admin = ourClient(server.address);
+    await unaryCall(admin.openReview.bind(admin), {
+      sessionId: 'outbox',
+      userId: 'a',
+      clientMessageId: 'o',
+      files: [{ path: 'f', text: 'line\n' }],
+    });
+    const proxy = new ChaosProxy(server.port);
+    const port = await proxy.listen();
+    const c = new LiveReviewClient({
+      targets: [`127.0.0.1:${port}`],
+      sessionId: 'outbox',
+      userId: 'u',
+      outboxLimit: 5,
+      backoff: fast,
+      circuitBreaker: { failureThreshold: 1000 },
+    });
+    await c.connect();
+    await proxy.close();
+    await until('reconnecting', () => c.state === 'reconnecting');
+    const acks = [c.comment('f', 1, 'one'), c.comment('f', 1, 'two'), c.comment('f', 1, 'three')];
+    c.edit('f', ['a']);
+    c.edit('f', ['b']);
+    assert.equal(c.outboxSize, 5);
+    assert.equal(c.synced, false);
+    assert.throws(() => c.edit('f', ['c']), OutboxFullError);
+    await assert.rejects(() => c.comment('f', 1, 'four'), OutboxFullError);
+    await proxy.listen(port);
+    const results = await Promise.all(acks);
+    assert.deepEqual(
+      results.map((r) => r.duplicate),
+      [false, false, false],
+    );
+    await until('synced', () => c.synced);
+    const s = await unaryCall(admin.getSession.bind(admin), { sessionId: 'outbox' });
+    assert.equal(s.files[0]!.text, 'baline\n', 'both offline edits, once each');
+    assert.deepEqual(s.comments.map((x) => x.text).sort(), ['one', 'three', 'two']);
+    c.close();
+    admin.close();
+    await proxy.close();
+    await server.shutdown(500);
+  });
+
+  it('opens its circuit breaker after repeated failures, then closes it with one trial attempt', async () => {
+    const port = await freePort();
+    const c = new LiveReviewClient({
+      targets: [`127.0.0.1:${port}`],
+      sessionId: 'cb',
+      userId: 'u',
+      backoff: { baseDelayMs: 5, maxDelayMs: 10 },
+      circuitBreaker: { failureThreshold: 3, resetAfterMs: 2000 },
+    });
+    const connected = c.connect();
+    await until('the breaker to open', () => c.breakerState === 'open');
+    assert.equal(c.connectionAttempts, 3, 'opened after exactly the threshold of failures');
+    const server = await startTestServer({ logLevel: 'warn', port });
+    await connected;
+    assert.equal(c.breakerState, 'closed');
+    assert.equal(c.connectionAttempts, 4, 'no attempt while open; one trial after');
+    c.close();
+    await server.shutdown(500);
+  });
+
+  it('does not retry a refusal that a retry cannot fix', async () => {
+    const server = await startTestServer({ logLevel: 'warn' });
+    const c = new LiveReviewClient({ targets: [server.address], sessionId: '', userId: 'u', backoff: fast });
+    await assert.rejects(
+      c.connect(),
+      (err: Error & { code?: number; reason?: string }) => err.code === 3 && err.reason === 'INVALID_JOIN',
+    );
+    assert.equal(c.state, 'failed');
+    assert.equal(c.connectionAttempts, 1);
+    await server.shutdown(500);
+  });
+});
