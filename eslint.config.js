@@ -3,7 +3,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/', 'src/gen/', 'node_modules/', 'web/vendor/'] },
+  { ignores: ['dist/', '**/dist/', 'src/gen/', 'node_modules/', 'web/vendor/'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

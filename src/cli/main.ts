@@ -1,6 +1,8 @@
 // The `livereview` command: one file per subcommand.
 import { Command } from 'commander';
 import { registerBackup } from './backup.js';
+import { registerDemo } from './demo.js';
+import { registerJoin } from './join.js';
 import { registerServe } from './serve.js';
 
 const program = new Command('livereview')
@@ -8,6 +10,8 @@ const program = new Command('livereview')
   .version('0.1.0');
 registerServe(program);
 registerBackup(program);
+registerJoin(program);
+registerDemo(program);
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   process.stderr.write(`livereview: ${(err as Error).message}\n`);

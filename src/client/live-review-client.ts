@@ -78,6 +78,9 @@ export interface RemoteEdit {
   /** The op as applied to this client's text (transformed past its pending edits). */
   op: TextOp;
   version: number;
+  /** The first affected line and its text at `version`, on the server's text. */
+  line: number;
+  lineText: string;
   userId: string;
   sequence: number;
 }
@@ -353,17 +356,18 @@ export class LiveReviewClient {
   }
 
   private sleep(ms: number): Promise<void> {
+    const signal = this.closing.signal;
     return new Promise((resolve) => {
-      if (this.closing.signal.aborted) return resolve();
-      const timer = setTimeout(resolve, ms);
-      this.closing.signal.addEventListener(
-        'abort',
-        () => {
-          clearTimeout(timer);
-          resolve();
-        },
-        { once: true },
-      );
+      if (signal.aborted) return resolve();
+      const onAbort = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+      const timer = setTimeout(() => {
+        signal.removeEventListener('abort', onAbort);
+        resolve();
+      }, ms);
+      signal.addEventListener('abort', onAbort, { once: true });
     });
   }
 
@@ -521,6 +525,8 @@ export class LiveReviewClient {
           path: doc.path,
           op: applied,
           version: p.value.version,
+          line: p.value.lineNumber,
+          lineText: p.value.content,
           userId: m.userId,
           sequence: m.sequence,
         });
