@@ -32,9 +32,8 @@ async function scenario(sessions: number, writersPerSession: number, groupCommit
     },
   });
   for (let s = 0; s < sessions; s++) {
-    await engine.openReview(`s${s}`, { userId: 'u', clientId: 'u', clientMessageId: '' }, [
-      { path: 'f', text: '' },
-    ]);
+    const origin = { userId: 'u', clientId: 'u', clientMessageId: '' };
+    await engine.openReview(`s${s}`, origin, [{ path: 'f', text: '' }], 'author');
   }
   let committed = 0;
   const latencies: number[] = [];
@@ -50,6 +49,7 @@ async function scenario(sessions: number, writersPerSession: number, groupCommit
         `s${session}`,
         { userId: `u${w}`, clientId: `c${w}`, clientMessageId: `m${n++}` },
         { kind: 'edit', path: 'f', baseVersion: base, op: ['x'] },
+        'author',
       );
       base = ack.version;
       latencies.push(performance.now() - started);

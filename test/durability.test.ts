@@ -36,7 +36,22 @@ async function freePort(): Promise<number> {
 async function startChild(port: number, data: string): Promise<ChildProcess> {
   const child = spawn(
     process.execPath,
-    [bin, 'serve', '--port', String(port), '--metrics-port', '-1', '--data', data, '--log-level', 'warn'],
+    [
+      bin,
+      'serve',
+      '--port',
+      String(port),
+      '--metrics-port',
+      '-1',
+      '--data',
+      data,
+      '--log-level',
+      'warn',
+      '--rate-user-per-second',
+      '0',
+      '--rate-session-per-second',
+      '0',
+    ],
     {
       stdio: ['ignore', 'ignore', 'pipe'],
     },

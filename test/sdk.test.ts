@@ -145,7 +145,22 @@ describe('client SDK', () => {
     const start = async (): Promise<ChildProcess> => {
       const child = spawn(
         process.execPath,
-        [bin, 'serve', '--port', String(port), '--metrics-port', '-1', '--data', data, '--log-level', 'warn'],
+        [
+          bin,
+          'serve',
+          '--port',
+          String(port),
+          '--metrics-port',
+          '-1',
+          '--data',
+          data,
+          '--log-level',
+          'warn',
+          '--rate-user-per-second',
+          '0',
+          '--rate-session-per-second',
+          '0',
+        ],
         { stdio: ['ignore', 'ignore', 'pipe'] },
       );
       await new Promise<void>((resolve, reject) => {

@@ -4,6 +4,7 @@ import { registerBackup } from './backup.js';
 import { registerDemo } from './demo.js';
 import { registerJoin } from './join.js';
 import { registerServe } from './serve.js';
+import { registerToken } from './token.js';
 
 const program = new Command('livereview')
   .description('Real-time collaborative code review over gRPC')
@@ -12,6 +13,7 @@ registerServe(program);
 registerBackup(program);
 registerJoin(program);
 registerDemo(program);
+registerToken(program);
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   process.stderr.write(`livereview: ${(err as Error).message}\n`);

@@ -9,9 +9,9 @@ export function registerServe(program: Command): void {
     .description('Run the LiveReview server (embedded store; every option also reads LIVEREVIEW_<NAME>)')
     .option('--config <file>', 'JSON config file with any of the options below (camelCase keys)');
   for (const o of OPTIONS) {
-    const arg = o.type === 'int' ? '<n>' : '<value>';
+    const arg = o.type === 'bool' ? '' : o.type === 'int' ? ' <n>' : ' <value>';
     cmd.option(
-      `${flagOf(o.key)} ${arg}`,
+      `${flagOf(o.key)}${arg}`,
       `${o.description} [env ${envOf(o.key)}, default ${String(o.default)}]`,
     );
   }

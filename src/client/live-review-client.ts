@@ -46,8 +46,11 @@ export interface LiveReviewClientOptions {
   displayName?: string;
   /** Default: plaintext (development). */
   credentials?: grpc.ChannelCredentials;
-  /** Metadata sent with every call (e.g. an authorization header). */
+  /** Metadata sent with every call. */
   metadata?: () => grpc.Metadata;
+  /** A bearer token, or a function returning a fresh one. Called for every new stream and call,
+   * and when the server asks a long stream for a fresh token before the current one expires. */
+  token?: string | (() => string | Promise<string>);
   /** Reconnect backoff: 1 s base, 30 s cap, full jitter, unlimited budget by default. */
   backoff?: BackoffOptions;
   circuitBreaker?: CircuitBreakerOptions;
@@ -405,11 +408,16 @@ export class LiveReviewClient {
   }
 
   /** One session stream, from join to end. */
-  private runStream(target: string): Promise<StreamEnd & { joined: boolean }> {
+  private async runStream(target: string): Promise<StreamEnd & { joined: boolean }> {
+    let metadata: grpc.Metadata;
+    try {
+      metadata = await this.callMetadata();
+    } catch (err) {
+      const message = `token provider failed: ${(err as Error).message}`;
+      return { code: grpc.status.UNAVAILABLE, message, reason: '', retryAfterMs: 0, joined: false };
+    }
     return new Promise((resolve) => {
-      const call = this.grpcClient(target).collaborativeSession(
-        this.options.metadata?.() ?? new grpc.Metadata(),
-      );
+      const call = this.grpcClient(target).collaborativeSession(metadata);
       this.call = call;
       this.live = false;
       let joined = false;
@@ -457,6 +465,35 @@ export class LiveReviewClient {
         }),
       );
     });
+  }
+
+  private async callMetadata(): Promise<grpc.Metadata> {
+    const md = this.options.metadata?.() ?? new grpc.Metadata();
+    const t = this.options.token;
+    if (t !== undefined) md.set('authorization', `Bearer ${typeof t === 'string' ? t : await t()}`);
+    return md;
+  }
+
+  /** The server asked for a fresh token: fetch one and send it inside the stream. */
+  private async refreshToken(): Promise<void> {
+    const t = this.options.token;
+    if (t === undefined || typeof t === 'string') return;
+    try {
+      const token = await t();
+      this.call?.write(
+        SessionMessage.fromPartial({
+          clientMessageId: this.nextMessageId(),
+          payload: { $case: 'tokenRefresh', value: { token } },
+        }),
+      );
+    } catch (err) {
+      this.emit('error', {
+        clientMessageId: '',
+        code: grpc.status.UNAUTHENTICATED,
+        reason: 'TOKEN_PROVIDER_FAILED',
+        message: (err as Error).message,
+      });
+    }
   }
 
   private write(m: SessionMessage): void {
@@ -559,6 +596,9 @@ export class LiveReviewClient {
         this.emit('presence', info);
         return;
       }
+      case 'reauthenticate':
+        void this.refreshToken();
+        return;
       case 'cursor':
         this.emit('cursor', {
           participantId: m.clientId,
@@ -868,13 +908,14 @@ export class LiveReviewClient {
   }
 
   /** Reads the session's state from the server (unary, with a deadline, cancellable). */
-  getSession(options: { deadlineMs?: number; signal?: AbortSignal } = {}): Promise<GetSessionResponse> {
+  async getSession(options: { deadlineMs?: number; signal?: AbortSignal } = {}): Promise<GetSessionResponse> {
     const target = this.options.targets[this.nextTarget % this.options.targets.length]!;
     const deadline = Date.now() + (options.deadlineMs ?? this.options.deadlineMs ?? 5000);
+    const metadata = await this.callMetadata();
     return new Promise((resolve, reject) => {
       const call = this.grpcClient(target).getSession(
         { sessionId: this.options.sessionId },
-        this.options.metadata?.() ?? new grpc.Metadata(),
+        metadata,
         { deadline },
         (err, res) => {
           if (err) {

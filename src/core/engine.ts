@@ -1,7 +1,9 @@
 // The engine: every session of this process, loaded on demand and evicted when nobody is in them.
 // It is what transports talk to; it knows nothing of gRPC, HTTP or any database driver.
 import type { Clock } from './clock.js';
-import { LiveReviewError, isLiveReviewError, storeUnavailable } from './errors.js';
+import { LiveReviewError, isLiveReviewError, rateLimited, storeUnavailable } from './errors.js';
+import { RateLimiter } from './rate-limit.js';
+import { authorize, type Action, type Role } from './roles.js';
 import type {
   AckView,
   Command,
@@ -25,6 +27,10 @@ export interface EngineOptions {
   config: EngineConfig & {
     /** Evict a session from memory once it has had no participants for this long. */
     evictAfterMs: number;
+    /** Sessions held in memory at most (0: no limit). */
+    maxSessions?: number;
+    /** Messages per second per user and per session (0: no limit), with their bursts. */
+    rateLimits?: { userPerSecond: number; userBurst: number; sessionPerSecond: number; sessionBurst: number };
   };
   hooks?: EngineHooks;
 }
@@ -37,6 +43,13 @@ export interface JoinParams {
   displayName: string;
   resumeAfter: number | undefined;
   sink: ParticipantSink;
+  /** The participant's role in the session (from its token; 'author' without authentication). */
+  role?: Role;
+}
+
+/** The authorization action of a command. */
+function actionOf(command: Command): Action {
+  return command.kind;
 }
 
 export interface SessionState {
@@ -53,10 +66,28 @@ export class Engine {
   private readonly sweeper: { cancel(): void };
   private nextAnonymous = 1;
   private closing = false;
+  private readonly userLimiter: RateLimiter;
+  private readonly sessionLimiter: RateLimiter;
 
   constructor(private readonly options: EngineOptions) {
     const interval = Math.max(50, Math.min(options.config.idleAfterMs, options.config.evictAfterMs) / 4);
     this.sweeper = options.clock.setInterval(() => this.sweep(), interval);
+    const r = options.config.rateLimits;
+    this.userLimiter = new RateLimiter(r?.userPerSecond ?? 0, r?.userBurst ?? 0, options.clock);
+    this.sessionLimiter = new RateLimiter(r?.sessionPerSecond ?? 0, r?.sessionBurst ?? 0, options.clock);
+  }
+
+  /** The authorize step and the rate limits, for every message a participant or caller sends. */
+  private admit(sessionId: string, userId: string, role: Role, command: Command): void {
+    authorize(role, actionOf(command), sessionId);
+    const r = this.options.config.rateLimits;
+    const userWait = this.userLimiter.take(userId);
+    if (userWait > 0)
+      throw rateLimited(`user:${userId}`, `${r!.userPerSecond} messages/s per user`, userWait);
+    const sessionWait = this.sessionLimiter.take(sessionId);
+    if (sessionWait > 0) {
+      throw rateLimited(`session:${sessionId}`, `${r!.sessionPerSecond} messages/s per session`, sessionWait);
+    }
   }
 
   /** Number of sessions held in memory. */
@@ -67,6 +98,15 @@ export class Engine {
   private session(id: string): Promise<Session> {
     let pending = this.sessions.get(id);
     if (!pending) {
+      const max = this.options.config.maxSessions ?? 0;
+      if (max > 0 && this.sessions.size >= max) {
+        return Promise.reject(
+          new LiveReviewError('TOO_MANY_SESSIONS', `this server holds its maximum of ${max} sessions`, {
+            quotaViolations: [{ subject: 'server', description: `at most ${max} sessions in memory` }],
+            retryAfterMs: 5000,
+          }),
+        );
+      }
       pending = Session.load(id, {
         store: this.options.store,
         clock: this.options.clock,
@@ -116,6 +156,7 @@ export class Engine {
       params.displayName || userId,
       params.sink,
       this.options.clock.now(),
+      params.role ?? 'author',
     );
     const session = await this.session(sessionId);
     const welcome = await session.join(participant, params.resumeAfter);
@@ -128,6 +169,7 @@ export class Engine {
     const session = await this.session(p.sessionId);
     session.touch(p);
     checkClientMessageId('client_message_id', clientMessageId);
+    this.admit(p.sessionId, p.userId, p.role, command);
     switch (command.kind) {
       case 'cursor':
         return session.moveCursor(p, command);
@@ -154,11 +196,14 @@ export class Engine {
     sessionId: string,
     origin: Origin,
     command: Command,
+    role: Role,
     signal?: AbortSignal,
   ): Promise<AckView> {
     checkId('message.session_id', sessionId);
     checkId('message.user_id', origin.userId);
     checkClientMessageId('message.client_message_id', origin.clientMessageId);
+    if (command.kind !== 'cursor' && command.kind !== 'presence')
+      this.admit(sessionId, origin.userId, role, command);
     const session = await this.session(sessionId);
     const participant = session.participants.get(origin.clientId);
     if (command.kind === 'cursor' || command.kind === 'presence') {
@@ -185,11 +230,13 @@ export class Engine {
     sessionId: string,
     origin: Origin,
     files: { path: string; text: string }[],
+    role: Role,
     signal?: AbortSignal,
   ): Promise<{ sequence: number; files: FileView[] }> {
     checkId('session_id', sessionId);
     checkId('user_id', origin.userId);
     checkClientMessageId('client_message_id', origin.clientMessageId);
+    authorize(role, 'open_file', sessionId);
     const session = await this.session(sessionId);
     // One durable event per file, each idempotent under a derived client message id.
     const acks = await Promise.all(
@@ -250,6 +297,8 @@ export class Engine {
 
   private sweep(): void {
     const now = this.options.clock.now();
+    this.userLimiter.prune();
+    this.sessionLimiter.prune();
     for (const [id, pending] of this.sessions) {
       void pending
         .then((s) => {

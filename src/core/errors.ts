@@ -117,6 +117,54 @@ export const REASONS = {
     code: Code.ABORTED,
     advice: 'The same client id joined again on another stream; this older stream was closed.',
   },
+  TOKEN_MISSING: {
+    code: Code.UNAUTHENTICATED,
+    advice: 'Send `authorization: Bearer <JWT>` metadata on every call. Do not retry without a token.',
+  },
+  TOKEN_INVALID: {
+    code: Code.UNAUTHENTICATED,
+    advice: 'The token is malformed, badly signed, or for another issuer or audience. Get a valid token.',
+  },
+  TOKEN_EXPIRED: {
+    code: Code.UNAUTHENTICATED,
+    advice: 'The token expired (on a stream: it was not refreshed in time). Get a fresh token and reconnect.',
+  },
+  TOKEN_NOT_YET_VALID: {
+    code: Code.UNAUTHENTICATED,
+    advice: 'The token is not valid yet (nbf). Check clocks; do not retry before it is valid.',
+  },
+  TOKEN_REVOKED: {
+    code: Code.UNAUTHENTICATED,
+    advice: 'The token (or its user) was revoked. Do not retry with it.',
+  },
+  USER_MISMATCH: {
+    code: Code.PERMISSION_DENIED,
+    advice:
+      "A message's user_id is not the token's user. Leave user_id empty or set it to the token's subject.",
+  },
+  SESSION_FORBIDDEN: {
+    code: Code.PERMISSION_DENIED,
+    advice: 'The token grants no role in this session. Get a token for it; do not retry.',
+  },
+  ROLE_FORBIDS: {
+    code: Code.PERMISSION_DENIED,
+    advice:
+      'Your role in this session does not allow this message kind (viewers watch, reviewers comment, authors edit).',
+  },
+  RATE_LIMITED: {
+    code: Code.RESOURCE_EXHAUSTED,
+    advice:
+      'Too many messages (QuotaFailure names the user or session bucket). Slow down; retry after RetryInfo.',
+  },
+  TOO_MANY_SESSIONS: {
+    code: Code.RESOURCE_EXHAUSTED,
+    advice:
+      'The server holds its maximum number of sessions in memory. Retry after RetryInfo, or on another instance.',
+  },
+  STREAM_DURATION_EXCEEDED: {
+    code: Code.RESOURCE_EXHAUSTED,
+    advice: 'The stream reached its maximum duration. Reconnect and resume from your last sequence number.',
+  },
   CANCELLED: {
     code: Code.CANCELLED,
     advice: 'The call was cancelled or its deadline passed before the work started; nothing was applied.',
@@ -197,6 +245,13 @@ export function shuttingDown(): LiveReviewError {
 export function storeUnavailable(cause: unknown): LiveReviewError {
   return new LiveReviewError('STORE_UNAVAILABLE', `storage failed: ${(cause as Error)?.message ?? cause}`, {
     retryAfterMs: 1000,
+  });
+}
+
+export function rateLimited(subject: string, limit: string, retryAfterMs: number): LiveReviewError {
+  return new LiveReviewError('RATE_LIMITED', `rate limit of ${subject} reached (${limit})`, {
+    quotaViolations: [{ subject, description: limit }],
+    retryAfterMs,
   });
 }
 

@@ -175,4 +175,5 @@ export type Outbound =
   | { type: 'ack'; sessionId: string; ack: AckView }
   | { type: 'error'; sessionId: string; clientMessageId: string; error: LiveReviewError }
   | { type: 'presence'; sessionId: string; participant: ParticipantView; at: number }
-  | { type: 'cursor'; sessionId: string; cursor: CursorView; at: number };
+  | { type: 'cursor'; sessionId: string; cursor: CursorView; at: number }
+  | { type: 'reauthenticate'; sessionId: string; expiresAt: number };

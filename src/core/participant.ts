@@ -1,6 +1,7 @@
 // A participant: one joined stream (or Subscribe call) in a session.
 import type { LiveReviewError } from './errors.js';
 import type { Outbound, ParticipantView, PresenceStatus } from './model.js';
+import type { Role } from './roles.js';
 
 /** Where the engine sends a participant's messages. Implemented by the transport, which owns
  * encoding, the bounded outbound queue, coalescing of ephemeral messages and flow control. */
@@ -34,6 +35,8 @@ export class Participant {
     readonly displayName: string,
     readonly sink: ParticipantSink,
     now: number,
+    /** What this participant may do; changes when its token is refreshed or its grant re-checked. */
+    public role: Role = 'author',
   ) {
     this.joinedAt = now;
     this.lastActiveAt = now;

@@ -6,8 +6,8 @@ import { readFileSync } from 'node:fs';
 interface OptionSpec {
   /** camelCase key; flag is --kebab-case, env is LIVEREVIEW_SNAKE_CASE. */
   key: string;
-  type: 'string' | 'int';
-  default: string | number;
+  type: 'string' | 'int' | 'bool';
+  default: string | number | boolean;
   description: string;
   /** Why this default. */
   why: string;
@@ -192,6 +192,135 @@ export const OPTIONS = [
     why: 'Memory follows active sessions, not every session ever seen; reloading is cheap.',
   }),
   spec({
+    key: 'authSecretFile',
+    type: 'string',
+    default: '',
+    description: 'File with the HS256 secret that signs bearer tokens (JWT). Enables authentication.',
+    why: 'Off until configured: development mode, allowed on loopback only.',
+  }),
+  spec({
+    key: 'authPublicKeyFile',
+    type: 'string',
+    default: '',
+    description:
+      'PEM public key (RSA, P-256 or Ed25519) that verifies bearer tokens. Enables authentication.',
+    why: 'For tokens issued by an identity provider that keeps the private key.',
+  }),
+  spec({
+    key: 'authJwksFile',
+    type: 'string',
+    default: '',
+    description:
+      'JWKS file with the keys that verify bearer tokens (selected by kid). Enables authentication.',
+    why: 'For key rotation: publish the next key before signing with it.',
+  }),
+  spec({
+    key: 'authIssuer',
+    type: 'string',
+    default: 'livereview',
+    description: 'Required `iss` of tokens.',
+    why: 'Tokens minted for another service are refused.',
+  }),
+  spec({
+    key: 'authAudience',
+    type: 'string',
+    default: 'livereview',
+    description: 'Required `aud` of tokens.',
+    why: 'Tokens minted for another audience are refused.',
+  }),
+  spec({
+    key: 'authDenylistFile',
+    type: 'string',
+    default: '',
+    description:
+      'JSON file {"tokens": [jti…], "users": [sub…]} of revocations, re-read every --auth-recheck-ms.',
+    why: 'Revocation without waiting for tokens to expire.',
+  }),
+  spec({
+    key: 'authRecheckMs',
+    type: 'int',
+    default: 10_000,
+    description: 'How often live streams are re-checked against the denylist and the session grant.',
+    why: 'Bounds how long a revoked token or a removed role keeps a live stream: 10 s.',
+  }),
+  spec({
+    key: 'authRefreshAheadMs',
+    type: 'int',
+    default: 60_000,
+    description: 'Ask a stream for a fresh token this long before its token expires.',
+    why: 'A minute leaves a client time to fetch a token; without one the stream ends UNAUTHENTICATED at expiry.',
+  }),
+  spec({
+    key: 'tlsCertFile',
+    type: 'string',
+    default: '',
+    description: 'PEM certificate chain: serve gRPC (and metrics) over TLS.',
+    why: 'Plaintext until configured.',
+  }),
+  spec({
+    key: 'tlsKeyFile',
+    type: 'string',
+    default: '',
+    description: 'PEM private key of --tls-cert-file.',
+    why: 'Required with --tls-cert-file.',
+  }),
+  spec({
+    key: 'tlsClientCaFile',
+    type: 'string',
+    default: '',
+    description: 'PEM CA: require client certificates signed by it (mTLS).',
+    why: 'Off: most deployments authenticate users with tokens, services with mTLS.',
+  }),
+  spec({
+    key: 'insecure',
+    type: 'bool',
+    default: false,
+    description: 'Allow serving without authentication on a non-loopback address.',
+    why: 'Without it the development mode refuses to expose itself.',
+  }),
+  spec({
+    key: 'rateUserPerSecond',
+    type: 'int',
+    default: 100,
+    description: 'Messages per second per user (0: no limit).',
+    why: 'Ten times fast typing with cursor moves.',
+  }),
+  spec({
+    key: 'rateUserBurst',
+    type: 'int',
+    default: 200,
+    description: 'Burst allowance per user.',
+    why: 'A paste or a reconnect resend.',
+  }),
+  spec({
+    key: 'rateSessionPerSecond',
+    type: 'int',
+    default: 1000,
+    description: 'Messages per second per session (0: no limit).',
+    why: 'A busy session of ten; bounds fan-out work per session.',
+  }),
+  spec({
+    key: 'rateSessionBurst',
+    type: 'int',
+    default: 2000,
+    description: 'Burst allowance per session.',
+    why: 'Everyone resuming at once.',
+  }),
+  spec({
+    key: 'maxSessions',
+    type: 'int',
+    default: 10_000,
+    description: 'Sessions held in memory per process (RESOURCE_EXHAUSTED beyond; idle ones are evicted).',
+    why: 'Bounds memory; a larger fleet adds instances.',
+  }),
+  spec({
+    key: 'maxStreamDurationMs',
+    type: 'int',
+    default: 86_400_000,
+    description: 'A session stream ends (RESOURCE_EXHAUSTED, resumable) after this long (0: never).',
+    why: 'A day: no stream outlives deploys and credential rotations forever; clients resume.',
+  }),
+  spec({
     key: 'shutdownGraceMs',
     type: 'int',
     default: 10_000,
@@ -201,7 +330,13 @@ export const OPTIONS = [
 ] as const;
 
 type Option = (typeof OPTIONS)[number];
-export type ServerConfig = { -readonly [O in Option as O['key']]: O['type'] extends 'int' ? number : string };
+export type ServerConfig = {
+  -readonly [O in Option as O['key']]: O['type'] extends 'int'
+    ? number
+    : O['type'] extends 'bool'
+      ? boolean
+      : string;
+};
 
 export const flagOf = (key: string) => '--' + key.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase());
 export const envOf = (key: string) => 'LIVEREVIEW_' + key.replace(/[A-Z]/g, (c) => '_' + c).toUpperCase();
@@ -210,7 +345,18 @@ export function defaultConfig(): ServerConfig {
   return Object.fromEntries(OPTIONS.map((o) => [o.key, o.default])) as ServerConfig;
 }
 
-function coerce(key: string, type: 'string' | 'int', value: unknown, source: string): string | number {
+function coerce(
+  key: string,
+  type: 'string' | 'int' | 'bool',
+  value: unknown,
+  source: string,
+): string | number | boolean {
+  if (type === 'bool') {
+    if (typeof value === 'boolean') return value;
+    if (typeof value === 'string' && /^(1|true|yes|on)$/i.test(value)) return true;
+    if (typeof value === 'string' && /^(0|false|no|off)$/i.test(value)) return false;
+    throw new Error(`${source}: ${key} must be true or false, got ${JSON.stringify(value)}`);
+  }
   if (type === 'string') {
     if (typeof value !== 'string') throw new Error(`${source}: ${key} must be a string`);
     return value;
@@ -250,6 +396,9 @@ export function resolveConfig(
   if (!['full', 'normal'].includes(c.sqliteSynchronous))
     throw new Error('sqliteSynchronous must be full or normal');
   if (!['on', 'off'].includes(c.groupCommit)) throw new Error('groupCommit must be on or off');
+  if (Boolean(c.tlsCertFile) !== Boolean(c.tlsKeyFile))
+    throw new Error('--tls-cert-file and --tls-key-file go together');
+  if (c.tlsClientCaFile && !c.tlsCertFile) throw new Error('--tls-client-ca-file needs --tls-cert-file');
   for (const o of OPTIONS) {
     if (o.type === 'int' && (c[o.key] as number) < -1) throw new Error(`${o.key} must not be negative`);
   }

@@ -1,7 +1,9 @@
 // The composition root: store, engine, gRPC server (service, health, reflection), metrics HTTP
 // port, logs; and the lifecycle — start, and graceful shutdown (NOT_SERVING, streams told to go
 // with a resumable status, drain within the grace, close).
+import { readFileSync } from 'node:fs';
 import { createServer, type Server as HttpServer } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import { randomUUID } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
@@ -16,6 +18,8 @@ import { createLogger, type Logger } from '../observability/logger.js';
 import { Metrics } from '../observability/metrics.js';
 import { MemoryStore } from '../store/memory/memory-store.js';
 import { SqliteStore } from '../store/sqlite/sqlite-store.js';
+import { Denylist, TokenVerifier } from '../security/tokens.js';
+import { Authenticator, type Recheckable, type SessionPolicy } from '../transport/grpc/auth.js';
 import { createEncoders, type TransportContext } from '../transport/grpc/context.js';
 import { codeReviewHandlers, codeReviewServiceDefinition } from '../transport/grpc/service.js';
 import type { ServerConfig } from './config.js';
@@ -40,6 +44,37 @@ export interface StartOptions {
   clock?: Clock;
   /** Log destination (tests capture logs); stdout by default. */
   logDestination?: NodeJS.WritableStream;
+  /** Policy hook: a principal's role in a session, instead of the token's `sessions` claim. */
+  sessionPolicy?: SessionPolicy;
+}
+
+const LOOPBACK = /^(127\.\d+\.\d+\.\d+|::1|\[::1\]|localhost)$/;
+
+function serverCredentials(config: ServerConfig): grpc.ServerCredentials {
+  if (!config.tlsCertFile) return grpc.ServerCredentials.createInsecure();
+  const keyPair = {
+    private_key: readFileSync(config.tlsKeyFile),
+    cert_chain: readFileSync(config.tlsCertFile),
+  };
+  const clientCa = config.tlsClientCaFile ? readFileSync(config.tlsClientCaFile) : null;
+  return grpc.ServerCredentials.createSsl(clientCa, [keyPair], clientCa !== null);
+}
+
+async function authenticator(
+  config: ServerConfig,
+  policy: SessionPolicy | undefined,
+): Promise<Authenticator> {
+  const configured = config.authSecretFile || config.authPublicKeyFile || config.authJwksFile;
+  const verifier = configured
+    ? await TokenVerifier.fromFiles({
+        secretFile: config.authSecretFile || undefined,
+        publicKeyFile: config.authPublicKeyFile || undefined,
+        jwksFile: config.authJwksFile || undefined,
+        issuer: config.authIssuer,
+        audience: config.authAudience,
+      })
+    : undefined;
+  return new Authenticator(verifier, new Denylist(config.authDenylistFile || undefined), policy);
 }
 
 function openStore(config: ServerConfig): Store {
@@ -80,6 +115,19 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
   const serverId = randomUUID();
   const metrics = new Metrics();
   const clock = options.clock ?? systemClock;
+  const auth = await authenticator(config, options.sessionPolicy);
+  if (!auth.enabled) {
+    if (!LOOPBACK.test(config.host) && !config.insecure) {
+      throw new Error(
+        `refusing to serve ${config.host} without authentication: configure --auth-secret-file, ` +
+          '--auth-public-key-file or --auth-jwks-file, or pass --insecure to accept anyone',
+      );
+    }
+    logger.warn(
+      { host: config.host, insecure: config.insecure },
+      'DEVELOPMENT MODE: no authentication configured; every caller is trusted as the user it claims, with the author role',
+    );
+  }
   const store = options.store ?? openStore(config);
   const engine = new Engine({
     store,
@@ -96,6 +144,13 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
       commitRetries: 5,
       dedupeWindow: 10_000,
       evictAfterMs: config.evictAfterMs,
+      maxSessions: config.maxSessions,
+      rateLimits: {
+        userPerSecond: config.rateUserPerSecond,
+        userBurst: config.rateUserBurst,
+        sessionPerSecond: config.rateSessionPerSecond,
+        sessionBurst: config.rateSessionBurst,
+      },
     },
     hooks: {
       committed: (_sessionId, events, ms) => {
@@ -115,7 +170,11 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
       maxMessageBytes: config.maxMessageBytes,
       maxInflight: config.maxInflight,
       joinTimeoutMs: config.joinTimeoutMs,
+      maxStreamDurationMs: config.maxStreamDurationMs,
+      refreshAheadMs: config.authRefreshAheadMs,
     },
+    auth,
+    liveStreams: new Set<Recheckable>(),
     encoders: createEncoders({
       serverId,
       maxMessageBytes: config.maxMessageBytes,
@@ -130,7 +189,7 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
   loadReflection().addToServer(server);
 
   const port = await new Promise<number>((resolve, reject) =>
-    server.bindAsync(`${config.host}:${config.port}`, grpc.ServerCredentials.createInsecure(), (err, p) =>
+    server.bindAsync(`${config.host}:${config.port}`, serverCredentials(config), (err, p) =>
       err ? reject(err) : resolve(p),
     ),
   );
@@ -138,7 +197,7 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
   let metricsServer: HttpServer | undefined;
   let metricsPort = -1;
   if (config.metricsPort >= 0) {
-    metricsServer = createServer((req, res) => {
+    const handler = (req: import('node:http').IncomingMessage, res: import('node:http').ServerResponse) => {
       if (req.url === '/metrics') {
         metrics.sessions.set(engine.liveSessions);
         metrics.registry.metrics().then(
@@ -157,7 +216,19 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
       } else {
         res.writeHead(404).end();
       }
-    });
+    };
+    metricsServer = config.tlsCertFile
+      ? createHttpsServer(
+          {
+            key: readFileSync(config.tlsKeyFile),
+            cert: readFileSync(config.tlsCertFile),
+            ...(config.tlsClientCaFile
+              ? { ca: readFileSync(config.tlsClientCaFile), requestCert: true, rejectUnauthorized: true }
+              : {}),
+          },
+          handler,
+        )
+      : createServer(handler);
     const ms = metricsServer;
     metricsPort = await new Promise<number>((resolve, reject) => {
       ms.once('error', reject);
@@ -169,11 +240,21 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
   }
   logger.info({ host: config.host, port, metricsPort, serverId, data: config.data }, 'listening');
 
+  // Live streams are re-checked for revocation and changed grants every --auth-recheck-ms.
+  const recheck = setInterval(
+    () => {
+      for (const s of [...ctx.liveStreams]) s.recheck();
+    },
+    Math.max(100, config.authRecheckMs),
+  );
+  recheck.unref();
+
   let draining = false;
   let shutdownPromise: Promise<void> | undefined;
   const shutdown = (graceMs = config.shutdownGraceMs): Promise<void> => {
     shutdownPromise ??= (async () => {
       draining = true;
+      clearInterval(recheck);
       logger.info({ graceMs }, 'shutting down: NOT_SERVING, telling streams to resume elsewhere');
       health.setStatus('', 'NOT_SERVING');
       health.setStatus(SERVICE_NAME, 'NOT_SERVING');

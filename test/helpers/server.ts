@@ -28,6 +28,9 @@ export async function startTestServer(
     port: 0,
     metricsPort: 0,
     data: ':memory:',
+    // Load-style tests send far faster than people type; the security test sets limits itself.
+    rateUserPerSecond: 0,
+    rateSessionPerSecond: 0,
     logLevel: 'debug',
     shutdownGraceMs: 2000,
     ...overrides,

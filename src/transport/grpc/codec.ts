@@ -40,6 +40,7 @@ export type Inbound =
       capabilities: string[];
     }
   | { kind: 'command'; command: Command }
+  | { kind: 'token_refresh'; token: string }
   | { kind: 'leave' };
 
 /** A message that could not be decoded at all (kept so the stream can answer it in-stream). */
@@ -203,6 +204,9 @@ export function parseInbound(msg: SessionMessage): Inbound {
         },
       };
     }
+    case 'tokenRefresh':
+      if (!payload.value.token) throw invalidMessage('token_refresh.token', 'is required');
+      return { kind: 'token_refresh', token: payload.value.token };
     case undefined:
       throw invalidMessage('payload', 'one of edit, comment, cursor, presence, join is required');
     default:
@@ -392,6 +396,12 @@ export function outboundToWire(msg: Outbound, extras: WelcomeExtras, now: number
             clientId: msg.participant.participantId,
           },
         },
+      };
+    case 'reauthenticate':
+      return {
+        ...empty,
+        sessionId: msg.sessionId,
+        payload: { $case: 'reauthenticate', value: { expiresAt: msg.expiresAt } },
       };
     case 'cursor':
       return {

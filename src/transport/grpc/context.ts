@@ -13,6 +13,7 @@ import type { Outbound } from '../../core/model.js';
 import { SessionMessage } from '../../gen/codereview/v1/codereview.js';
 import type { Logger } from '../../observability/logger.js';
 import type { Metrics } from '../../observability/metrics.js';
+import type { Authenticator, Recheckable } from './auth.js';
 import { outboundToWire, type WelcomeExtras } from './codec.js';
 import type { OutboundLimits, OutboundObserver } from './outbound-queue.js';
 
@@ -22,6 +23,10 @@ export interface TransportLimits extends OutboundLimits {
   maxInflight: number;
   /** Time allowed between opening a session stream and its join message. */
   joinTimeoutMs: number;
+  /** A session stream ends (resumable) after this long; 0: never. */
+  maxStreamDurationMs: number;
+  /** Ask for a fresh token this long before the stream's token expires. */
+  refreshAheadMs: number;
 }
 
 export interface TransportContext {
@@ -30,6 +35,9 @@ export interface TransportContext {
   metrics: Metrics;
   logger: Logger;
   encoders: Encoders;
+  auth: Authenticator;
+  /** Live streams, re-checked every --auth-recheck-ms. */
+  liveStreams: Set<Recheckable>;
 }
 
 type AnyCall =

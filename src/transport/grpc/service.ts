@@ -9,6 +9,8 @@ import type {
 } from '@grpc/grpc-js';
 import { asLiveReviewError, invalidMessage, LiveReviewError } from '../../core/errors.js';
 import type { Origin } from '../../core/model.js';
+import type { Participant } from '../../core/participant.js';
+import type { Principal } from '../../security/tokens.js';
 import {
   CodeReviewServiceService,
   GetSessionResponse,
@@ -57,106 +59,149 @@ function abortSignalOf(call: { on(event: 'cancelled', fn: () => void): unknown }
   return controller.signal;
 }
 
+/**
+ * A unary handler: correlation id, authentication (the user comes from the token; `userOf` names
+ * the user the request claims, checked against it), cancellation as an AbortSignal for the engine
+ * (deadline or client cancel), and the error mapping.
+ */
 function unary<Req, Res>(
   ctx: TransportContext,
   method: string,
-  work: (request: Req, signal: AbortSignal) => Promise<Res>,
+  userOf: (request: Req) => string,
+  work: (request: Req, principal: Principal, signal: AbortSignal) => Promise<Res>,
 ) {
   return (call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res>) => {
     const cid = correlate(call);
     const log = ctx.logger.child({ cid, method });
     const signal = abortSignalOf(call);
-    work(call.request, signal).then(
-      (response) => callback(null, response),
-      (err: unknown) => {
-        const e = asLiveReviewError(err);
-        countError(ctx, e);
-        if (e.reason === 'INTERNAL') log.error({ err }, 'internal error');
-        else log.debug({ reason: e.reason }, 'call failed');
-        if (!signal.aborted) callback(toGrpcStatus(e));
-      },
-    );
+    ctx.auth
+      .authenticate(call.metadata, userOf(call.request))
+      .then((principal) => work(call.request, principal, signal))
+      .then(
+        (response) => callback(null, response),
+        (err: unknown) => {
+          const e = asLiveReviewError(err);
+          countError(ctx, e);
+          if (e.reason === 'INTERNAL') log.error({ err }, 'internal error');
+          else log.debug({ reason: e.reason }, 'call failed');
+          if (!signal.aborted) callback(toGrpcStatus(e));
+        },
+      );
   };
 }
 
 export function codeReviewHandlers(ctx: TransportContext): UntypedServiceImplementation {
-  const { engine } = ctx;
+  const { engine, auth } = ctx;
   return {
     collaborativeSession: collaborativeSessionHandler(ctx),
 
-    openReview: unary(ctx, 'OpenReview', async (req: OpenReviewRequest, signal) => {
-      if (req.files.length === 0) throw invalidMessage('files', 'at least one file is required');
-      const origin: Origin = {
-        userId: req.userId,
-        clientId: req.userId,
-        clientMessageId: req.clientMessageId,
-      };
-      const result = await engine.openReview(
-        req.sessionId,
-        origin,
-        req.files.map((f) => ({ path: f.path, text: f.text })),
-        signal,
-      );
-      return OpenReviewResponse.fromPartial({
-        sequence: result.sequence,
-        files: result.files.map(fileToWire),
-      });
-    }),
+    openReview: unary(
+      ctx,
+      'OpenReview',
+      (req: OpenReviewRequest) => req.userId,
+      async (req, principal, signal) => {
+        if (req.files.length === 0) throw invalidMessage('files', 'at least one file is required');
+        const role = auth.roleIn(principal, req.sessionId);
+        const origin: Origin = {
+          userId: principal.userId,
+          clientId: principal.userId,
+          clientMessageId: req.clientMessageId,
+        };
+        const files = req.files.map((f) => ({ path: f.path, text: f.text }));
+        const result = await engine.openReview(req.sessionId, origin, files, role, signal);
+        return OpenReviewResponse.fromPartial({
+          sequence: result.sequence,
+          files: result.files.map(fileToWire),
+        });
+      },
+    ),
 
-    getSession: unary(ctx, 'GetSession', async (req: GetSessionRequest, signal) => {
-      const s = await engine.getSession(req.sessionId, signal);
-      return GetSessionResponse.fromPartial({
-        sessionId: s.sessionId,
-        headSequence: s.headSequence,
-        files: s.files.map(fileToWire),
-        comments: s.comments.map(commentToWire),
-        roster: s.roster.map(participantToWire),
-        cursors: s.cursors.map(cursorToWire),
-      });
-    }),
+    getSession: unary(
+      ctx,
+      'GetSession',
+      () => '',
+      async (req: GetSessionRequest, principal, signal) => {
+        auth.roleIn(principal, req.sessionId);
+        const s = await engine.getSession(req.sessionId, signal);
+        return GetSessionResponse.fromPartial({
+          sessionId: s.sessionId,
+          headSequence: s.headSequence,
+          files: s.files.map(fileToWire),
+          comments: s.comments.map(commentToWire),
+          roster: s.roster.map(participantToWire),
+          cursors: s.cursors.map(cursorToWire),
+        });
+      },
+    ),
 
-    listComments: unary(ctx, 'ListComments', async (req: ListCommentsRequest, signal) => {
-      const r = await engine.listComments(req.sessionId, req.filePath, req.includeResolved, signal);
-      return ListCommentsResponse.fromPartial({
-        comments: r.comments.map(commentToWire),
-        headSequence: r.headSequence,
-      });
-    }),
+    listComments: unary(
+      ctx,
+      'ListComments',
+      () => '',
+      async (req: ListCommentsRequest, principal, signal) => {
+        auth.roleIn(principal, req.sessionId);
+        const r = await engine.listComments(req.sessionId, req.filePath, req.includeResolved, signal);
+        return ListCommentsResponse.fromPartial({
+          comments: r.comments.map(commentToWire),
+          headSequence: r.headSequence,
+        });
+      },
+    ),
 
-    submit: unary(ctx, 'Submit', async (req: SubmitRequest, signal) => {
-      const m = req.message;
-      if (!m) throw invalidMessage('message', 'is required');
-      const inbound = parseInbound(m);
-      if (inbound.kind !== 'command') {
-        throw invalidMessage(
-          'message.payload',
-          'Submit takes an edit, comment, cursor or presence ACTIVE/IDLE',
-        );
-      }
-      const origin: Origin = {
-        userId: m.userId,
-        clientId: m.clientId || m.userId,
-        clientMessageId: m.clientMessageId,
-      };
-      ctx.metrics.messagesIn.labels(m.payload?.$case ?? 'none').inc();
-      const ack = await engine.submitUnary(m.sessionId, origin, inbound.command, signal);
-      return SubmitResponse.fromPartial({ ack: ackResponse(ack) });
-    }),
+    submit: unary(
+      ctx,
+      'Submit',
+      (req: SubmitRequest) => req.message?.userId ?? '',
+      async (req, principal, signal) => {
+        const m = req.message;
+        if (!m) throw invalidMessage('message', 'is required');
+        const role = auth.roleIn(principal, m.sessionId);
+        const inbound = parseInbound(m);
+        if (inbound.kind !== 'command') {
+          throw invalidMessage(
+            'message.payload',
+            'Submit takes an edit, comment, cursor or presence ACTIVE/IDLE',
+          );
+        }
+        const origin: Origin = {
+          userId: principal.userId,
+          clientId: m.clientId || principal.userId,
+          clientMessageId: m.clientMessageId,
+        };
+        ctx.metrics.messagesIn.labels(m.payload?.$case ?? 'none').inc();
+        const ack = await engine.submitUnary(m.sessionId, origin, inbound.command, role, signal);
+        return SubmitResponse.fromPartial({ ack: ackResponse(ack) });
+      },
+    ),
 
     subscribe: (call: ServerWritableStream<SubscribeRequest, Buffer>) => subscribe(ctx, call),
   };
 }
 
-/** Subscribe: a receive-only participant, from a position, then live. */
+/** Subscribe: a receive-only participant, from a position, then live. A Subscribe call cannot take
+ * a fresh token: it ends UNAUTHENTICATED at the token's expiry and the client subscribes again,
+ * resuming from its last sequence number. */
 function subscribe(ctx: TransportContext, call: ServerWritableStream<SubscribeRequest, Buffer>): void {
   const cid = correlate(call);
   const log = ctx.logger.child({ cid, method: 'Subscribe', peer: call.getPeer() });
   const started = Date.now();
   ctx.metrics.activeStreams.labels('Subscribe').inc();
+  let participant: Participant | undefined;
+  let expiry: NodeJS.Timeout | undefined;
   let ended = false;
+  let left = false;
+  const leave = () => {
+    if (left || !participant) return;
+    left = true;
+    ctx.engine.leave(participant);
+    ctx.metrics.participants.dec();
+  };
   const finish = () => {
     if (ended) return;
     ended = true;
+    clearTimeout(expiry);
+    ctx.liveStreams.delete(recheckable);
+    leave();
     ctx.metrics.activeStreams.labels('Subscribe').dec();
     ctx.metrics.streamDuration.labels('Subscribe').observe((Date.now() - started) / 1000);
   };
@@ -169,7 +214,6 @@ function subscribe(ctx: TransportContext, call: ServerWritableStream<SubscribeRe
           countError(ctx, error);
           call.emit('error', toGrpcStatus(error));
         } else call.end();
-        leave?.();
         finish();
       },
     },
@@ -177,42 +221,70 @@ function subscribe(ctx: TransportContext, call: ServerWritableStream<SubscribeRe
     ctx.limits,
     outboundObserver(ctx),
   );
-  const req = call.request;
-  let leave: (() => void) | undefined;
+  let principal: Principal | undefined;
+  const recheckable = {
+    recheck: () => {
+      if (!participant || !principal) return;
+      try {
+        participant.role = ctx.auth.recheck(principal, participant.sessionId);
+      } catch (err) {
+        queue.close(asLiveReviewError(err));
+      }
+    },
+  };
   call.on('cancelled', () => {
     queue.abandon();
-    leave?.();
     finish();
   });
-  if (!req.sessionId || !req.userId) {
+  const req = call.request;
+  if (!req.sessionId) {
     queue.close(
-      new LiveReviewError('INVALID_JOIN', 'session_id and user_id are required', {
-        fieldViolations: [{ field: req.sessionId ? 'user_id' : 'session_id', description: 'is required' }],
+      new LiveReviewError('INVALID_JOIN', 'session_id is required', {
+        fieldViolations: [{ field: 'session_id', description: 'is required' }],
       }),
     );
     return;
   }
-  ctx.engine
-    .join({
-      sessionId: req.sessionId,
-      userId: req.userId,
-      clientId: req.clientId,
-      displayName: '',
-      resumeAfter: req.resumeAfterSequence,
-      sink: queue,
+  ctx.auth
+    .authenticate(call.metadata, req.userId)
+    .then((p) => {
+      principal = p;
+      if (!p.userId) {
+        throw new LiveReviewError('INVALID_JOIN', 'user_id is required', {
+          fieldViolations: [{ field: 'user_id', description: 'is required' }],
+        });
+      }
+      const role = ctx.auth.roleIn(p, req.sessionId);
+      if (Number.isFinite(p.expiresAt)) {
+        expiry = setTimeout(
+          () => queue.close(new LiveReviewError('TOKEN_EXPIRED', 'the token of this Subscribe call expired')),
+          Math.min(2 ** 31 - 1, Math.max(0, p.expiresAt - Date.now())),
+        );
+        expiry.unref();
+      }
+      return ctx.engine.join({
+        sessionId: req.sessionId,
+        userId: p.userId,
+        role,
+        clientId: req.clientId,
+        displayName: '',
+        resumeAfter: req.resumeAfterSequence,
+        sink: queue,
+      });
     })
     .then(
-      ({ participant }) => {
+      (joined) => {
+        participant = joined.participant;
         ctx.metrics.participants.inc();
-        let left = false;
-        leave = () => {
-          if (left) return;
-          left = true;
-          ctx.engine.leave(participant);
-          ctx.metrics.participants.dec();
-        };
-        if (ended || queue.closed) leave();
-        log.info({ session: req.sessionId, user: req.userId, participant: participant.id }, 'subscribed');
+        if (ended || queue.closed) {
+          leave();
+          return;
+        }
+        ctx.liveStreams.add(recheckable);
+        log.info(
+          { session: req.sessionId, user: participant.userId, participant: participant.id },
+          'subscribed',
+        );
       },
       (err: unknown) => queue.close(asLiveReviewError(err)),
     );

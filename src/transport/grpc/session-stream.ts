@@ -7,6 +7,8 @@
 import type { ServerDuplexStream } from '@grpc/grpc-js';
 import { invalidJoin, LiveReviewError, asLiveReviewError } from '../../core/errors.js';
 import type { Participant } from '../../core/participant.js';
+import type { Role } from '../../core/roles.js';
+import type { Principal } from '../../security/tokens.js';
 import type { SessionMessage } from '../../gen/codereview/v1/codereview.js';
 import type { Logger } from '../../observability/logger.js';
 import { isUndecodable, parseInbound, type Inbound, type Undecodable } from './codec.js';
@@ -20,6 +22,9 @@ export function collaborativeSessionHandler(ctx: TransportContext) {
   return (call: Call) => new SessionStream(ctx, call).start();
 }
 
+/** setTimeout's largest delay; longer waits are clamped. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
 class SessionStream {
   private state: 'awaiting-join' | 'joining' | 'joined' | 'closing' | 'ended' = 'awaiting-join';
   private participant: Participant | undefined;
@@ -31,6 +36,8 @@ class SessionStream {
   private readonly startedAt = Date.now();
   private readonly log: Logger;
   private joinTimer: NodeJS.Timeout | undefined;
+  private principal: Principal | undefined;
+  private readonly timers = new Set<NodeJS.Timeout>();
 
   constructor(
     private readonly ctx: TransportContext,
@@ -81,7 +88,7 @@ class SessionStream {
     try {
       if (isUndecodable(m)) throw invalidJoin('payload', `undecodable first message: ${m.problem}`);
       if (!m.sessionId) throw invalidJoin('session_id', 'the first message must carry session_id');
-      if (!m.userId) throw invalidJoin('user_id', 'the first message must carry user_id');
+
       inbound = parseInbound(m);
     } catch (err) {
       const e = asLiveReviewError(err);
@@ -91,6 +98,19 @@ class SessionStream {
       return;
     }
     const { ctx } = this;
+    let userId: string;
+    let role: Role;
+    try {
+      this.principal = await ctx.auth.authenticate(this.call.metadata, m.userId);
+      userId = this.principal.userId;
+      // With a token the user comes from it; in development mode the join must name one.
+      if (!userId) throw invalidJoin('user_id', 'the first message must carry user_id');
+      role = ctx.auth.roleIn(this.principal, m.sessionId);
+    } catch (err) {
+      this.fail(asLiveReviewError(err));
+      return;
+    }
+    if (this.state !== 'joining') return;
     const queue = new OutboundQueue(
       {
         write: (bytes) => this.call.write(bytes),
@@ -106,7 +126,8 @@ class SessionStream {
     try {
       const { participant, welcome } = await ctx.engine.join({
         sessionId: m.sessionId,
-        userId: m.userId,
+        userId,
+        role,
         clientId: join?.clientId ?? '',
         displayName: join?.displayName ?? '',
         resumeAfter: join?.resumeAfter,
@@ -120,10 +141,32 @@ class SessionStream {
       }
       this.participant = participant;
       ctx.metrics.participants.inc();
+      ctx.liveStreams.add(this);
+      this.armTokenTimers();
+      if (ctx.limits.maxStreamDurationMs > 0) {
+        this.after(ctx.limits.maxStreamDurationMs, () =>
+          this.fail(
+            new LiveReviewError(
+              'STREAM_DURATION_EXCEEDED',
+              'this stream reached its maximum duration; resume on a new one',
+              {
+                quotaViolations: [
+                  {
+                    subject: 'stream',
+                    description: `at most ${ctx.limits.maxStreamDurationMs} ms per stream`,
+                  },
+                ],
+                retryAfterMs: 0,
+              },
+            ),
+          ),
+        );
+      }
       this.log.info(
         {
           session: m.sessionId,
-          user: m.userId,
+          user: userId,
+          role,
           participant: participant.id,
           sync: welcome.sync,
           head: welcome.headSequence,
@@ -160,7 +203,7 @@ class SessionStream {
       }
       if (m.userId && m.userId !== p.userId) {
         throw new LiveReviewError(
-          'INVALID_MESSAGE',
+          'USER_MISMATCH',
           `user_id ${JSON.stringify(m.userId)} is not this stream's user`,
           {
             fieldViolations: [
@@ -187,6 +230,10 @@ class SessionStream {
       );
       return;
     }
+    if (inbound.kind === 'token_refresh') {
+      void this.refresh(inbound.token, clientMessageId);
+      return;
+    }
     const command = inbound.command;
     const work = this.ctx.engine.submit(p, clientMessageId, command).then(
       () => undefined,
@@ -198,6 +245,86 @@ class SessionStream {
       this.inflight.delete(work);
       this.applyBackPressure();
     });
+  }
+
+  private after(ms: number, fn: () => void): void {
+    const timer = setTimeout(
+      () => {
+        this.timers.delete(timer);
+        fn();
+      },
+      Math.min(Math.max(0, ms), MAX_TIMER_MS),
+    );
+    timer.unref();
+    this.timers.add(timer);
+  }
+
+  private clearTokenTimers = (): void => undefined;
+
+  /** Ahead of the token's expiry: ask for a fresh one; at expiry without one: end UNAUTHENTICATED. */
+  private armTokenTimers(): void {
+    this.clearTokenTimers();
+    const p = this.principal;
+    if (!p || !Number.isFinite(p.expiresAt)) return;
+    const remaining = p.expiresAt - Date.now();
+    const ask = setTimeout(
+      () =>
+        this.queue?.send({
+          type: 'reauthenticate',
+          sessionId: this.participant?.sessionId ?? '',
+          expiresAt: p.expiresAt,
+        }),
+      Math.min(MAX_TIMER_MS, Math.max(0, remaining - this.ctx.limits.refreshAheadMs)),
+    );
+    const expire = setTimeout(
+      () => {
+        if (this.principal === p)
+          this.fail(new LiveReviewError('TOKEN_EXPIRED', 'the stream token expired without a refresh'));
+      },
+      Math.min(MAX_TIMER_MS, Math.max(0, remaining)),
+    );
+    ask.unref();
+    expire.unref();
+    this.clearTokenTimers = () => {
+      clearTimeout(ask);
+      clearTimeout(expire);
+    };
+  }
+
+  /** A fresh token inside the stream: same user; the role is read again from it. */
+  private async refresh(token: string, clientMessageId: string): Promise<void> {
+    const p = this.participant!;
+    try {
+      const fresh = await this.ctx.auth.refresh(token, this.principal!);
+      const role = this.ctx.auth.roleIn(fresh, p.sessionId);
+      this.principal = fresh;
+      p.role = role;
+      this.armTokenTimers();
+      this.log.info({ expiresAt: fresh.expiresAt, role }, 'token refreshed');
+      this.queue?.send({
+        type: 'ack',
+        sessionId: p.sessionId,
+        ack: { clientMessageId, sequence: 0, version: 0, path: '', commentId: '', line: 0, duplicate: false },
+      });
+    } catch (err) {
+      const e = asLiveReviewError(err);
+      // A bad refresh leaves the current token in force until it expires; a revoked, forbidden or
+      // different user is cut off now.
+      if (e.reason === 'TOKEN_REVOKED' || e.reason === 'SESSION_FORBIDDEN' || e.reason === 'USER_MISMATCH')
+        this.fail(e);
+      else this.sendError(clientMessageId, e);
+    }
+  }
+
+  /** Periodic re-check: a revoked token ends the stream; a changed grant changes the role. */
+  recheck(): void {
+    const p = this.participant;
+    if (!p || !this.principal || this.state !== 'joined') return;
+    try {
+      p.role = this.ctx.auth.recheck(this.principal, p.sessionId);
+    } catch (err) {
+      this.fail(asLiveReviewError(err));
+    }
   }
 
   /** Stops reading while too much is unprocessed, so HTTP/2 flow control pushes back on the sender. */
@@ -259,6 +386,10 @@ class SessionStream {
   private released = false;
   private release(): void {
     clearTimeout(this.joinTimer);
+    this.clearTokenTimers();
+    for (const t of this.timers) clearTimeout(t);
+    this.timers.clear();
+    this.ctx.liveStreams.delete(this);
     if (this.participant && !this.released) {
       this.released = true;
       this.ctx.engine.leave(this.participant);

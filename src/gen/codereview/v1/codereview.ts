@@ -103,6 +103,12 @@ export interface SessionMessage {
     | //
     /** Server -> client: a file was opened in the session (durable). */
     { $case: "fileOpened"; value: FileOpened }
+    | //
+    /** Server -> client: this stream's token expires soon; send token_refresh before expires_at. */
+    { $case: "reauthenticate"; value: Reauthenticate }
+    | //
+    /** Client -> server: a fresh bearer token for this stream (same user). */
+    { $case: "tokenRefresh"; value: TokenRefresh }
     | undefined;
   /** Server -> client: the event's per-session sequence number (durable events only, else 0). */
   sequence: number;
@@ -316,6 +322,17 @@ export interface SessionError {
   status: Status | undefined;
 }
 
+/** The server asks for a fresh token: the stream ends UNAUTHENTICATED at expires_at without one. */
+export interface Reauthenticate {
+  /** Milliseconds since the Unix epoch. */
+  expiresAt: number;
+}
+
+/** A fresh bearer token (a JWT) for the stream; acknowledged with an Ack naming client_message_id. */
+export interface TokenRefresh {
+  token: string;
+}
+
 /** A file opened in a session. */
 export interface FileOpened {
   path: string;
@@ -457,6 +474,12 @@ export const SessionMessage: MessageFns<SessionMessage> = {
       case "fileOpened":
         FileOpened.encode(message.payload.value, writer.uint32(170).fork()).join();
         break;
+      case "reauthenticate":
+        Reauthenticate.encode(message.payload.value, writer.uint32(178).fork()).join();
+        break;
+      case "tokenRefresh":
+        TokenRefresh.encode(message.payload.value, writer.uint32(186).fork()).join();
+        break;
     }
     if (message.sequence !== 0) {
       writer.uint32(64).int64(message.sequence);
@@ -587,6 +610,22 @@ export const SessionMessage: MessageFns<SessionMessage> = {
             message.payload = { $case: "fileOpened", value: FileOpened.decode(reader, reader.uint32()) };
             continue;
           }
+          case 22: {
+            if (tag !== 178) {
+              break;
+            }
+
+            message.payload = { $case: "reauthenticate", value: Reauthenticate.decode(reader, reader.uint32()) };
+            continue;
+          }
+          case 23: {
+            if (tag !== 186) {
+              break;
+            }
+
+            message.payload = { $case: "tokenRefresh", value: TokenRefresh.decode(reader, reader.uint32()) };
+            continue;
+          }
           case 8: {
             if (tag !== 64) {
               break;
@@ -689,6 +728,18 @@ export const SessionMessage: MessageFns<SessionMessage> = {
       case "fileOpened": {
         if (object.payload?.value !== undefined && object.payload?.value !== null) {
           message.payload = { $case: "fileOpened", value: FileOpened.fromPartial(object.payload.value) };
+        }
+        break;
+      }
+      case "reauthenticate": {
+        if (object.payload?.value !== undefined && object.payload?.value !== null) {
+          message.payload = { $case: "reauthenticate", value: Reauthenticate.fromPartial(object.payload.value) };
+        }
+        break;
+      }
+      case "tokenRefresh": {
+        if (object.payload?.value !== undefined && object.payload?.value !== null) {
+          message.payload = { $case: "tokenRefresh", value: TokenRefresh.fromPartial(object.payload.value) };
         }
         break;
       }
@@ -2106,6 +2157,116 @@ export const SessionError: MessageFns<SessionError> = {
     message.status = (object.status !== undefined && object.status !== null)
       ? Status.fromPartial(object.status)
       : undefined;
+    return message;
+  },
+};
+
+function createBaseReauthenticate(): Reauthenticate {
+  return { expiresAt: 0 };
+}
+
+export const Reauthenticate: MessageFns<Reauthenticate> = {
+  encode(message: Reauthenticate, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.expiresAt !== 0) {
+      writer.uint32(8).int64(message.expiresAt);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): Reauthenticate {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseReauthenticate();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.expiresAt = longToNumber(reader.int64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create<I extends Exact<DeepPartial<Reauthenticate>, I>>(base?: I): Reauthenticate {
+    return Reauthenticate.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<Reauthenticate>, I>>(object: I): Reauthenticate {
+    const message = createBaseReauthenticate();
+    message.expiresAt = object.expiresAt ?? 0;
+    return message;
+  },
+};
+
+function createBaseTokenRefresh(): TokenRefresh {
+  return { token: "" };
+}
+
+export const TokenRefresh: MessageFns<TokenRefresh> = {
+  encode(message: TokenRefresh, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.token !== "") {
+      writer.uint32(10).string(message.token);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): TokenRefresh {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseTokenRefresh();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.token = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create<I extends Exact<DeepPartial<TokenRefresh>, I>>(base?: I): TokenRefresh {
+    return TokenRefresh.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<TokenRefresh>, I>>(object: I): TokenRefresh {
+    const message = createBaseTokenRefresh();
+    message.token = object.token ?? "";
     return message;
   },
 };

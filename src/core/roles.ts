@@ -1,0 +1,30 @@
+// Per-session roles and what each may do. Checked by the engine for every message kind (the
+// pipeline's authorize step), whatever the transport.
+import { LiveReviewError } from './errors.js';
+
+export type Role = 'author' | 'reviewer' | 'viewer';
+export type Action = 'edit' | 'comment' | 'cursor' | 'presence' | 'open_file' | 'read';
+
+const ALLOWED: Record<Role, ReadonlySet<Action>> = {
+  author: new Set(['edit', 'comment', 'cursor', 'presence', 'open_file', 'read']),
+  reviewer: new Set(['comment', 'cursor', 'presence', 'read']),
+  viewer: new Set(['presence', 'read']),
+};
+
+export const ROLES: readonly Role[] = ['author', 'reviewer', 'viewer'];
+
+export function isRole(value: unknown): value is Role {
+  return typeof value === 'string' && (ROLES as readonly string[]).includes(value);
+}
+
+export function authorize(role: Role, action: Action, sessionId: string): void {
+  if (!ALLOWED[role].has(action)) {
+    throw new LiveReviewError(
+      'ROLE_FORBIDS',
+      `a ${role} may not ${action.replace('_', ' ')} in session ${sessionId}`,
+      {
+        metadata: { role, action, session: sessionId },
+      },
+    );
+  }
+}
