@@ -1,6 +1,7 @@
 // The `livereview` command: one file per subcommand.
 import { Command } from 'commander';
 import { registerBackup } from './backup.js';
+import { registerBench } from './bench.js';
 import { registerDemo } from './demo.js';
 import { registerJoin } from './join.js';
 import { registerServe } from './serve.js';
@@ -14,6 +15,7 @@ registerBackup(program);
 registerJoin(program);
 registerDemo(program);
 registerToken(program);
+registerBench(program);
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   process.stderr.write(`livereview: ${(err as Error).message}\n`);

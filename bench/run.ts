@@ -1,0 +1,233 @@
+// Runs each scenario against the floor (a bare grpc-js broadcast server, bench/floor-server.ts)
+// and against LiveReview (OT, the durable SQLite log, metrics, back-pressure all on), under the
+// same load, server pinned to core 0 and the load generator (`livereview bench`, its own process)
+// to core 1, and prints both and their ratio.
+// Run: npm run bench -- [--scenario rates|typing|idle|all] [--duration ms]
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { cpus, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import type { LoadReport } from '../src/loadgen/load-generator.js';
+
+const root = fileURLToPath(new URL('../..', import.meta.url));
+const bin = join(root, 'bin/livereview.js');
+const { values: args } = parseArgs({
+  options: { scenario: { type: 'string', default: 'all' }, duration: { type: 'string', default: '8000' } },
+});
+const DURATION = Number(args.duration);
+const pin = (core: number, argv: string[]) =>
+  (cpus().length >= 2 ? ['taskset', ['-c', String(core), ...argv]] : [argv[0]!, argv.slice(1)]) as [
+    string,
+    string[],
+  ];
+
+type Kind = 'floor' | 'livereview';
+interface Server {
+  pid: number;
+  port: number;
+  stop(): Promise<void>;
+}
+
+let nextPort = 51000 + Math.floor(Math.random() * 1000);
+
+async function startServer(kind: Kind): Promise<Server> {
+  const port = nextPort++;
+  const data = mkdtempSync(join(tmpdir(), 'lr-bench-'));
+  const argv =
+    kind === 'floor'
+      ? [process.execPath, join(root, 'dist/bench/floor-server.js'), String(port)]
+      : [
+          process.execPath,
+          bin,
+          'serve',
+          '--port',
+          String(port),
+          '--metrics-port',
+          '0',
+          '--data',
+          data,
+          '--log-level',
+          'warn',
+          '--rate-user-per-second',
+          '0',
+          '--rate-session-per-second',
+          '0',
+          '--max-participants',
+          '10000',
+        ];
+  const [cmd, rest] = pin(0, argv);
+  const child: ChildProcess = spawn(cmd, rest, { stdio: ['ignore', 'ignore', 'pipe'] });
+  await new Promise<void>((resolve, reject) => {
+    let err = '';
+    child.stderr!.on('data', (b: Buffer) => {
+      err += b.toString();
+      if (/listening on/.test(err)) resolve();
+    });
+    child.once('exit', (code) => reject(new Error(`${kind} exited ${code}: ${err}`)));
+  });
+  return {
+    pid: child.pid!,
+    port,
+    stop: async () => {
+      child.kill('SIGTERM');
+      await new Promise((r) => child.once('exit', r));
+      rmSync(data, { recursive: true, force: true });
+    },
+  };
+}
+
+async function bench(server: Server, extra: string[]): Promise<LoadReport> {
+  const argv = [
+    process.execPath,
+    bin,
+    'bench',
+    '--target',
+    `127.0.0.1:${server.port}`,
+    '--server-pid',
+    String(server.pid),
+    '--json',
+    ...extra,
+  ];
+  const [cmd, rest] = pin(1, argv);
+  const child = spawn(cmd, rest, { stdio: ['ignore', 'pipe', 'ignore'] });
+  let out = '';
+  child.stdout!.on('data', (b: Buffer) => (out += b.toString()));
+  await new Promise((r) => child.once('exit', r));
+  return JSON.parse(out) as LoadReport;
+}
+
+const f = (n: number | undefined, d = 1) => (n === undefined ? '-' : n.toFixed(d));
+const ratio = (a: number | undefined, b: number | undefined) => (a && b ? `${(b / a).toFixed(2)}x` : '-');
+
+function compare(title: string, floor: LoadReport, lr: LoadReport): void {
+  const cpuPerK = (r: LoadReport) =>
+    r.server && r.delivered ? (r.server.cpuSeconds / r.delivered) * 1e6 : undefined;
+  const rows: [string, string, string, string][] = [
+    [
+      'delivered/s',
+      f(floor.deliveredPerSecond, 0),
+      f(lr.deliveredPerSecond, 0),
+      ratio(floor.deliveredPerSecond, lr.deliveredPerSecond),
+    ],
+    ['lost / duplicated', `${floor.lost} / ${floor.duplicated}`, `${lr.lost} / ${lr.duplicated}`, ''],
+    [
+      'server CPU % of a core',
+      f(floor.server?.cpuPercentOfCore),
+      f(lr.server?.cpuPercentOfCore),
+      ratio(floor.server?.cpuPercentOfCore, lr.server?.cpuPercentOfCore),
+    ],
+    [
+      'server CPU µs per delivery',
+      f(cpuPerK(floor), 2),
+      f(cpuPerK(lr), 2),
+      ratio(cpuPerK(floor), cpuPerK(lr)),
+    ],
+    [
+      'latency p50 ms',
+      f(floor.latencyMs.p50, 2),
+      f(lr.latencyMs.p50, 2),
+      ratio(floor.latencyMs.p50, lr.latencyMs.p50),
+    ],
+    [
+      'latency p99 ms',
+      f(floor.latencyMs.p99, 2),
+      f(lr.latencyMs.p99, 2),
+      ratio(floor.latencyMs.p99, lr.latencyMs.p99),
+    ],
+    ['latency p99.9 ms', f(floor.latencyMs.p999, 2), f(lr.latencyMs.p999, 2), ''],
+    ['server peak RSS MB', f(floor.server?.peakRssMb), f(lr.server?.peakRssMb), ''],
+    [
+      'generator CPU % (bottleneck?)',
+      `${f(floor.generator.cpuPercentOfCore)}${floor.generator.bottleneck ? ' YES' : ''}`,
+      `${f(lr.generator.cpuPercentOfCore)}${lr.generator.bottleneck ? ' YES' : ''}`,
+      '',
+    ],
+  ];
+  console.log(`\n### ${title}\n`);
+  console.log('| metric | floor (bare grpc-js) | LiveReview | LiveReview / floor |');
+  console.log('| --- | --- | --- | --- |');
+  for (const r of rows) console.log(`| ${r.join(' | ')} |`);
+}
+
+async function both(title: string, extra: string[]): Promise<[LoadReport, LoadReport]> {
+  const results: LoadReport[] = [];
+  for (const kind of ['floor', 'livereview'] as Kind[]) {
+    const server = await startServer(kind);
+    try {
+      results.push(await bench(server, extra));
+    } finally {
+      await server.stop();
+    }
+  }
+  compare(title, results[0]!, results[1]!);
+  return results as [LoadReport, LoadReport];
+}
+
+console.log(
+  `# LiveReview benchmarks — ${new Date().toISOString()}, node ${process.version}, ${cpus().length} x ${cpus()[0]?.model}`,
+);
+console.log(
+  `server pinned to core 0, generator to core 1 (taskset); ${DURATION} ms measured per run after a 2 s warm-up`,
+);
+const scenario = args.scenario!;
+const d = ['--duration', String(DURATION), '--warmup', '2000'];
+
+if (scenario === 'all' || scenario === 'rates') {
+  for (const rate of [20, 50, 100, 200, 400]) {
+    await both(`1 session x 10 participants at ${rate} edits/s each (${rate * 90} deliveries/s offered)`, [
+      '--sessions',
+      '1',
+      '--participants',
+      '10',
+      '--rate',
+      String(rate),
+      ...d,
+    ]);
+  }
+}
+if (scenario === 'all' || scenario === 'typing') {
+  await both('100 sessions x 5 participants x 5 edits/s (human typing), one connection each', [
+    '--sessions',
+    '100',
+    '--participants',
+    '5',
+    '--rate',
+    '5',
+    ...d,
+  ]);
+  await both('100 sessions x 5 participants x 5 edits/s, generator on one shared channel', [
+    '--sessions',
+    '100',
+    '--participants',
+    '5',
+    '--rate',
+    '5',
+    '--shared-channel',
+    ...d,
+  ]);
+}
+if (scenario === 'all' || scenario === 'idle') {
+  const [floor, lr] = await both('5000 idle participants (50 sessions x 100), one connection each', [
+    '--sessions',
+    '50',
+    '--participants',
+    '100',
+    '--rate',
+    '0',
+    '--duration',
+    '2000',
+    '--warmup',
+    '0',
+  ]);
+  const perParticipant = (r: LoadReport) =>
+    r.server && ((r.server.rssAfterJoinMb - r.server.rssBeforeMb) * 1024) / 5000;
+  console.log(`\n| idle | floor | LiveReview | ratio |\n| --- | --- | --- | --- |`);
+  console.log(
+    `| KB per idle participant | ${f(perParticipant(floor))} | ${f(perParticipant(lr))} | ${ratio(perParticipant(floor), perParticipant(lr))} |`,
+  );
+  console.log(
+    `| time to join 5000 (ms) | ${floor.joinMs} | ${lr.joinMs} | ${ratio(floor.joinMs, lr.joinMs)} |`,
+  );
+}
