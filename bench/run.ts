@@ -32,9 +32,12 @@ interface Server {
 
 let nextPort = 51000 + Math.floor(Math.random() * 1000);
 
-async function startServer(kind: Kind): Promise<Server> {
-  const port = nextPort++;
-  const data = mkdtempSync(join(tmpdir(), 'lr-bench-'));
+async function startServer(
+  kind: Kind,
+  reuse?: { port: number; data: string },
+): Promise<Server & { data: string; kill(): Promise<void> }> {
+  const port = reuse?.port ?? nextPort++;
+  const data = reuse?.data ?? mkdtempSync(join(tmpdir(), 'lr-bench-'));
   const argv =
     kind === 'floor'
       ? [process.execPath, join(root, 'dist/bench/floor-server.js'), String(port)]
@@ -70,6 +73,11 @@ async function startServer(kind: Kind): Promise<Server> {
   return {
     pid: child.pid!,
     port,
+    data,
+    kill: async () => {
+      child.kill('SIGKILL');
+      await new Promise((r) => child.once('exit', r));
+    },
     stop: async () => {
       child.kill('SIGTERM');
       await new Promise((r) => child.once('exit', r));
@@ -230,4 +238,41 @@ if (scenario === 'all' || scenario === 'idle') {
   console.log(
     `| time to join 5000 (ms) | ${floor.joinMs} | ${lr.joinMs} | ${ratio(floor.joinMs, lr.joinMs)} |`,
   );
+}
+
+if (scenario === 'all' || scenario === 'resume') {
+  const clients = 2000;
+  let server = await startServer('livereview');
+  const [cmd, rest] = pin(1, [
+    process.execPath,
+    join(root, 'dist/bench/resume-storm.js'),
+    `127.0.0.1:${server.port}`,
+    String(clients),
+    '20',
+  ]);
+  const storm = spawn(cmd, rest, { stdio: ['ignore', 'pipe', 'inherit'] });
+  let out = '';
+  await new Promise<void>((resolve) =>
+    storm.stdout!.on('data', (b: Buffer) => {
+      out += b.toString();
+      if (out.includes('READY')) resolve();
+    }),
+  );
+  const killedAt = Date.now();
+  await server.kill();
+  server = await startServer('livereview', { port: server.port, data: server.data });
+  const restartMs = Date.now() - killedAt;
+  await new Promise((r) => storm.once('exit', r));
+  await server.stop();
+  const r = JSON.parse(out.slice(out.indexOf('{'))) as Record<string, number>;
+  console.log(
+    `\n### Resume storm: ${clients} clients in 20 sessions, server killed (SIGKILL) and restarted\n`,
+  );
+  console.log('| metric | value |\n| --- | --- |');
+  console.log(`| server down (kill to listening again) | ${restartMs} ms |`);
+  console.log(`| first disconnect to every client resumed | ${r.resumeMs} ms |`);
+  console.log(`| resumed / snapshot / not resumed | ${r.resumed} / ${r.snapshots} / ${r.notResumed} |`);
+  console.log(`| acknowledged or offline edits lost / duplicated | ${r.lostEdits} / ${r.duplicatedEdits} |`);
+  console.log(`| clients whose text differs from the server's | ${r.divergedClients} |`);
+  console.log(`| time to connect the ${clients} clients first | ${r.joinMs} ms |`);
 }

@@ -30,6 +30,9 @@ export function registerBench(program: Command): void {
           format: 'bench |{bar}| {phase} {joined} joined, {sent} sent, {delivered} delivered',
           hideCursor: true,
           stream: process.stderr,
+          // Also report progress (once a second) when stderr is a log rather than a terminal.
+          noTTYOutput: true,
+          notTTYSchedule: 1000,
         },
         Presets.shades_classic,
       );

@@ -212,6 +212,8 @@ export class LiveReviewClient {
   private snapshotParts = new Map<string, { version: number; text: string }>();
   private snapshotComments: Comment[] = [];
   private catchUpUntil = 0;
+  /** How the current stream was brought up to date (reported by 'ready'). */
+  private resuming = false;
   private live = false;
   private wasSynced = true;
   private closing: AbortController = new AbortController();
@@ -519,6 +521,7 @@ export class LiveReviewClient {
       case 'welcome': {
         this.joinedOnce = true;
         this.catchUpUntil = p.value.headSequence;
+        this.resuming = p.value.sync === SyncMode.SYNC_MODE_RESUME;
         this.roster.clear();
         for (const r of p.value.roster) {
           this.roster.set(r.participantId, {
@@ -530,7 +533,7 @@ export class LiveReviewClient {
         this.setState('connected');
         if (p.value.sync === SyncMode.SYNC_MODE_RESUME) {
           this.resendUnacknowledged();
-          this.maybeReady(true);
+          this.maybeReady();
         }
         return;
       }
@@ -611,13 +614,13 @@ export class LiveReviewClient {
       default:
         return;
     }
-    this.maybeReady(false);
+    this.maybeReady();
   }
 
-  private maybeReady(resumed: boolean): void {
+  private maybeReady(): void {
     if (this.live || this.lastSeq < this.catchUpUntil) return;
     this.live = true;
-    this.emit('ready', { resumed, headSequence: this.catchUpUntil });
+    this.emit('ready', { resumed: this.resuming, headSequence: this.catchUpUntil });
     this.checkSynced();
   }
 
@@ -649,7 +652,7 @@ export class LiveReviewClient {
     // Comments and other non-edit messages still pending are resent (idempotent); edits were reset.
     for (const p of this.pending.values()) this.call?.write(p.message);
     if (this.cursor) this.moveCursor(this.cursor.path, this.cursor.line, this.cursor.column);
-    this.maybeReady(false);
+    this.maybeReady();
   }
 
   private onAck(ack: WireAck): void {

@@ -1,0 +1,55 @@
+// The load generator reports what it measured: driven against a real server with a small load, it
+// accounts for every delivery (none lost or duplicated) and reports the server's CPU.
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { describe, it } from 'node:test';
+import type { LoadReport } from '../src/loadgen/load-generator.js';
+import { serverFixture } from './helpers/server.js';
+
+const bin = fileURLToPath(new URL('../../bin/livereview.js', import.meta.url));
+
+describe('livereview bench', () => {
+  const fx = serverFixture();
+
+  it('reports sent, delivered, lost and latency for a small load', async () => {
+    const child = spawn(
+      process.execPath,
+      [
+        bin,
+        'bench',
+        '--target',
+        fx.server.address,
+        '--participants',
+        '4',
+        '--rate',
+        '20',
+        '--duration',
+        '1000',
+        '--warmup',
+        '300',
+        '--mix',
+        '3:1:1',
+        '--server-pid',
+        String(process.pid),
+        '--json',
+      ],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (b: Buffer) => (out += b.toString()));
+    child.stderr.on('data', (b: Buffer) => (err += b.toString()));
+    assert.equal(await new Promise((r) => child.once('exit', r)), 0, err);
+    const report = JSON.parse(out) as LoadReport;
+    assert.ok(report.sent > 20, `sent ${report.sent}`);
+    assert.equal(report.expectedDeliveries, report.sent * 3);
+    assert.equal(report.delivered, report.expectedDeliveries);
+    assert.equal(report.lost, 0);
+    assert.equal(report.duplicated, 0);
+    assert.equal(report.refused, 0);
+    assert.ok(report.latencyMs.p99 > 0 && report.latencyMs.p50 <= report.latencyMs.p99);
+    assert.ok(report.server && report.server.cpuSeconds >= 0, 'server CPU measured from /proc');
+    assert.match(err, /bench \|/, 'a progress bar on stderr');
+  });
+});
