@@ -2,19 +2,17 @@
 // data directory serves every acknowledged event, in order, exactly once, and its clients resume
 // and converge. Plus bounded memory (eviction) and clear errors for bad data directories.
 import assert from 'node:assert/strict';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { after, describe, it } from 'node:test';
 import type { SessionMessage, SubscribeResponse } from '../src/gen/codereview/v1/codereview.js';
 import { Collector, isCase, joinSession, ourClient, unaryCall } from './helpers/clients.js';
 import { TestEditor } from './helpers/editor.js';
 import { startTestServer } from './helpers/server.js';
+import { bin, freePort, startChildServer } from './helpers/child-server.js';
 
-const bin = fileURLToPath(new URL('../../bin/livereview.js', import.meta.url));
 const dirs: string[] = [];
 const tempDir = (prefix: string) => {
   const d = mkdtempSync(join(tmpdir(), prefix));
@@ -25,47 +23,7 @@ after(() => {
   for (const d of dirs) rmSync(d, { recursive: true, force: true });
 });
 
-async function freePort(): Promise<number> {
-  const srv = createServer();
-  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
-  const port = (srv.address() as { port: number }).port;
-  await new Promise<void>((r) => srv.close(() => r()));
-  return port;
-}
-
-async function startChild(port: number, data: string): Promise<ChildProcess> {
-  const child = spawn(
-    process.execPath,
-    [
-      bin,
-      'serve',
-      '--port',
-      String(port),
-      '--metrics-port',
-      '-1',
-      '--data',
-      data,
-      '--log-level',
-      'warn',
-      '--rate-user-per-second',
-      '0',
-      '--rate-session-per-second',
-      '0',
-    ],
-    {
-      stdio: ['ignore', 'ignore', 'pipe'],
-    },
-  );
-  let stderr = '';
-  await new Promise<void>((resolve, reject) => {
-    child.stderr!.on('data', (b: Buffer) => {
-      stderr += b.toString();
-      if (stderr.includes('listening on')) resolve();
-    });
-    child.once('exit', (code) => reject(new Error(`server exited (${code}): ${stderr}`)));
-  });
-  return child;
-}
+const startChild = startChildServer;
 
 /** Every event of a session's log, read with Subscribe from the start. */
 async function readLog(

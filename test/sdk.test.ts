@@ -2,27 +2,17 @@
 // clients edit and comment; a server is killed and restarted under connected clients; the outbox
 // bound and the circuit breaker behave as documented.
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { describe, it } from 'node:test';
 import { LiveReviewClient, OutboxFullError, type ConnectionState } from '../src/client/index.js';
 import { ChaosProxy } from './helpers/chaos-proxy.js';
 import { ourClient, unaryCall } from './helpers/clients.js';
 import { startTestServer } from './helpers/server.js';
+import { freePort, startChildServer } from './helpers/child-server.js';
 
 const fast = { baseDelayMs: 20, maxDelayMs: 200 };
-
-async function freePort(): Promise<number> {
-  const srv = createServer();
-  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
-  const port = (srv.address() as { port: number }).port;
-  await new Promise<void>((r) => srv.close(() => r()));
-  return port;
-}
 
 /** Inserts a unique token at a token boundary of the client's text, so tokens are never split. */
 function insertToken(c: LiveReviewClient, path: string, token: string, pick: number): void {
@@ -141,38 +131,7 @@ describe('client SDK', () => {
   it('reconnects with backoff after a server restart, resumes and converges', async () => {
     const data = mkdtempSync(join(tmpdir(), 'lr-sdk-restart-'));
     const port = await freePort();
-    const bin = fileURLToPath(new URL('../../bin/livereview.js', import.meta.url));
-    const start = async (): Promise<ChildProcess> => {
-      const child = spawn(
-        process.execPath,
-        [
-          bin,
-          'serve',
-          '--port',
-          String(port),
-          '--metrics-port',
-          '-1',
-          '--data',
-          data,
-          '--log-level',
-          'warn',
-          '--rate-user-per-second',
-          '0',
-          '--rate-session-per-second',
-          '0',
-        ],
-        { stdio: ['ignore', 'ignore', 'pipe'] },
-      );
-      await new Promise<void>((resolve, reject) => {
-        let err = '';
-        child.stderr!.on('data', (b: Buffer) => {
-          err += b.toString();
-          if (err.includes('listening on')) resolve();
-        });
-        child.once('exit', (code) => reject(new Error(`exited ${code}: ${err}`)));
-      });
-      return child;
-    };
+    const start = () => startChildServer(port, data);
     let child = await start();
     const admin = ourClient(`127.0.0.1:${port}`);
     await unaryCall(admin.openReview.bind(admin), {

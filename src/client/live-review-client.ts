@@ -27,7 +27,7 @@ import {
   type TextOperation,
 } from '../gen/codereview/v1/codereview.js';
 import type { Status as RpcStatus } from '../gen/google/rpc/status.js';
-import { lineRange } from '../ot/lines.js';
+import { lineRange, replaceLineOp } from '../ot/lines.js';
 import type { TextOp } from '../ot/text.js';
 import { Backoff, type BackoffOptions } from './backoff.js';
 import { CircuitBreaker, type BreakerState, type CircuitBreakerOptions } from './circuit-breaker.js';
@@ -816,19 +816,9 @@ export class LiveReviewClient {
 
   /** Replaces line `line` (1-based) of this client's text; line count + 1 appends a line. */
   editLine(path: string, line: number, content: string): void {
-    const text = this.docs.get(path)?.text ?? '';
-    const range = lineRange(text, line);
-    if (range) {
-      const op: TextOp = [];
-      if (range.start > 0) op.push(range.start);
-      if (range.contentEnd > range.start) op.push({ d: range.contentEnd - range.start });
-      if (content) op.push(content);
-      this.edit(path, op);
-      return;
-    }
-    const length = [...text].length;
-    if (line !== text.split('\n').length + 1) throw new RangeError(`${path} has no line ${line}`);
-    this.edit(path, length > 0 ? [length, '\n' + content] : [content]);
+    const op = replaceLineOp(this.docs.get(path)?.text ?? '', line, content);
+    if (!op) throw new RangeError(`${path} has no line ${line}`);
+    this.edit(path, op);
   }
 
   private sendDurable(payload: SessionMessage['payload']): Promise<Ack> {

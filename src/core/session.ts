@@ -37,8 +37,8 @@ import { Participant } from './participant.js';
 import { buildSnapshotChunks } from './snapshot.js';
 import type { Store } from './store.js';
 import { checkLine, checkPath, checkVersion, LIMITS } from './validate.js';
-import { lineCount, lineRange, offsetOf, positionOf } from '../ot/lines.js';
-import { checkOp, codePointLength, firstChangedOffset, stripInvertible, type TextOp } from '../ot/text.js';
+import { lineCount, lineRange, offsetOf, positionOf, replaceLineOp } from '../ot/lines.js';
+import { checkOp, firstChangedOffset, stripInvertible, type TextOp } from '../ot/text.js';
 
 export interface EngineConfig {
   /** Versions of history kept per file for transforming stale edits. */
@@ -480,19 +480,9 @@ export class Session {
   private lineEditOp(doc: FileDocument, baseVersion: number, line: number, content: string): TextOp {
     checkLine('edit.line_number', line);
     const text = doc.textAt(baseVersion);
-    const range = lineRange(text, line);
-    if (range) {
-      const op: TextOp = [];
-      if (range.start > 0) op.push(range.start);
-      if (range.contentEnd > range.start) op.push({ d: range.contentEnd - range.start });
-      if (content) op.push(content);
-      return op;
-    }
+    const op = replaceLineOp(text, line, content);
+    if (op) return op;
     const lines = lineCount(text);
-    if (line === lines + 1) {
-      const length = codePointLength(text);
-      return length > 0 ? [length, '\n' + content] : content ? [content] : [];
-    }
     throw new LiveReviewError(
       'LINE_OUT_OF_RANGE',
       `${doc.path}: line ${line} does not exist at version ${baseVersion} (${lines} lines)`,

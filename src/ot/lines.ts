@@ -1,7 +1,7 @@
 // Lines of a text, in code points. Lines are 1-based; a line ends at "\n" (a preceding "\r" belongs
 // to the terminator, so CRLF files keep their line endings through line edits). Columns are 1-based
 // code point positions within a line, as editors show them.
-import { codePointLength, utf16Index } from './text.js';
+import { codePointLength, utf16Index, type TextOp } from './text.js';
 
 export interface LineRange {
   /** Code point offset of the line's first character. */
@@ -60,4 +60,22 @@ export function offsetOf(text: string, line: number, column: number): number | u
   if (!range) return undefined;
   const col = Math.max(1, Math.floor(column));
   return Math.min(range.start + col - 1, range.contentEnd);
+}
+
+/**
+ * The op of a line edit: replace the content of line `line` (keeping its terminator) with
+ * `content`; line count + 1 appends a line. Undefined when the line is neither.
+ */
+export function replaceLineOp(text: string, line: number, content: string): TextOp | undefined {
+  const range = lineRange(text, line);
+  if (range) {
+    const op: TextOp = [];
+    if (range.start > 0) op.push(range.start);
+    if (range.contentEnd > range.start) op.push({ d: range.contentEnd - range.start });
+    if (content) op.push(content);
+    return op;
+  }
+  if (line !== lineCount(text) + 1) return undefined;
+  const length = codePointLength(text);
+  return length > 0 ? [length, '\n' + content] : content ? [content] : [];
 }

@@ -5,31 +5,16 @@ import type {
   CodeReviewServiceClient,
   Comment,
   SessionMessage,
-  TextOperation,
 } from '../../src/gen/codereview/v1/codereview.js';
 import { CommentBook } from '../../src/core/comments.js';
 import { lineRange } from '../../src/ot/lines.js';
 import { SessionMessage as SM } from '../../src/gen/codereview/v1/codereview.js';
 import { DocumentState, type PendingOp } from '../../src/client/document-state.js';
+import { fromWireOps, toWireOps } from '../../src/client/live-review-client.js';
 import type { TextOp } from '../../src/ot/text.js';
 import { Collector, joinSession } from './clients.js';
 
-export function toWireOps(op: TextOp): TextOperation[] {
-  return op.map((c) =>
-    typeof c === 'number'
-      ? { kind: { $case: 'retain' as const, value: c } }
-      : typeof c === 'string'
-        ? { kind: { $case: 'insert' as const, value: c } }
-        : { kind: { $case: 'delete' as const, value: typeof c.d === 'number' ? c.d : [...c.d].length } },
-  );
-}
-
-export function fromWireOps(ops: TextOperation[]): TextOp {
-  return ops.map((o) => {
-    const k = o.kind!;
-    return k.$case === 'retain' ? k.value : k.$case === 'insert' ? k.value : { d: k.value };
-  });
-}
+export { toWireOps, fromWireOps };
 
 export class TestEditor {
   readonly docs = new Map<string, DocumentState>();
