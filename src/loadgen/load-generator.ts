@@ -202,7 +202,17 @@ export async function runLoad(o: LoadOptions): Promise<LoadReport> {
     () => o.onProgress?.({ elapsedMs: performance.now() - started, phase, joined, sent, delivered }),
     200,
   );
-  await joinedAll;
+  const joinTimeoutMs = 60_000;
+  const joinTimeout = new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), joinTimeoutMs).unref());
+  if ((await Promise.race([joinedAll, joinTimeout])) === 'timeout') {
+    clearInterval(progress);
+    if (rssSampler) clearInterval(rssSampler);
+    for (const c of clients) c.close();
+    throw new Error(
+      `only ${joined} of ${o.sessions * o.participants} participants joined within ${joinTimeoutMs} ms ` +
+        '(with --shared-channel every stream shares one HTTP/2 connection: is the server limiting concurrent streams?)',
+    );
+  }
   const joinMs = performance.now() - started;
   const serverAfterJoin = o.serverPid ? procStat(o.serverPid) : undefined;
 
