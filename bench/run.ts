@@ -59,6 +59,9 @@ async function startServer(
           '0',
           '--max-participants',
           '10000',
+          // The shared-channel scenario puts 500 streams on one connection (default limit: 100).
+          '--max-concurrent-streams',
+          '1000',
         ];
   const [cmd, rest] = pin(0, argv);
   const child: ChildProcess = spawn(cmd, rest, { stdio: ['ignore', 'ignore', 'pipe'] });
