@@ -124,6 +124,12 @@ function compare(title: string, floor: LoadReport, lr: LoadReport): void {
     ],
     ['lost / duplicated', `${floor.lost} / ${floor.duplicated}`, `${lr.lost} / ${lr.duplicated}`, ''],
     [
+      'streams ended (cut off) / refused',
+      `${floor.streamsEnded} / ${floor.refused}`,
+      `${lr.streamsEnded} / ${lr.refused}`,
+      '',
+    ],
+    [
       'server CPU % of a core',
       f(floor.server?.cpuPercentOfCore),
       f(lr.server?.cpuPercentOfCore),

@@ -230,7 +230,9 @@ export async function runLoad(o: LoadOptions): Promise<LoadReport> {
           value: {
             filePath: 'bench.txt',
             version: p.version,
-            operations: [{ kind: { $case: 'insert', value: 'x' } }],
+            // Typing at the start of the file with a line break every 50 characters, so lines stay
+            // as long as code lines (every event carries its line's text for seed clients).
+            operations: [{ kind: { $case: 'insert', value: n % 50 === 0 ? '\n' : 'x' } }],
           },
         },
       });
