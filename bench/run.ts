@@ -205,24 +205,11 @@ if (scenario === 'all' || scenario === 'rates') {
   }
 }
 if (scenario === 'all' || scenario === 'typing') {
-  await both('100 sessions x 5 participants x 5 edits/s (human typing), one connection each', [
-    '--sessions',
-    '100',
-    '--participants',
-    '5',
-    '--rate',
-    '5',
-    ...d,
-  ]);
+  const typing = ['--sessions', '100', '--participants', '5', '--rate', '5', ...d];
+  await both('100 sessions x 5 participants x 5 edits/s (human typing), one connection each', typing);
   await both('100 sessions x 5 participants x 5 edits/s, generator on one shared channel', [
-    '--sessions',
-    '100',
-    '--participants',
-    '5',
-    '--rate',
-    '5',
+    ...typing,
     '--shared-channel',
-    ...d,
   ]);
 }
 if (scenario === 'all' || scenario === 'idle') {

@@ -742,7 +742,8 @@ export class LiveReviewClient {
       return known;
     }
     const doc = this.docs.get(c.filePath);
-    const range = doc && !c.outdated ? lineRange(doc.text, c.lineNumber) : undefined;
+    // An outdated comment's anchor is collapsed at its line's start (as on the server).
+    const range = lineRange(doc?.text ?? '', c.lineNumber);
     const record: CommentRecord = {
       id: c.commentId,
       path: c.filePath,
@@ -751,8 +752,8 @@ export class LiveReviewClient {
       text: c.text,
       state: c.state === 2 ? 'resolved' : 'open',
       outdated: c.outdated,
-      anchorStart: range?.start ?? lineRange(doc?.text ?? '', c.lineNumber)?.start ?? 0,
-      anchorEnd: range?.end ?? lineRange(doc?.text ?? '', c.lineNumber)?.start ?? 0,
+      anchorStart: range?.start ?? 0,
+      anchorEnd: (c.outdated ? range?.start : range?.end) ?? 0,
       originalLineText: c.originalLineText,
       createdAt: c.createdAt,
       updatedAt: c.updatedAt,

@@ -72,6 +72,23 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  // Labelled children, looked up once per kind: labels() hashes its values on every call, and
+  // these counters run for every message to every recipient.
+  private readonly sentByKind = new Map<string, { inc(): void }>();
+  private readonly receivedByKind = new Map<string, { inc(): void }>();
+
+  countSent(kind: string): void {
+    let child = this.sentByKind.get(kind);
+    if (!child) this.sentByKind.set(kind, (child = this.messagesOut.labels(kind)));
+    child.inc();
+  }
+
+  countReceived(kind: string): void {
+    let child = this.receivedByKind.get(kind);
+    if (!child) this.receivedByKind.set(kind, (child = this.messagesIn.labels(kind)));
+    child.inc();
+  }
+
   constructor() {
     collectDefaultMetrics({ register: this.registry });
   }

@@ -78,10 +78,6 @@ export function stripInvertible(op: TextOp): TextOp {
   return type.stripInvertible(op);
 }
 
-export function isNoop(op: TextOp): boolean {
-  return op.length === 0;
-}
-
 /** How many code points of the input document `op` reads (retains plus deletes). */
 export function inputLength(op: TextOp): number {
   let n = 0;

@@ -333,7 +333,7 @@ function snapshotToWire(c: SnapshotChunkView) {
   };
 }
 
-function ackToWire(a: AckView) {
+export function ackToWire(a: AckView) {
   return {
     clientMessageId: a.clientMessageId,
     sequence: a.sequence,
@@ -422,5 +422,3 @@ export function outboundToWire(msg: Outbound, extras: WelcomeExtras, now: number
       };
   }
 }
-
-export const ackResponse = ackToWire;

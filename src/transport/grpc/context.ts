@@ -100,7 +100,7 @@ export function outboundObserver(ctx: TransportContext): OutboundObserver {
   const { metrics } = ctx;
   return {
     written(msg) {
-      metrics.messagesOut.labels(msg.type === 'event' ? msg.event.change.kind : msg.type).inc();
+      metrics.countSent(msg.type === 'event' ? msg.event.change.kind : msg.type);
       if (msg.type === 'event') metrics.fanoutLatency.observe((Date.now() - msg.event.at) / 1000);
     },
     depthChanged(delta) {

@@ -24,7 +24,7 @@ import {
   type SubscribeRequest,
 } from '../../gen/codereview/v1/codereview.js';
 import {
-  ackResponse,
+  ackToWire,
   commentToWire,
   cursorToWire,
   decodeSessionMessage,
@@ -168,9 +168,9 @@ export function codeReviewHandlers(ctx: TransportContext): UntypedServiceImpleme
           clientId: m.clientId || principal.userId,
           clientMessageId: m.clientMessageId,
         };
-        ctx.metrics.messagesIn.labels(m.payload?.$case ?? 'none').inc();
+        ctx.metrics.countReceived(m.payload?.$case ?? 'none');
         const ack = await engine.submitUnary(m.sessionId, origin, inbound.command, role, signal);
-        return SubmitResponse.fromPartial({ ack: ackResponse(ack) });
+        return SubmitResponse.fromPartial({ ack: ackToWire(ack) });
       },
     ),
 

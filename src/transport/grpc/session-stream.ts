@@ -213,7 +213,7 @@ class SessionStream {
         );
       }
       inbound = parseInbound(m);
-      this.ctx.metrics.messagesIn.labels(m.payload?.$case ?? 'none').inc();
+      this.ctx.metrics.countReceived(m.payload?.$case ?? 'none');
     } catch (err) {
       this.sendError(clientMessageId, asLiveReviewError(err));
       return;
