@@ -72,4 +72,4 @@ server.bindAsync(
     process.stderr.write(`floor listening on 127.0.0.1:${port}\n`);
   },
 );
-process.on('SIGTERM', () => server.forceShutdown());
+for (const signal of ['SIGTERM', 'SIGINT'] as const) process.on(signal, () => server.forceShutdown());

@@ -57,10 +57,12 @@ async function scenario(sessions: number, writersPerSession: number, groupCommit
     }
   };
   const started = Date.now();
+  const cpuBefore = process.cpuUsage();
   const jobs: Promise<void>[] = [];
   for (let s = 0; s < sessions; s++) for (let w = 0; w < writersPerSession; w++) jobs.push(writer(s, w));
   await Promise.all(jobs);
   const seconds = (Date.now() - started) / 1000;
+  const cpu = process.cpuUsage(cpuBefore); // every thread: the engine's and the store's writer
   await engine.close(
     new (await import('../src/core/errors.js')).LiveReviewError('SERVER_SHUTTING_DOWN', 'bench over'),
   );
@@ -69,20 +71,29 @@ async function scenario(sessions: number, writersPerSession: number, groupCommit
   latencies.sort((a, b) => a - b);
   const p = (q: number) =>
     latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))]!.toFixed(2);
-  return { perSecond: Math.round(committed / seconds), p50: p(0.5), p99: p(0.99) };
+  return {
+    perSecond: Math.round(committed / seconds),
+    cpuPerEventUs: ((cpu.user + cpu.system) / committed).toFixed(1),
+    p50: p(0.5),
+    p99: p(0.99),
+  };
 }
 
 console.log(
   `# store benchmark, ${new Date().toISOString()}, node ${process.version}, ${cpus().length} x ${cpus()[0]?.model}, synchronous=${SYNCHRONOUS}, ${DURATION_MS} ms per scenario`,
 );
-console.log('| scenario | group commit | committed events/s | ack p50 ms | ack p99 ms |');
-console.log('| --- | --- | --- | --- | --- |');
+console.log(
+  '| scenario | group commit | committed events/s | CPU µs per event (all threads) | ack p50 ms | ack p99 ms |',
+);
+console.log('| --- | --- | --- | --- | --- | --- |');
 for (const [label, sessions, writers] of [
   ['1 hot session x 20 writers', 1, 20],
   ['100 sessions x 1 writer', 100, 1],
 ] as const) {
   for (const gc of [false, true]) {
     const r = await scenario(sessions, writers, gc);
-    console.log(`| ${label} | ${gc ? 'on' : 'off'} | ${r.perSecond} | ${r.p50} | ${r.p99} |`);
+    console.log(
+      `| ${label} | ${gc ? 'on' : 'off'} | ${r.perSecond} | ${r.cpuPerEventUs} | ${r.p50} | ${r.p99} |`,
+    );
   }
 }

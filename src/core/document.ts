@@ -5,12 +5,16 @@ import { LiveReviewError } from './errors.js';
 import {
   applyOp,
   codePointLength,
+  hasSurrogate,
   invertOp,
+  lengthChange,
   makeInvertible,
   transformOp,
   transformPosition,
+  utf16Index,
   type TextOp,
 } from '../ot/text.js';
+import { lineAtIndex } from '../ot/lines.js';
 
 export class FileDocument {
   /** Invertible ops; history[i] takes version historyBase + i to historyBase + i + 1. */
@@ -19,6 +23,9 @@ export class FileDocument {
   private lengths: number[] = [];
   private historyBase: number;
   private length: number;
+  /** Whether the text may hold a code point outside the BMP (set by inserts, never cleared: a
+   * false "true" only costs speed). Without one, offsets need no conversion. */
+  private astral: boolean;
 
   constructor(
     readonly path: string,
@@ -28,6 +35,7 @@ export class FileDocument {
   ) {
     this.historyBase = version;
     this.length = codePointLength(text);
+    this.astral = hasSurrogate(text);
   }
 
   get codePoints(): number {
@@ -88,13 +96,20 @@ export class FileDocument {
     return pos;
   }
 
+  /** The current text's line (number and content) holding code point offset `offset`. */
+  lineAt(offset: number): { line: number; text: string } {
+    return lineAtIndex(this.text, this.astral ? utf16Index(this.text, offset) : offset);
+  }
+
   /** Applies a checked op at the current version: the next version. */
   apply(op: TextOp): void {
     const invertible = makeInvertible(op, this.text);
     this.history.push(invertible);
     this.lengths.push(this.length);
     this.text = applyOp(this.text, op);
-    this.length = codePointLength(this.text);
+    // Incremental: recounting the whole text per edit made every keystroke O(file size).
+    this.length += lengthChange(op);
+    if (!this.astral) this.astral = op.some((c) => typeof c === 'string' && hasSurrogate(c));
     this.version++;
     // Trim in amortized chunks rather than shifting on every edit.
     if (this.history.length > this.historyLimit * 2) {

@@ -608,8 +608,8 @@ export class Session {
     if (change.kind === 'edit') {
       const doc = this.files.get(change.path)!;
       const offset = firstChangedOffset(change.op) ?? 0;
-      const line = positionOf(doc.text, offset).line;
-      return Object.freeze({ ...change, line, lineText: lineRange(doc.text, line)?.text ?? '' });
+      const { line, text } = doc.lineAt(offset);
+      return Object.freeze({ ...change, line, lineText: text });
     }
     if (change.kind === 'comment') {
       const doc = this.files.get(change.comment.path);

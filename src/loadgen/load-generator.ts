@@ -28,7 +28,7 @@ export interface LoadOptions {
 
 export interface Progress {
   elapsedMs: number;
-  phase: 'joining' | 'warm-up' | 'measuring' | 'draining';
+  phase: 'joining' | 'settling' | 'warm-up' | 'measuring' | 'draining';
   joined: number;
   sent: number;
   delivered: number;
@@ -119,6 +119,7 @@ export async function runLoad(o: LoadOptions): Promise<LoadReport> {
   let refused = 0;
   let streamsEnded = 0;
   let joined = 0;
+  let lastMessageAt = 0;
   const participants: Participant[] = [];
   const weights = o.mix.edits + o.mix.comments + o.mix.cursors;
 
@@ -138,10 +139,23 @@ export async function runLoad(o: LoadOptions): Promise<LoadReport> {
           clients.push(client);
         }
         const call = client.collaborativeSession(metadata);
-        const p: Participant = { index, session: s, call, version: 0, sentCount: 0, budget: 0, ended: false };
+        // Each participant starts at its own phase of the send period (golden-ratio spread), as people
+        // do: with equal budgets every participant would send in the same tick, and the bursts (500
+        // edits at once every 200 ms at 5/s) would measure queueing in the generator, not the server.
+        const sendPhase = (index * 0.6180339887498949) % 1;
+        const p: Participant = {
+          index,
+          session: s,
+          call,
+          version: 0,
+          sentCount: 0,
+          budget: sendPhase,
+          ended: false,
+        };
         participants.push(p);
         let ready = false;
         call.on('data', (m: SessionMessage) => {
+          lastMessageAt = performance.now();
           const payload = m.payload;
           if (!ready && (payload?.$case === 'welcome' || payload?.$case === 'snapshot')) {
             if (payload.$case === 'snapshot') {
@@ -214,6 +228,16 @@ export async function runLoad(o: LoadOptions): Promise<LoadReport> {
     );
   }
   const joinMs = performance.now() - started;
+  if (o.rate === 0) {
+    // Idle participants: measure the server once the joins' presence traffic (every join is
+    // announced to everyone already there) has been delivered, so the figure is the steady state
+    // of idle participants, not of queues still draining.
+    phase = 'settling';
+    const settleEnd = performance.now() + 30_000;
+    while (performance.now() - lastMessageAt < 1000 && performance.now() < settleEnd) {
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
   const serverAfterJoin = o.serverPid ? procStat(o.serverPid) : undefined;
 
   const send = (p: Participant, measured: boolean) => {
@@ -309,6 +333,7 @@ export async function runLoad(o: LoadOptions): Promise<LoadReport> {
       }, tickMs);
     });
   } else {
+    phase = 'measuring';
     measureStart = performance.now();
     await new Promise((r) => setTimeout(r, o.durationMs));
   }

@@ -44,10 +44,14 @@ export class Metrics {
     buckets: [1, 10, 60, 300, 900, 1800, 3600, 7200, 14400],
     registers: [this.registry],
   });
-  readonly outboundQueueDepth = new Gauge({
+  /** Messages in outbound queues: a plain number on the per-delivery path, read at scrape time
+   * (a gauge update per queued and per written message cost more than the queue itself). */
+  outboundQueued = 0;
+  readonly outboundQueueDepth: Gauge = new Gauge({
     name: 'livereview_outbound_queue_depth',
     help: 'Messages waiting in participants outbound queues (all participants)',
     registers: [this.registry],
+    collect: (): void => this.outboundQueueDepth.set(this.outboundQueued),
   });
   readonly slowConsumers = new Counter({
     name: 'livereview_slow_consumers_cut_off_total',

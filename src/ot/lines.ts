@@ -41,6 +41,21 @@ export function lineRange(text: string, line: number): LineRange | undefined {
   return { start, contentEnd, end: contentEnd + (endIndex - contentEndIndex), text: content };
 }
 
+/** The 1-based number and the content (without terminator) of the line holding UTF-16 index
+ * `index`: one pass over the text before it, none after the line. */
+export function lineAtIndex(text: string, index: number): { line: number; text: string } {
+  let line = 1;
+  let start = 0;
+  for (let i = text.indexOf('\n'); i !== -1 && i < index; i = text.indexOf('\n', i + 1)) {
+    line++;
+    start = i + 1;
+  }
+  const nl = text.indexOf('\n', start);
+  let end = nl === -1 ? text.length : nl;
+  if (nl !== -1 && end > start && text.charCodeAt(end - 1) === 13) end--;
+  return { line, text: text.slice(start, end) };
+}
+
 /** The 1-based line and column of code point offset `offset` (clamped to the text). */
 export function positionOf(text: string, offset: number): { line: number; column: number } {
   const index = utf16Index(text, Math.max(0, offset));

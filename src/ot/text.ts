@@ -34,6 +34,22 @@ export function codePointLength(s: string): number {
   return n;
 }
 
+/** Whether `s` holds a UTF-16 surrogate (a code point outside the BMP). Without one, code point
+ * offsets are string indexes, and the O(n) conversions between them can be skipped. */
+export function hasSurrogate(s: string): boolean {
+  return /[\uD800-\uDFFF]/.test(s);
+}
+
+/** How many code points `op` adds to the length of the document it applies to (negative: removes). */
+export function lengthChange(op: TextOp): number {
+  let n = 0;
+  for (const c of op) {
+    if (typeof c === 'string') n += codePointLength(c);
+    else if (typeof c === 'object') n -= deleteLength(c.d);
+  }
+  return n;
+}
+
 /** UTF-16 index of code point offset `cp` in `s` (clamped to the string's end). */
 export function utf16Index(s: string, cp: number): number {
   let i = 0;

@@ -94,6 +94,10 @@ function grpcOptions(config: ServerConfig): grpc.ServerOptions {
     'grpc.max_receive_message_length': config.maxMessageBytes,
     // Outbound messages are bounded by snapshot chunking; allow the client default (4 MiB).
     'grpc.max_send_message_length': Math.max(config.maxMessageBytes, 4 * 1024 * 1024),
+    // grpc-js keeps channelz statistics (a tracker per connection and per call, counters per
+    // message) even when no channelz service is served, as here: off, it measured ~2 KB less per
+    // connection and less CPU per message (docs/benchmarks.md).
+    'grpc.enable_channelz': 0,
   };
   if (config.maxConnectionAgeMs > 0) options['grpc.max_connection_age_ms'] = config.maxConnectionAgeMs;
   if (config.maxConnectionAgeGraceMs > 0)

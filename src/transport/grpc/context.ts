@@ -104,7 +104,7 @@ export function outboundObserver(ctx: TransportContext): OutboundObserver {
       if (msg.type === 'event') metrics.fanoutLatency.observe((Date.now() - msg.event.at) / 1000);
     },
     depthChanged(delta) {
-      metrics.outboundQueueDepth.inc(delta);
+      metrics.outboundQueued += delta;
     },
     cutOff() {
       metrics.slowConsumers.inc();

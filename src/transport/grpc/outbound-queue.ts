@@ -73,6 +73,11 @@ export class OutboundQueue implements ParticipantSink {
   send(msg: Outbound): void {
     if (this.closed) return;
     const bytes = this.encode(msg);
+    if (this.depth === 0 && !this.blocked) {
+      // The common case: nothing waits ahead of it, so it goes straight to the stream.
+      this.writeNow(msg, bytes);
+      return;
+    }
     const key = coalesceKey(msg);
     if (key !== undefined) {
       const queued = this.pendingByKey.get(key);
@@ -106,14 +111,7 @@ export class OutboundQueue implements ParticipantSink {
       this.bytes -= entry.bytes.length;
       if (entry.key !== undefined) this.pendingByKey.delete(entry.key);
       this.observer.depthChanged(-1);
-      this.observer.written(entry.msg, entry.bytes.length);
-      if (!this.writer.write(entry.bytes)) {
-        this.blocked = true;
-        this.writer.onceDrain(() => {
-          this.blocked = false;
-          this.flush();
-        });
-      }
+      this.writeNow(entry.msg, entry.bytes);
     }
     if (this.head > 1024 && this.head * 2 > this.entries.length) {
       this.entries = this.entries.slice(this.head);
@@ -121,6 +119,17 @@ export class OutboundQueue implements ParticipantSink {
     }
     if (this.depth <= this.lowWater) this.wakeWaiters();
     if (this.closing && !this.done && this.depth === 0) this.finish(undefined);
+  }
+
+  private writeNow(msg: Outbound, bytes: Buffer): void {
+    this.observer.written(msg, bytes.length);
+    if (!this.writer.write(bytes)) {
+      this.blocked = true;
+      this.writer.onceDrain(() => {
+        this.blocked = false;
+        this.flush();
+      });
+    }
   }
 
   private get lowWater(): number {

@@ -84,6 +84,7 @@ class SessionStream {
   private async join(m: SessionMessage | Undecodable): Promise<void> {
     this.state = 'joining';
     clearTimeout(this.joinTimer);
+    this.joinTimer = undefined; // a cleared Timeout still holds its closure while referenced
     let inbound: Inbound;
     try {
       if (isUndecodable(m)) throw invalidJoin('payload', `undecodable first message: ${m.problem}`);
