@@ -2,7 +2,7 @@
 // and against LiveReview (OT, the durable SQLite log, metrics, back-pressure all on), under the
 // same load, server pinned to core 0 and the load generator (`livereview bench`, its own process)
 // to core 1, and prints both and their ratio.
-// Run: npm run bench -- [--scenario rates|typing|idle|all] [--duration ms]
+// Run: npm run bench -- [--scenario rates|typing|idle|resume|all] [--duration ms] [--repeat n]
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
@@ -14,9 +14,14 @@ import type { LoadReport } from '../src/loadgen/load-generator.js';
 const root = fileURLToPath(new URL('../..', import.meta.url));
 const bin = join(root, 'bin/livereview.js');
 const { values: args } = parseArgs({
-  options: { scenario: { type: 'string', default: 'all' }, duration: { type: 'string', default: '8000' } },
+  options: {
+    scenario: { type: 'string', default: 'all' },
+    duration: { type: 'string', default: '8000' },
+    repeat: { type: 'string', default: '3' },
+  },
 });
 const DURATION = Number(args.duration);
+const REPEAT = Math.max(1, Number(args.repeat));
 const pin = (core: number, argv: string[]) =>
   (cpus().length >= 2 ? ['taskset', ['-c', String(core), ...argv]] : [argv[0]!, argv.slice(1)]) as [
     string,
@@ -109,12 +114,55 @@ async function bench(server: Server, extra: string[]): Promise<LoadReport> {
   return JSON.parse(out) as LoadReport;
 }
 
+/** The worst of these across runs (a loss in any run is a loss); every other figure is the median. */
+const WORST = new Set(['lost', 'duplicated', 'streamsEnded', 'refused']);
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+}
+
+/** One report of several runs: the median of every figure (the worst for losses). */
+function combine<T>(runs: T[], key = ''): T {
+  const first = runs[0];
+  if (typeof first === 'number') {
+    const values = runs as number[];
+    return (WORST.has(key) ? Math.max(...values) : median(values)) as T;
+  }
+  if (typeof first === 'boolean') return (runs as boolean[]).some(Boolean) as T;
+  if (first && typeof first === 'object' && !Array.isArray(first)) {
+    const out: Record<string, unknown> = {};
+    for (const k of Object.keys(first))
+      out[k] = combine(
+        runs.map((r) => (r as Record<string, unknown>)[k]),
+        k,
+      );
+    return out as T;
+  }
+  return first as T;
+}
+
+const cpuPerDelivery = (r: LoadReport) =>
+  r.server && r.delivered ? (r.server.cpuSeconds / r.delivered) * 1e6 : undefined;
+
 const f = (n: number | undefined, d = 1) => (n === undefined ? '-' : n.toFixed(d));
 const ratio = (a: number | undefined, b: number | undefined) => (a && b ? `${(b / a).toFixed(2)}x` : '-');
 
-function compare(title: string, floor: LoadReport, lr: LoadReport): void {
-  const cpuPerK = (r: LoadReport) =>
-    r.server && r.delivered ? (r.server.cpuSeconds / r.delivered) * 1e6 : undefined;
+interface Measured {
+  report: LoadReport;
+  /** Per run, for the spread. */
+  cpuPerDelivery: number[];
+  p99: number[];
+}
+
+const spread = (values: number[], d: number) =>
+  values.length > 1 ? ` (${f(Math.min(...values), d)}–${f(Math.max(...values), d)})` : '';
+
+function compare(title: string, floorRuns: Measured, lrRuns: Measured): void {
+  const floor = floorRuns.report;
+  const lr = lrRuns.report;
+  const cpuPerK = (m: Measured) => (m.cpuPerDelivery.length ? median(m.cpuPerDelivery) : undefined);
   const rows: [string, string, string, string][] = [
     [
       'delivered/s',
@@ -137,9 +185,9 @@ function compare(title: string, floor: LoadReport, lr: LoadReport): void {
     ],
     [
       'server CPU µs per delivery',
-      f(cpuPerK(floor), 2),
-      f(cpuPerK(lr), 2),
-      ratio(cpuPerK(floor), cpuPerK(lr)),
+      f(cpuPerK(floorRuns), 2) + spread(floorRuns.cpuPerDelivery, 1),
+      f(cpuPerK(lrRuns), 2) + spread(lrRuns.cpuPerDelivery, 1),
+      ratio(cpuPerK(floorRuns), cpuPerK(lrRuns)),
     ],
     [
       'latency p50 ms',
@@ -149,8 +197,8 @@ function compare(title: string, floor: LoadReport, lr: LoadReport): void {
     ],
     [
       'latency p99 ms',
-      f(floor.latencyMs.p99, 2),
-      f(lr.latencyMs.p99, 2),
+      f(floor.latencyMs.p99, 2) + spread(floorRuns.p99, 1),
+      f(lr.latencyMs.p99, 2) + spread(lrRuns.p99, 1),
       ratio(floor.latencyMs.p99, lr.latencyMs.p99),
     ],
     ['latency p99.9 ms', f(floor.latencyMs.p999, 2), f(lr.latencyMs.p999, 2), ''],
@@ -168,25 +216,37 @@ function compare(title: string, floor: LoadReport, lr: LoadReport): void {
   for (const r of rows) console.log(`| ${r.join(' | ')} |`);
 }
 
+/** Runs the load against the floor and LiveReview, alternating, REPEAT times each (a fresh server
+ * per run), and prints the medians side by side. */
 async function both(title: string, extra: string[]): Promise<[LoadReport, LoadReport]> {
-  const results: LoadReport[] = [];
-  for (const kind of ['floor', 'livereview'] as Kind[]) {
-    const server = await startServer(kind);
-    try {
-      results.push(await bench(server, extra));
-    } finally {
-      await server.stop();
+  const runs: Record<Kind, LoadReport[]> = { floor: [], livereview: [] };
+  for (let i = 0; i < REPEAT; i++) {
+    for (const kind of ['floor', 'livereview'] as Kind[]) {
+      const server = await startServer(kind);
+      try {
+        runs[kind].push(await bench(server, extra));
+      } finally {
+        await server.stop();
+      }
     }
   }
-  compare(title, results[0]!, results[1]!);
-  return results as [LoadReport, LoadReport];
+  const measured = (kind: Kind): Measured => ({
+    report: combine(runs[kind]),
+    cpuPerDelivery: runs[kind].map(cpuPerDelivery).filter((x): x is number => x !== undefined),
+    p99: runs[kind].map((r) => r.latencyMs.p99),
+  });
+  const floor = measured('floor');
+  const lr = measured('livereview');
+  compare(title, floor, lr);
+  return [floor.report, lr.report];
 }
 
 console.log(
   `# LiveReview benchmarks — ${new Date().toISOString()}, node ${process.version}, ${cpus().length} x ${cpus()[0]?.model}`,
 );
 console.log(
-  `server pinned to core 0, generator to core 1 (taskset); ${DURATION} ms measured per run after a 2 s warm-up`,
+  `server pinned to core 0, generator to core 1 (taskset); ${DURATION} ms measured per run after a 2 s warm-up; ` +
+    `${REPEAT} runs per server and scenario: medians, (min–max) across runs, worst-case losses`,
 );
 const scenario = args.scenario!;
 const d = ['--duration', String(DURATION), '--warmup', '2000'];

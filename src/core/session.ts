@@ -113,7 +113,9 @@ export class Session {
   /** Last sequence number known durable. Equals head between batches. */
   committedHead = 0;
   readonly participants = new Map<string, Participant>();
-  private recentOrigins = new Map<string, LoggedEvent>();
+  /** The duplicate ack of each recent client message, by origin: an ack, not the event, so the
+   * window holds a small record per event rather than the event with its op and line text. */
+  private recentOrigins = new Map<string, AckView>();
   /** Events from this sequence number on are all in recentOrigins. */
   private originHorizon = 1;
   private lastSnapshotSeq = 0;
@@ -223,12 +225,12 @@ export class Session {
 
   private remember(event: LoggedEvent): void {
     if (!event.origin.clientMessageId) return;
-    this.recentOrigins.set(originKey(event.origin), event);
+    this.recentOrigins.set(originKey(event.origin), this.ackOf(event, true));
     if (this.recentOrigins.size > this.deps.config.dedupeWindow) {
       const oldest = this.recentOrigins.keys().next().value as string;
       const evicted = this.recentOrigins.get(oldest)!;
       this.recentOrigins.delete(oldest);
-      this.originHorizon = Math.max(this.originHorizon, evicted.seq + 1);
+      this.originHorizon = Math.max(this.originHorizon, evicted.sequence + 1);
     }
   }
 
@@ -301,7 +303,7 @@ export class Session {
         try {
           const earlier = await this.findCommitted(task.origin);
           if (earlier) {
-            outcomes.push({ task, ack: this.ackOf(earlier, true) });
+            outcomes.push({ task, ack: earlier });
             continue;
           }
           const change = this.prepare(task.origin, task.command);
@@ -412,12 +414,13 @@ export class Session {
     };
   }
 
-  private async findCommitted(origin: Origin): Promise<LoggedEvent | undefined> {
+  private async findCommitted(origin: Origin): Promise<AckView | undefined> {
     if (!origin.clientMessageId) return undefined;
     const recent = this.recentOrigins.get(originKey(origin));
     if (recent) return recent;
     if (this.originHorizon <= 1) return undefined;
-    return this.deps.store.findByOrigin(this.id, origin.clientId, origin.clientMessageId);
+    const event = await this.deps.store.findByOrigin(this.id, origin.clientId, origin.clientMessageId);
+    return event && this.ackOf(event, true);
   }
 
   private async maybeSnapshot(): Promise<void> {
