@@ -4,7 +4,7 @@
 // to core 1, and prints both and their ratio.
 // Run: npm run bench -- [--scenario rates|typing|idle|resume|all] [--duration ms] [--repeat n]
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -35,23 +35,23 @@ interface Server {
   stop(): Promise<void>;
 }
 
-let nextPort = 51000 + Math.floor(Math.random() * 1000);
-
 async function startServer(
   kind: Kind,
   reuse?: { port: number; data: string },
 ): Promise<Server & { data: string; kill(): Promise<void> }> {
-  const port = reuse?.port ?? nextPort++;
+  // Port 0: the OS picks a free one. A fixed guess can collide with one of the generator's
+  // thousands of client connections, whose local ports come from the same ephemeral range.
+  const requestedPort = reuse?.port ?? 0;
   const data = reuse?.data ?? mkdtempSync(join(tmpdir(), 'lr-bench-'));
   const argv =
     kind === 'floor'
-      ? [process.execPath, join(root, 'dist/bench/floor-server.js'), String(port)]
+      ? [process.execPath, join(root, 'dist/bench/floor-server.js'), String(requestedPort)]
       : [
           process.execPath,
           bin,
           'serve',
           '--port',
-          String(port),
+          String(requestedPort),
           '--metrics-port',
           '0',
           '--data',
@@ -70,11 +70,12 @@ async function startServer(
         ];
   const [cmd, rest] = pin(0, argv);
   const child: ChildProcess = spawn(cmd, rest, { stdio: ['ignore', 'ignore', 'pipe'] });
-  await new Promise<void>((resolve, reject) => {
+  const port = await new Promise<number>((resolve, reject) => {
     let err = '';
     child.stderr!.on('data', (b: Buffer) => {
       err += b.toString();
-      if (/listening on/.test(err)) resolve();
+      const listening = /listening on \S*:(\d+)/.exec(err);
+      if (listening) resolve(Number(listening[1]));
     });
     child.once('exit', (code) => reject(new Error(`${kind} exited ${code}: ${err}`)));
   });
@@ -145,6 +146,17 @@ function combine<T>(runs: T[], key = ''): T {
 
 const cpuPerDelivery = (r: LoadReport) =>
   r.server && r.delivered ? (r.server.cpuSeconds / r.delivered) * 1e6 : undefined;
+
+/** CPU seconds a process has used (user + system), from /proc. */
+function processCpuSeconds(pid: number): number | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  } catch {
+    return undefined;
+  }
+}
 
 const f = (n: number | undefined, d = 1) => (n === undefined ? '-' : n.toFixed(d));
 const ratio = (a: number | undefined, b: number | undefined) => (a && b ? `${(b / a).toFixed(2)}x` : '-');
@@ -319,6 +331,7 @@ if (scenario === 'all' || scenario === 'resume') {
   server = await startServer('livereview', { port: server.port, data: server.data });
   const restartMs = Date.now() - killedAt;
   await new Promise((r) => storm.once('exit', r));
+  const serverCpuSeconds = processCpuSeconds(server.pid);
   await server.stop();
   const r = JSON.parse(out.slice(out.indexOf('{'))) as Record<string, number>;
   console.log(
@@ -327,6 +340,10 @@ if (scenario === 'all' || scenario === 'resume') {
   console.log('| metric | value |\n| --- | --- |');
   console.log(`| server down (kill to listening again) | ${restartMs} ms |`);
   console.log(`| first disconnect to every client resumed | ${r.resumeMs} ms |`);
+  console.log(`| CPU of the 2000 clients' process while they resumed (one core) | ${r.clientCpuPercent} % |`);
+  console.log(
+    `| restarted server's CPU, start to end of the audit | ${serverCpuSeconds?.toFixed(2) ?? '-'} s |`,
+  );
   console.log(`| resumed / snapshot / not resumed | ${r.resumed} / ${r.snapshots} / ${r.notResumed} |`);
   console.log(`| acknowledged or offline edits lost / duplicated | ${r.lostEdits} / ${r.duplicatedEdits} |`);
   console.log(`| clients whose text differs from the server's | ${r.divergedClients} |`);
