@@ -28,6 +28,7 @@ async function scenario(sessions: number, writersPerSession: number, groupCommit
       maxBatch: groupCommit ? 256 : 1,
       commitRetries: 5,
       dedupeWindow: 10_000,
+      presenceBatchMs: 250,
       evictAfterMs: 60_000,
     },
   });

@@ -203,3 +203,79 @@ describe('session features', () => {
     other.call.end();
   });
 });
+
+describe('presence under a burst of joins', () => {
+  const WINDOW = 200;
+  const fx = serverFixture({ logLevel: 'warn', maxParticipants: 50, presenceBatchMs: WINDOW });
+
+  /** The roster a client builds from what it received: presence messages and roster updates. */
+  function rosterOf(messages: SessionMessage[]): Map<string, number> {
+    const roster = new Map<string, number>();
+    const set = (id: string, status: number) => (status === 3 ? roster.delete(id) : roster.set(id, status));
+    for (const m of messages) {
+      if (m.payload?.$case === 'welcome')
+        for (const p of m.payload.value.roster) set(p.participantId, p.status);
+      if (m.payload?.$case === 'presence') set(m.payload.value.clientId, m.payload.value.status);
+      if (m.payload?.$case === 'rosterUpdate')
+        for (const p of m.payload.value.participants) set(p.participantId, p.status);
+    }
+    return roster;
+  }
+
+  it('sends clients that accept roster updates a few batches instead of a message per join, and every client the same roster', async () => {
+    await unaryCall(fx.client.openReview.bind(fx.client), {
+      sessionId: 'burst',
+      userId: 'a',
+      clientMessageId: 'o',
+      files: [{ path: 'f', text: 'x\n' }],
+    });
+    const batched = joinSession(fx.client, 'burst', 'watcher', {
+      clientId: 'batched',
+      capabilities: ['ops', 'roster_updates'],
+    });
+    const single = joinSession(fx.client, 'burst', 'watcher', { clientId: 'single' });
+    await batched.got.waitFor(isCase('welcome'), 'welcome (batched)');
+    await single.got.waitFor(isCase('welcome'), 'welcome (single)');
+    await new Promise((r) => setTimeout(r, WINDOW * 2));
+    const from = { batched: batched.got.messages.length, single: single.got.messages.length };
+
+    const joiners = Array.from({ length: 20 }, (_, i) =>
+      joinSession(fx.client, 'burst', `u${i}`, { clientId: `j${i}` }),
+    );
+    await Promise.all(joiners.map((j) => j.got.waitFor(isCase('welcome'), 'welcome (joiner)')));
+    const everyone = (messages: SessionMessage[]) => {
+      const r = rosterOf(messages);
+      return joiners.every((_, i) => r.has(`j${i}`));
+    };
+    await batched.got.waitFor(() => everyone(batched.got.messages), 'all 20 joiners (batched)');
+    await single.got.waitFor(() => everyone(single.got.messages), 'all 20 joiners (single)');
+
+    const updates = batched.got.messages.slice(from.batched).filter(isCase('rosterUpdate'));
+    const presences = single.got.messages.slice(from.single).filter(isCase('presence'));
+    assert.equal(batched.got.messages.slice(from.batched).filter(isCase('presence')).length, 0);
+    assert.ok(presences.length >= 20, `one presence message per join: ${presences.length}`);
+    assert.ok(updates.length < 10, `a few roster updates for 20 joins, got ${updates.length}`);
+    // The welcome's roster, then the changes: both clients end knowing exactly who is here.
+    const expected = new Set([...joiners.map((_, i) => `j${i}`), 'single', 'batched']);
+    assert.deepEqual(new Set(rosterOf(batched.got.messages).keys()), expected);
+    assert.deepEqual(new Set(rosterOf(single.got.messages).keys()), expected);
+
+    // After a quiet window, a lone change goes out at once, alone.
+    await new Promise((r) => setTimeout(r, WINDOW * 2));
+    const before = batched.got.messages.length;
+    joiners[0]!.call.end();
+    const left = await batched.got.waitFor(
+      (m) => isCase('rosterUpdate')(m) && m.payload.value.participants.some((p) => p.status === 3),
+      'j0 LEFT',
+      10_000,
+      before,
+    );
+    assert.deepEqual(
+      (left as SessionMessage & { payload: { $case: 'rosterUpdate' } }).payload.value.participants.map(
+        (p) => [p.participantId, p.status],
+      ),
+      [['j0', 3]],
+    );
+    for (const c of [batched, single, ...joiners.slice(1)]) c.call.end();
+  });
+});

@@ -460,7 +460,7 @@ export class LiveReviewClient {
             value: {
               clientId: this.clientId,
               resumeAfterSequence: resume,
-              capabilities: ['ops'],
+              capabilities: ['ops', 'roster_updates'],
               displayName: this.options.displayName ?? '',
             },
           },
@@ -588,17 +588,22 @@ export class LiveReviewClient {
       case 'error':
         this.onRefused(p.value.clientMessageId, p.value.status);
         return;
-      case 'presence': {
-        const info: PresenceInfo = {
+      case 'presence':
+        this.onPresence({
           participantId: p.value.clientId || m.clientId,
           userId: m.userId,
           status: PRESENCE[p.value.status] ?? 'active',
-        };
-        if (info.status === 'left') this.roster.delete(info.participantId);
-        else this.roster.set(info.participantId, info);
-        this.emit('presence', info);
+        });
         return;
-      }
+      case 'rosterUpdate':
+        for (const q of p.value.participants) {
+          this.onPresence({
+            participantId: q.participantId,
+            userId: q.userId,
+            status: PRESENCE[q.status] ?? 'active',
+          });
+        }
+        return;
       case 'reauthenticate':
         void this.refreshToken();
         return;
@@ -653,6 +658,12 @@ export class LiveReviewClient {
     for (const p of this.pending.values()) this.call?.write(p.message);
     if (this.cursor) this.moveCursor(this.cursor.path, this.cursor.line, this.cursor.column);
     this.maybeReady();
+  }
+
+  private onPresence(info: PresenceInfo): void {
+    if (info.status === 'left') this.roster.delete(info.participantId);
+    else this.roster.set(info.participantId, info);
+    this.emit('presence', info);
   }
 
   private onAck(ack: WireAck): void {

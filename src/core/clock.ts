@@ -2,6 +2,7 @@
 export interface Clock {
   now(): number;
   setInterval(fn: () => void, ms: number): { cancel(): void };
+  setTimeout(fn: () => void, ms: number): { cancel(): void };
 }
 
 export const systemClock: Clock = {
@@ -10,5 +11,10 @@ export const systemClock: Clock = {
     const timer = setInterval(fn, ms);
     timer.unref();
     return { cancel: () => clearInterval(timer) };
+  },
+  setTimeout(fn, ms) {
+    const timer = setTimeout(fn, ms);
+    timer.unref();
+    return { cancel: () => clearTimeout(timer) };
   },
 };

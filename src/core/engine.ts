@@ -45,7 +45,12 @@ export interface JoinParams {
   sink: ParticipantSink;
   /** The participant's role in the session (from its token; 'author' without authentication). */
   role?: Role;
+  /** What the client said it understands in its join (e.g. "roster_updates"). */
+  capabilities?: readonly string[];
 }
+
+/** The join capability for batched presence (RosterUpdate). */
+export const ROSTER_UPDATES = 'roster_updates';
 
 /** The authorization action of a command. */
 function actionOf(command: Command): Action {
@@ -158,6 +163,7 @@ export class Engine {
       this.options.clock.now(),
       params.role ?? 'author',
     );
+    participant.acceptsRosterUpdates = params.capabilities?.includes(ROSTER_UPDATES) ?? false;
     const session = await this.session(sessionId);
     const welcome = await session.join(participant, params.resumeAfter);
     return { participant, welcome };
@@ -311,6 +317,7 @@ export class Engine {
             this.sessions.get(id) === pending
           ) {
             this.sessions.delete(id);
+            s.dispose();
           }
         })
         .catch(() => undefined);
@@ -328,6 +335,7 @@ export class Engine {
         p.sink.close(reason);
         s.value.leave(p);
       }
+      s.value.dispose();
       // Let in-flight commits finish so that nothing acknowledged is lost.
       await s.value.run(() => undefined).catch(() => undefined);
     }

@@ -175,5 +175,7 @@ export type Outbound =
   | { type: 'ack'; sessionId: string; ack: AckView }
   | { type: 'error'; sessionId: string; clientMessageId: string; error: LiveReviewError }
   | { type: 'presence'; sessionId: string; participant: ParticipantView; at: number }
+  /** Several presence changes at once, for participants that accept them (see Participant). */
+  | { type: 'roster'; sessionId: string; participants: ParticipantView[]; at: number }
   | { type: 'cursor'; sessionId: string; cursor: CursorView; at: number }
   | { type: 'reauthenticate'; sessionId: string; expiresAt: number };

@@ -23,6 +23,9 @@ export class Participant {
   /** The last sequence number this participant has been sent (or acked). */
   lastSeq = 0;
   cursor: { path: string; offset: number } | undefined;
+  /** Takes several presence changes in one roster update (the join capability "roster_updates");
+   * otherwise one presence message per change, as seed clients expect. */
+  acceptsRosterUpdates = false;
   readonly joinedAt: number;
   lastActiveAt: number;
 

@@ -30,6 +30,7 @@ import type {
   LoggedEvent,
   Origin,
   Outbound,
+  ParticipantView,
   PresenceStatus,
   WelcomeView,
 } from './model.js';
@@ -58,6 +59,8 @@ export interface EngineConfig {
   commitRetries: number;
   /** Recent client message ids remembered per session (older ones are looked up in the store). */
   dedupeWindow: number;
+  /** Presence changes within this window after one was sent go out together (0: each at once). */
+  presenceBatchMs: number;
 }
 
 /** Observation points for metrics and logs; all optional, none may throw. */
@@ -120,6 +123,10 @@ export class Session {
   private originHorizon = 1;
   private lastSnapshotSeq = 0;
   private readonly mailbox: Task[] = [];
+  /** Presence changes not yet sent, latest state per participant (see broadcastPresence). */
+  private pendingPresence = new Map<string, ParticipantView>();
+  private presenceTimer: { cancel(): void } | undefined;
+  private lastPresenceSentAt = -Infinity;
   private draining = false;
   /** When the session last had no participants (for eviction), or undefined. */
   emptySince: number | undefined;
@@ -766,14 +773,62 @@ export class Session {
     }
   }
 
+  /**
+   * Tells the others of a presence change. The first change after a quiet window goes out at once;
+   * changes within presenceBatchMs of the last sending wait for the window's end and go out
+   * together, each participant once in its latest state. A burst of N joins (a server restart, a
+   * session starting) then costs a few roster updates per peer instead of N messages each.
+   */
   private broadcastPresence(p: Participant): void {
-    const msg: Outbound = {
-      type: 'presence',
-      sessionId: this.id,
-      participant: p.view(),
-      at: this.deps.clock.now(),
+    this.pendingPresence.set(p.id, p.view());
+    if (this.presenceTimer) return;
+    const { clock, config } = this.deps;
+    const wait = this.lastPresenceSentAt + config.presenceBatchMs - clock.now();
+    if (wait <= 0) {
+      this.flushPresence();
+      return;
+    }
+    this.presenceTimer = clock.setTimeout(() => {
+      this.presenceTimer = undefined;
+      this.flushPresence();
+    }, wait);
+  }
+
+  private flushPresence(): void {
+    const changed = [...this.pendingPresence.values()];
+    this.pendingPresence.clear();
+    if (changed.length === 0) return;
+    const at = this.deps.clock.now();
+    this.lastPresenceSentAt = at;
+    // One message object per distinct content, so each is encoded once whoever receives it.
+    const single = new Map<string, Outbound>();
+    const singleFor = (v: ParticipantView): Outbound => {
+      let msg = single.get(v.participantId);
+      if (!msg)
+        single.set(v.participantId, (msg = { type: 'presence', sessionId: this.id, participant: v, at }));
+      return msg;
     };
-    for (const q of this.participants.values()) if (q !== p && q.live) q.sink.send(msg);
+    const everyone: Outbound = { type: 'roster', sessionId: this.id, participants: changed, at };
+    for (const q of this.participants.values()) {
+      if (!q.live) continue;
+      const own = changed.some((v) => v.participantId === q.id);
+      if (q.acceptsRosterUpdates) {
+        if (!own) q.sink.send(everyone);
+        else if (changed.length > 1) {
+          const others = changed.filter((v) => v.participantId !== q.id);
+          q.sink.send({ type: 'roster', sessionId: this.id, participants: others, at });
+        }
+      } else {
+        for (const v of changed) if (v.participantId !== q.id) q.sink.send(singleFor(v));
+      }
+    }
+  }
+
+  /** Stops the presence timer (the session is being dropped). */
+  dispose(): void {
+    this.presenceTimer?.cancel();
+    this.presenceTimer = undefined;
+    this.pendingPresence.clear();
   }
 
   /** Moves a participant's cursor (ephemeral: not logged) and tells the others. */

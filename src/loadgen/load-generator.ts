@@ -205,7 +205,10 @@ export async function runLoad(o: LoadOptions): Promise<LoadReport> {
           SessionMessage.fromPartial({
             sessionId: `${o.sessionPrefix}-${s}`,
             userId: `u${index}`,
-            payload: { $case: 'join', value: { clientId: `c${index}`, capabilities: ['ops'] } },
+            payload: {
+              $case: 'join',
+              value: { clientId: `c${index}`, capabilities: ['ops', 'roster_updates'] },
+            },
           }),
         );
       }

@@ -178,6 +178,13 @@ export const OPTIONS = [
     why: 'A client more than 1000 versions behind is better served by a fresh snapshot.',
   }),
   spec({
+    key: 'presenceBatchMs',
+    type: 'int',
+    default: 250,
+    description: 'Presence changes within this window after one was sent go out together (0: each at once).',
+    why: 'A burst of joins (a restart, a session starting) costs a few roster updates per peer, not one message per join per peer; a lone change still goes out at once.',
+  }),
+  spec({
     key: 'snapshotEvery',
     type: 'int',
     default: 500,

@@ -147,6 +147,7 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
       maxBatch: 256,
       commitRetries: 5,
       dedupeWindow: 10_000,
+      presenceBatchMs: config.presenceBatchMs,
       evictAfterMs: config.evictAfterMs,
       maxSessions: config.maxSessions,
       rateLimits: {

@@ -143,6 +143,8 @@ export interface JoinOptions {
   resumeAfter?: number;
   deadline?: number;
   metadata?: grpc.Metadata;
+  /** Join capabilities (default: ops). */
+  capabilities?: string[];
 }
 
 /** Opens a session stream with our client and sends a rich join. */
@@ -165,7 +167,7 @@ export function joinSession(
         value: {
           clientId: options.clientId ?? '',
           resumeAfterSequence: options.resumeAfter,
-          capabilities: ['ops'],
+          capabilities: options.capabilities ?? ['ops'],
         },
       },
     }),

@@ -382,6 +382,13 @@ export function outboundToWire(msg: Outbound, extras: WelcomeExtras, now: number
           value: { clientMessageId: msg.clientMessageId, status: toRpcStatus(msg.error) },
         },
       };
+    case 'roster':
+      return {
+        ...empty,
+        sessionId: msg.sessionId,
+        timestamp: msg.at,
+        payload: { $case: 'rosterUpdate', value: { participants: msg.participants.map(participantToWire) } },
+      };
     case 'presence':
       return {
         ...empty,

@@ -132,6 +132,7 @@ class SessionStream {
         clientId: join?.clientId ?? '',
         displayName: join?.displayName ?? '',
         resumeAfter: join?.resumeAfter,
+        capabilities: join?.capabilities,
         sink: queue,
       });
       if (this.state !== 'joining') {

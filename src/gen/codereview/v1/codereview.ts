@@ -109,6 +109,14 @@ export interface SessionMessage {
     | //
     /** Client -> server: a fresh bearer token for this stream (same user). */
     { $case: "tokenRefresh"; value: TokenRefresh }
+    | //
+    /**
+     * Server -> client, to clients that join with the capability "roster_updates": the
+     * participants whose presence changed, each once with its latest state, instead of one
+     * `presence` message per change. Under a burst of joins (a server restart, a large session
+     * starting) this turns N joins x N peers messages into a few per peer.
+     */
+    { $case: "rosterUpdate"; value: RosterUpdate }
     | undefined;
   /** Server -> client: the event's per-session sequence number (durable events only, else 0). */
   sequence: number;
@@ -253,6 +261,14 @@ export interface Welcome {
   maxMessageBytes: number;
   /** A participant quiet for this long is shown IDLE. */
   idleAfterMs: number;
+}
+
+/**
+ * Presence changes since the last update: each participant at most once, in its latest state
+ * (status LEFT: gone). The receiving participant is not included.
+ */
+export interface RosterUpdate {
+  participants: Participant[];
 }
 
 /** A participant in the roster. */
@@ -480,6 +496,9 @@ export const SessionMessage: MessageFns<SessionMessage> = {
       case "tokenRefresh":
         TokenRefresh.encode(message.payload.value, writer.uint32(186).fork()).join();
         break;
+      case "rosterUpdate":
+        RosterUpdate.encode(message.payload.value, writer.uint32(194).fork()).join();
+        break;
     }
     if (message.sequence !== 0) {
       writer.uint32(64).int64(message.sequence);
@@ -626,6 +645,14 @@ export const SessionMessage: MessageFns<SessionMessage> = {
             message.payload = { $case: "tokenRefresh", value: TokenRefresh.decode(reader, reader.uint32()) };
             continue;
           }
+          case 24: {
+            if (tag !== 194) {
+              break;
+            }
+
+            message.payload = { $case: "rosterUpdate", value: RosterUpdate.decode(reader, reader.uint32()) };
+            continue;
+          }
           case 8: {
             if (tag !== 64) {
               break;
@@ -740,6 +767,12 @@ export const SessionMessage: MessageFns<SessionMessage> = {
       case "tokenRefresh": {
         if (object.payload?.value !== undefined && object.payload?.value !== null) {
           message.payload = { $case: "tokenRefresh", value: TokenRefresh.fromPartial(object.payload.value) };
+        }
+        break;
+      }
+      case "rosterUpdate": {
+        if (object.payload?.value !== undefined && object.payload?.value !== null) {
+          message.payload = { $case: "rosterUpdate", value: RosterUpdate.fromPartial(object.payload.value) };
         }
         break;
       }
@@ -1571,6 +1604,61 @@ export const Welcome: MessageFns<Welcome> = {
     message.serverId = object.serverId ?? "";
     message.maxMessageBytes = object.maxMessageBytes ?? 0;
     message.idleAfterMs = object.idleAfterMs ?? 0;
+    return message;
+  },
+};
+
+function createBaseRosterUpdate(): RosterUpdate {
+  return { participants: [] };
+}
+
+export const RosterUpdate: MessageFns<RosterUpdate> = {
+  encode(message: RosterUpdate, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.participants) {
+      Participant.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RosterUpdate {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRosterUpdate();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.participants.push(Participant.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create<I extends Exact<DeepPartial<RosterUpdate>, I>>(base?: I): RosterUpdate {
+    return RosterUpdate.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<RosterUpdate>, I>>(object: I): RosterUpdate {
+    const message = createBaseRosterUpdate();
+    message.participants = object.participants?.map((e) => Participant.fromPartial(e)) || [];
     return message;
   },
 };
