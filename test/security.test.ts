@@ -543,3 +543,67 @@ describe('development mode and the token command', () => {
     await server.shutdown(500);
   });
 });
+
+describe('security: grants from a policy hook', () => {
+  const grants = new Map<string, Role>();
+  let server: TestServer;
+  let client: CodeReviewServiceClient;
+  before(async () => {
+    server = await startTestServer(
+      { logLevel: 'warn', authSecretFile: secretFile, authDenylistFile: denylistFile, authRecheckMs: 100 },
+      { sessionPolicy: (principal) => grants.get(principal.userId) },
+    );
+    client = new CodeReviewServiceClient(server.address, grpc.credentials.createInsecure());
+  });
+  after(async () => {
+    client.close();
+    await server.shutdown(500);
+  });
+
+  it('applies a changed grant to a live stream: a demoted author is refused edits, a removed one is cut off', async () => {
+    grants.set('pat', 'author');
+    const token = await mint('pat', {}); // the token names no session: the hook decides
+    await new Promise<void>((resolve, reject) =>
+      client.openReview(
+        { sessionId: 'hooked', userId: '', clientMessageId: 'o', files: [{ path: 'f', text: 'x\n' }] },
+        bearer(token),
+        (e) => (e ? reject(e) : resolve()),
+      ),
+    );
+    const s = open(client, bearer(token), 'hooked');
+    await s.got.waitFor(isCase('welcome'), 'welcome');
+    const edit = (id: string) =>
+      s.call.write(
+        SessionMessage.fromPartial({
+          clientMessageId: id,
+          payload: {
+            $case: 'edit',
+            value: { filePath: 'f', version: 0, operations: [{ kind: { $case: 'insert', value: 'a' } }] },
+          },
+        }),
+      );
+    edit('as-author');
+    await s.got.waitFor(
+      (m) => isCase('ack')(m) && m.payload.value.clientMessageId === 'as-author',
+      'ack as author',
+    );
+
+    grants.set('pat', 'viewer');
+    await new Promise((r) => setTimeout(r, 400)); // a few --auth-recheck-ms
+    edit('as-viewer');
+    const refused = await s.got.waitFor(
+      (m) => isCase('error')(m) && m.payload.value.clientMessageId === 'as-viewer',
+      'the edit refused once demoted',
+    );
+    const status = decodeStatus(
+      (refused as SessionMessage & { payload: { $case: 'error' } }).payload.value.status!,
+    );
+    assert.equal(status.code, grpc.status.PERMISSION_DENIED);
+    assert.equal(status.errorInfo?.reason, 'ROLE_FORBIDS');
+
+    grants.delete('pat');
+    const ended = await s.got.waitForEnd('the stream to end once the grant is gone', 5000);
+    assert.equal(ended.code, grpc.status.PERMISSION_DENIED);
+    assert.equal(decodeDetails(ended.metadata)?.errorInfo?.reason, 'SESSION_FORBIDDEN');
+  });
+});
