@@ -4,12 +4,12 @@
 // to core 1, and prints both and their ratio.
 // Run: npm run bench -- [--scenario rates|typing|idle|resume|all] [--duration ms] [--repeat n]
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import type { LoadReport } from '../src/loadgen/load-generator.js';
+import { procStat, type LoadReport } from '../src/loadgen/load-generator.js';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 const bin = join(root, 'bin/livereview.js');
@@ -146,17 +146,6 @@ function combine<T>(runs: T[], key = ''): T {
 
 const cpuPerDelivery = (r: LoadReport) =>
   r.server && r.delivered ? (r.server.cpuSeconds / r.delivered) * 1e6 : undefined;
-
-/** CPU seconds a process has used (user + system), from /proc. */
-function processCpuSeconds(pid: number): number | undefined {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(fields[11]) + Number(fields[12])) / 100;
-  } catch {
-    return undefined;
-  }
-}
 
 const f = (n: number | undefined, d = 1) => (n === undefined ? '-' : n.toFixed(d));
 const ratio = (a: number | undefined, b: number | undefined) => (a && b ? `${(b / a).toFixed(2)}x` : '-');
@@ -331,7 +320,7 @@ if (scenario === 'all' || scenario === 'resume') {
   server = await startServer('livereview', { port: server.port, data: server.data });
   const restartMs = Date.now() - killedAt;
   await new Promise((r) => storm.once('exit', r));
-  const serverCpuSeconds = processCpuSeconds(server.pid);
+  const serverCpuSeconds = procStat(server.pid)?.cpuSeconds;
   await server.stop();
   const r = JSON.parse(out.slice(out.indexOf('{'))) as Record<string, number>;
   console.log(

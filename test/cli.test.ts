@@ -5,7 +5,7 @@ import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { describe, it } from 'node:test';
 import { LiveReviewClient } from '../src/client/index.js';
-import { unaryCall } from './helpers/clients.js';
+import { openReview } from './helpers/clients.js';
 import { serverFixture } from './helpers/server.js';
 
 const bin = fileURLToPath(new URL('../../bin/livereview.js', import.meta.url));
@@ -54,12 +54,7 @@ describe('livereview join', () => {
   const fx = serverFixture();
 
   it('shows the file and live edits, and sends what the person types', async () => {
-    await unaryCall(fx.client.openReview.bind(fx.client), {
-      sessionId: 'term',
-      userId: 'a',
-      clientMessageId: 'o',
-      files: [{ path: 'app.py', text: 'print("hi")\nx = 1\n' }],
-    });
+    await openReview(fx.client, 'term', [{ path: 'app.py', text: 'print("hi")\nx = 1\n' }]);
     const join = run(['join', 'term', '--user', 'bob', '--target', fx.server.address, '--run-for', '8000']);
     await join.waitFor(/joined term as bob/);
     await join.waitFor(/ {3}2 │ x = 1/);

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import type { SessionMessage, SubscribeResponse } from '../src/gen/codereview/v1/codereview.js';
-import { Collector, isCase, joinSession, ourClient, unaryCall } from './helpers/clients.js';
+import { Collector, isCase, joinSession, openReview, ourClient, unaryCall } from './helpers/clients.js';
 import { TestEditor } from './helpers/editor.js';
 import { startTestServer } from './helpers/server.js';
 import { bin, freePort, startChildServer } from './helpers/child-server.js';
@@ -126,12 +126,7 @@ describe('durability', () => {
       await Promise.all(
         Array.from({ length: 100 }, async (_, j) => {
           const id = `ev-${batch * 100 + j}`;
-          await unaryCall(client.openReview.bind(client), {
-            sessionId: id,
-            userId: 'a',
-            clientMessageId: 'o',
-            files: [{ path: 'f', text: `file of ${id}\n` }],
-          });
+          await openReview(client, id, [{ path: 'f', text: `file of ${id}\n` }]);
           const p = joinSession(client, id, 'a');
           await p.got.waitFor(isCase('welcome'), 'welcome');
           p.call.write({
@@ -235,12 +230,7 @@ describe('backup and restore', () => {
     const port = await freePort();
     const child = await startChild(port, data);
     const client = ourClient(`127.0.0.1:${port}`);
-    await unaryCall(client.openReview.bind(client), {
-      sessionId: 'bk',
-      userId: 'a',
-      clientMessageId: 'o',
-      files: [{ path: 'f', text: 'kept\n' }],
-    });
+    await openReview(client, 'bk', [{ path: 'f', text: 'kept\n' }]);
     const file = join(tempDir('lr-backup-file-'), 'backup.db');
     const backup = spawnSync(process.execPath, [bin, 'backup', '--data', data, '--to', file], {
       encoding: 'utf8',
@@ -276,12 +266,7 @@ describe('storage failures', () => {
       failing ? Promise.reject(new Error('SQLITE_FULL: database or disk is full')) : realAppend(...args);
     const server = await startTestServer({ logLevel: 'warn' }, { store });
     const client = ourClient(server.address);
-    await unaryCall(client.openReview.bind(client), {
-      sessionId: 'full',
-      userId: 'a',
-      clientMessageId: 'o',
-      files: [{ path: 'f', text: 'abc' }],
-    });
+    await openReview(client, 'full', [{ path: 'f', text: 'abc' }]);
     const a = joinSession(client, 'full', 'a', { clientId: 'a1' });
     const b = joinSession(client, 'full', 'b');
     await a.got.waitFor(isCase('welcome'), 'welcome');

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
 import { SessionMessage } from '../src/gen/codereview/v1/codereview.js';
-import { isCase, joinSession, ourClient, unaryCall } from './helpers/clients.js';
+import { isCase, joinSession, openReview, ourClient, unaryCall } from './helpers/clients.js';
 import { serverFixture, startTestServer } from './helpers/server.js';
 import { decodeDetails } from './helpers/status-details.js';
 
@@ -15,12 +15,7 @@ describe('stream duration limit', () => {
   const fx = serverFixture({ logLevel: 'warn', maxStreamDurationMs: 300 });
 
   it('ends a stream at its maximum duration with RESOURCE_EXHAUSTED, QuotaFailure and RetryInfo, and it resumes', async () => {
-    await unaryCall(fx.client.openReview.bind(fx.client), {
-      sessionId: 'long',
-      userId: 'a',
-      clientMessageId: 'o',
-      files: [{ path: 'f', text: 'x\n' }],
-    });
+    await openReview(fx.client, 'long', [{ path: 'f', text: 'x\n' }]);
     const first = joinSession(fx.client, 'long', 'alice', { clientId: 'alice' });
     const welcome = await first.got.waitFor(isCase('welcome'), 'welcome');
     const ended = await first.got.waitForEnd('the stream to reach its maximum duration', 5000);
@@ -45,12 +40,7 @@ describe('session limit per server', () => {
 
   it('refuses a session beyond --max-sessions with TOO_MANY_SESSIONS and QuotaFailure; the others keep working', async () => {
     for (const id of ['one', 'two']) {
-      await unaryCall(fx.client.openReview.bind(fx.client), {
-        sessionId: id,
-        userId: 'a',
-        clientMessageId: 'o',
-        files: [{ path: 'f', text: 'x\n' }],
-      });
+      await openReview(fx.client, id, [{ path: 'f', text: 'x\n' }]);
     }
     const refused = await unaryCall(fx.client.openReview.bind(fx.client), {
       sessionId: 'three',
@@ -86,12 +76,7 @@ describe('resume from before the retained log (SQLite)', () => {
     });
     const client = ourClient(server.address);
     try {
-      await unaryCall(client.openReview.bind(client), {
-        sessionId: 'pruned',
-        userId: 'a',
-        clientMessageId: 'o',
-        files: [{ path: 'f', text: '' }],
-      });
+      await openReview(client, 'pruned', [{ path: 'f', text: '' }]);
       const writer = joinSession(client, 'pruned', 'alice', { clientId: 'alice' });
       await writer.got.waitFor(isCase('welcome'), 'welcome');
       let version = 0;

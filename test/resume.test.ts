@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { SessionMessage } from '../src/gen/codereview/v1/codereview.js';
-import { isCase, joinSession, unaryCall } from './helpers/clients.js';
+import { isCase, joinSession, openReview, unaryCall } from './helpers/clients.js';
 import { TestEditor } from './helpers/editor.js';
 import { serverFixture } from './helpers/server.js';
 
@@ -11,12 +11,7 @@ describe('resume', () => {
   const fx = serverFixture({ logLevel: 'warn' });
 
   it('delivers every missed event exactly once and in order, then live, and converges', async () => {
-    await unaryCall(fx.client.openReview.bind(fx.client), {
-      sessionId: 'res-1',
-      userId: 'a',
-      clientMessageId: 'o',
-      files: [{ path: 'f.ts', text: 'start\n' }],
-    });
+    await openReview(fx.client, 'res-1', [{ path: 'f.ts', text: 'start\n' }]);
     const alice = new TestEditor(fx.client, 'res-1', 'alice', 'alice');
     const bob = new TestEditor(fx.client, 'res-1', 'bob', 'bob');
     const carol = new TestEditor(fx.client, 'res-1', 'carol', 'carol');
@@ -61,12 +56,7 @@ describe('resume', () => {
   });
 
   it('acks a resent message with its original sequence number and never applies it twice', async () => {
-    await unaryCall(fx.client.openReview.bind(fx.client), {
-      sessionId: 'res-2',
-      userId: 'a',
-      clientMessageId: 'o',
-      files: [{ path: 'f.ts', text: 'x' }],
-    });
+    await openReview(fx.client, 'res-2', [{ path: 'f.ts', text: 'x' }]);
     const first = joinSession(fx.client, 'res-2', 'dana', { clientId: 'dana-laptop' });
     await first.got.waitFor(isCase('welcome'), 'welcome');
     const edit = SessionMessage.fromPartial({
@@ -98,12 +88,7 @@ describe('resume', () => {
   });
 
   it('sends a snapshot, saying why, when the resume position is ahead of the log', async () => {
-    await unaryCall(fx.client.openReview.bind(fx.client), {
-      sessionId: 'res-3',
-      userId: 'a',
-      clientMessageId: 'o',
-      files: [{ path: 'f.ts', text: 'z' }],
-    });
+    await openReview(fx.client, 'res-3', [{ path: 'f.ts', text: 'z' }]);
     const c = joinSession(fx.client, 'res-3', 'erin', { resumeAfter: 99 });
     const welcome = await c.got.waitFor(isCase('welcome'), 'welcome');
     assert.equal(welcome.payload.value.sync, 1, 'SYNC_MODE_SNAPSHOT');

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { LiveReviewClient, OutboxFullError, type ConnectionState } from '../src/client/index.js';
 import { ChaosProxy } from './helpers/chaos-proxy.js';
-import { ourClient, unaryCall } from './helpers/clients.js';
+import { openReview, ourClient, unaryCall } from './helpers/clients.js';
 import { startTestServer } from './helpers/server.js';
 import { freePort, startChildServer } from './helpers/child-server.js';
 
@@ -39,12 +39,7 @@ describe('client SDK', () => {
   it('converges through dropped, reset and stalled connections; every operation applied exactly once', async () => {
     const server = await startTestServer({ logLevel: 'warn' });
     const admin = ourClient(server.address);
-    await unaryCall(admin.openReview.bind(admin), {
-      sessionId: 'chaos',
-      userId: 'a',
-      clientMessageId: 'o',
-      files: [{ path: 'f.ts', text: '' }],
-    });
+    await openReview(admin, 'chaos', [{ path: 'f.ts', text: '' }]);
     const proxy = new ChaosProxy(server.port);
     await proxy.listen();
     const clients = ['ann', 'ben', 'cat'].map(
@@ -134,12 +129,7 @@ describe('client SDK', () => {
     const start = () => startChildServer(port, data);
     let child = await start();
     const admin = ourClient(`127.0.0.1:${port}`);
-    await unaryCall(admin.openReview.bind(admin), {
-      sessionId: 'restart',
-      userId: 'a',
-      clientMessageId: 'o',
-      files: [{ path: 'f.ts', text: '' }],
-    });
+    await openReview(admin, 'restart', [{ path: 'f.ts', text: '' }]);
     // A restart is a burst of fast failures that may open the breaker: let it re-try soon.
     const clients = ['x', 'y', 'z'].map(
       (u) =>
@@ -194,12 +184,7 @@ describe('client SDK', () => {
   it('bounds the outbox while disconnected with a clear error, and delivers it all on reconnect', async () => {
     const server = await startTestServer({ logLevel: 'warn' });
     const admin = ourClient(server.address);
-    await unaryCall(admin.openReview.bind(admin), {
-      sessionId: 'outbox',
-      userId: 'a',
-      clientMessageId: 'o',
-      files: [{ path: 'f', text: 'line\n' }],
-    });
+    await openReview(admin, 'outbox', [{ path: 'f', text: 'line\n' }]);
     const proxy = new ChaosProxy(server.port);
     const port = await proxy.listen();
     const c = new LiveReviewClient({

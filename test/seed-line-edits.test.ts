@@ -2,7 +2,14 @@
 // version both land, in commit order, with the expected text, and each sees the other's edit.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { Collector, ourClient, seedClient, unaryCall, type SeedMessage } from './helpers/clients.js';
+import {
+  Collector,
+  openReview,
+  ourClient,
+  seedClient,
+  type SeedMessage,
+  unaryCall,
+} from './helpers/clients.js';
 import { startTestServer, type TestServer } from './helpers/server.js';
 
 describe('seed line edits', () => {
@@ -16,12 +23,7 @@ describe('seed line edits', () => {
 
   async function pair(session: string, initial: string) {
     const client = ourClient(server.address);
-    await unaryCall(client.openReview.bind(client), {
-      sessionId: session,
-      userId: 'a',
-      clientMessageId: 'o',
-      files: [{ path: 'f.txt', text: initial }],
-    });
+    await openReview(client, session, [{ path: 'f.txt', text: initial }]);
     const join = (user: string) => {
       const stream = seedClient(server.address).CollaborativeSession();
       const got = new Collector<SeedMessage>(stream);

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
 import { SessionMessage, type SubscribeResponse } from '../src/gen/codereview/v1/codereview.js';
-import { Collector, isCase, joinSession, unaryCall } from './helpers/clients.js';
+import { Collector, isCase, joinSession, openReview, unaryCall } from './helpers/clients.js';
 import { decodeDetails } from './helpers/status-details.js';
 import { serverFixture } from './helpers/server.js';
 
@@ -80,12 +80,7 @@ describe('session features', () => {
   });
 
   it('shows a quiet participant IDLE, and ACTIVE again when it acts', async () => {
-    await unaryCall(fx.client.openReview.bind(fx.client), {
-      sessionId: 'idle',
-      userId: 'a',
-      clientMessageId: 'o',
-      files: [{ path: 'f', text: 'a\nb\n' }],
-    });
+    await openReview(fx.client, 'idle', [{ path: 'f', text: 'a\nb\n' }]);
     const a = joinSession(fx.client, 'idle', 'alice');
     const b = joinSession(fx.client, 'idle', 'bob');
     await a.got.waitFor(isCase('welcome'), 'welcome');
@@ -103,12 +98,7 @@ describe('session features', () => {
   });
 
   it('moves cursors with edits and shows them to late joiners', async () => {
-    await unaryCall(fx.client.openReview.bind(fx.client), {
-      sessionId: 'cur',
-      userId: 'a',
-      clientMessageId: 'o',
-      files: [{ path: 'f', text: 'one\ntwo\n' }],
-    });
+    await openReview(fx.client, 'cur', [{ path: 'f', text: 'one\ntwo\n' }]);
     const a = joinSession(fx.client, 'cur', 'alice');
     const b = joinSession(fx.client, 'cur', 'bob');
     await b.got.waitFor(isCase('welcome'), 'welcome');
@@ -149,12 +139,7 @@ describe('session features', () => {
   });
 
   it('serves browsers with Subscribe (from a position) and Submit (idempotent)', async () => {
-    await unaryCall(fx.client.openReview.bind(fx.client), {
-      sessionId: 'half',
-      userId: 'a',
-      clientMessageId: 'o',
-      files: [{ path: 'f', text: 'x' }],
-    });
+    await openReview(fx.client, 'half', [{ path: 'f', text: 'x' }]);
     const sub = fx.client.subscribe({
       sessionId: 'half',
       userId: 'web',
@@ -223,12 +208,7 @@ describe('presence under a burst of joins', () => {
   }
 
   it('sends clients that accept roster updates a few batches instead of a message per join, and every client the same roster', async () => {
-    await unaryCall(fx.client.openReview.bind(fx.client), {
-      sessionId: 'burst',
-      userId: 'a',
-      clientMessageId: 'o',
-      files: [{ path: 'f', text: 'x\n' }],
-    });
+    await openReview(fx.client, 'burst', [{ path: 'f', text: 'x\n' }]);
     const batched = joinSession(fx.client, 'burst', 'watcher', {
       clientId: 'batched',
       capabilities: ['ops', 'roster_updates'],

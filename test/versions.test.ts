@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
 import { SessionMessage } from '../src/gen/codereview/v1/codereview.js';
-import { isCase, joinSession, ourClient, unaryCall } from './helpers/clients.js';
+import { isCase, joinSession, openReview, ourClient, unaryCall } from './helpers/clients.js';
 import { decodeStatus } from './helpers/status-details.js';
 import { startTestServer, type TestServer } from './helpers/server.js';
 
@@ -28,12 +28,7 @@ describe('stale and future base versions', () => {
 
   it('refuses a base version older than the retained history, and one from the future', async () => {
     const client = ourClient(server.address);
-    await unaryCall(client.openReview.bind(client), {
-      sessionId: 'v',
-      userId: 'a',
-      clientMessageId: 'o',
-      files: [{ path: 'f', text: '' }],
-    });
+    await openReview(client, 'v', [{ path: 'f', text: '' }]);
     const a = joinSession(client, 'v', 'a');
     await a.got.waitFor(isCase('welcome'), 'welcome');
     for (let v = 0; v < 12; v++) a.call.write(insert(v, 'x', `e${v}`));

@@ -796,6 +796,7 @@ export class Session {
 
   private flushPresence(): void {
     const changed = [...this.pendingPresence.values()];
+    const changedIds = new Set(this.pendingPresence.keys());
     this.pendingPresence.clear();
     if (changed.length === 0) return;
     const at = this.deps.clock.now();
@@ -811,7 +812,7 @@ export class Session {
     const everyone: Outbound = { type: 'roster', sessionId: this.id, participants: changed, at };
     for (const q of this.participants.values()) {
       if (!q.live) continue;
-      const own = changed.some((v) => v.participantId === q.id);
+      const own = changedIds.has(q.id);
       if (q.acceptsRosterUpdates) {
         if (!own) q.sink.send(everyone);
         else if (changed.length > 1) {

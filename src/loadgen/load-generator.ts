@@ -71,7 +71,8 @@ interface Participant {
 
 const CLK_TCK = 100;
 
-function procStat(pid: number): { cpuSeconds: number; rssMb: number } | undefined {
+/** A local process's CPU seconds so far (user + system, every thread) and resident memory, from /proc. */
+export function procStat(pid: number): { cpuSeconds: number; rssMb: number } | undefined {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');

@@ -189,3 +189,12 @@ export function unaryCall<Req, Res>(
     fn(req, new grpc.Metadata(), opts, (err, res) => (err ? reject(err) : resolve(res))),
   );
 }
+
+/** Opens a review (OpenReview) with these files, as user "a". */
+export function openReview(
+  client: CodeReviewServiceClient,
+  sessionId: string,
+  files: { path: string; text: string }[],
+) {
+  return unaryCall(client.openReview.bind(client), { sessionId, userId: 'a', clientMessageId: 'o', files });
+}
