@@ -8,12 +8,18 @@ import type { Store } from '../src/core/store.js';
 let unique = 0;
 const sessionName = () => `conf-${process.pid}-${++unique}`;
 
-export function event(sessionId: string, seq: number, clientMessageId = '', clientId = 'c1'): LoggedEvent {
+export function event(
+  sessionId: string,
+  seq: number,
+  clientMessageId = '',
+  clientId = 'c1',
+  userId = 'u1',
+): LoggedEvent {
   return {
     sessionId,
     seq,
     at: 1_700_000_000_000 + seq,
-    origin: { userId: 'u1', clientId, clientMessageId },
+    origin: { userId, clientId, clientMessageId },
     change: {
       kind: 'edit',
       path: 'f.ts',
@@ -80,13 +86,27 @@ export function storeConformance(name: string, open: () => Promise<Store>): void
       await store.close();
     });
 
-    it('finds a committed event by its origin (idempotent resends)', async () => {
+    it('finds a committed event by its origin (idempotent resends), scoped by user and client', async () => {
       const store = await open();
       const s = sessionName();
       await store.append(s, 0, [event(s, 1, 'm1', 'alice'), event(s, 2, 'm1', 'bob'), event(s, 3)]);
-      assert.equal((await store.findByOrigin(s, 'bob', 'm1'))?.seq, 2);
-      assert.equal((await store.findByOrigin(s, 'alice', 'm1'))?.seq, 1);
-      assert.equal(await store.findByOrigin(s, 'carol', 'm1'), undefined);
+      const origin = (clientId: string, userId = 'u1') => ({ userId, clientId, clientMessageId: 'm1' });
+      assert.equal((await store.findByOrigin(s, origin('bob')))?.seq, 2);
+      assert.equal((await store.findByOrigin(s, origin('alice')))?.seq, 1);
+      assert.equal(await store.findByOrigin(s, origin('carol')), undefined);
+      // Another user naming the same client and message ids finds nothing (no hijacked dedupe).
+      assert.equal(await store.findByOrigin(s, origin('alice', 'mallory')), undefined);
+      await store.close();
+    });
+
+    it('reports the head of many sessions in one call', async () => {
+      const store = await open();
+      const a = sessionName();
+      const b = sessionName();
+      await store.append(a, 0, [event(a, 1), event(a, 2)]);
+      await store.append(b, 0, [event(b, 1)]);
+      const heads = await store.heads([a, b, sessionName()]);
+      assert.deepEqual([...heads.values()], [2, 1, 0]);
       await store.close();
     });
 

@@ -102,7 +102,7 @@ type Outcome =
   | { task: DurableTask; ack: AckView }
   | { task: DurableTask; error: LiveReviewError };
 
-const originKey = (o: Origin) => `${o.clientId}\u0000${o.clientMessageId}`;
+const originKey = (o: Origin) => `${o.userId}\u0000${o.clientId}\u0000${o.clientMessageId}`;
 
 function cancelledError(): LiveReviewError {
   return new LiveReviewError('CANCELLED', 'cancelled before it was processed');
@@ -426,7 +426,7 @@ export class Session {
     const recent = this.recentOrigins.get(originKey(origin));
     if (recent) return recent;
     if (this.originHorizon <= 1) return undefined;
-    const event = await this.deps.store.findByOrigin(this.id, origin.clientId, origin.clientMessageId);
+    const event = await this.deps.store.findByOrigin(this.id, origin);
     return event && this.ackOf(event, true);
   }
 

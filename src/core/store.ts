@@ -1,7 +1,7 @@
 // The storage interface of the engine: an ordered per-session log plus periodic snapshots.
 // Implementations: src/store/memory (the reference), SQLite and PostgreSQL later. All pass the
 // conformance suite in test/store-conformance.ts.
-import type { CommentRecord, FileView, LoggedEvent } from './model.js';
+import type { CommentRecord, FileView, LoggedEvent, Origin } from './model.js';
 
 /** A session's state at a sequence number, so that loading need not replay the whole log. */
 export interface SessionSnapshot {
@@ -36,12 +36,12 @@ export interface Store {
   append(sessionId: string, expectedHead: number, events: readonly LoggedEvent[]): Promise<AppendResult>;
   /** Up to `limit` events with seq > afterSeq, in order. */
   readEvents(sessionId: string, afterSeq: number, limit: number): Promise<LoggedEvent[]>;
-  /** The committed event of this client message, if any (idempotent resends). */
-  findByOrigin(
-    sessionId: string,
-    clientId: string,
-    clientMessageId: string,
-  ): Promise<LoggedEvent | undefined>;
+  /** The committed event of this client message, if any (idempotent resends). A client message id
+   * is scoped by the user and the client: another user reusing the same ids finds nothing. */
+  findByOrigin(sessionId: string, origin: Origin): Promise<LoggedEvent | undefined>;
+  /** The last committed sequence number of each session (0 for a session with no events). One
+   * round trip for many sessions: instances poll it to notice events their bus did not deliver. */
+  heads(sessionIds: readonly string[]): Promise<Map<string, number>>;
   saveSnapshot(sessionId: string, snapshot: SessionSnapshot): Promise<void>;
   /** The lowest sequence number readEvents can still return (1 when the whole log is kept). */
   firstRetainedSeq(sessionId: string): Promise<number>;

@@ -1,6 +1,6 @@
 // The in-memory Store: the reference implementation (tests, `--data :memory:`). It keeps every
 // event and snapshot of the process's lifetime; nothing survives a restart.
-import type { LoggedEvent } from '../../core/model.js';
+import type { LoggedEvent, Origin } from '../../core/model.js';
 import type { AppendResult, LoadedSession, SessionSnapshot, Store } from '../../core/store.js';
 
 interface SessionLog {
@@ -10,7 +10,7 @@ interface SessionLog {
   byOrigin: Map<string, LoggedEvent>;
 }
 
-const originKey = (clientId: string, clientMessageId: string) => `${clientId}\u0000${clientMessageId}`;
+const originKey = (o: Origin) => `${o.userId}\u0000${o.clientId}\u0000${o.clientMessageId}`;
 
 export class MemoryStore implements Store {
   private readonly sessions = new Map<string, SessionLog>();
@@ -54,8 +54,7 @@ export class MemoryStore implements Store {
     });
     for (const e of events) {
       log.events.push(e);
-      if (e.origin.clientMessageId)
-        log.byOrigin.set(originKey(e.origin.clientId, e.origin.clientMessageId), e);
+      if (e.origin.clientMessageId) log.byOrigin.set(originKey(e.origin), e);
     }
     return { ok: true };
   }
@@ -67,9 +66,14 @@ export class MemoryStore implements Store {
     return log.events.slice(Math.max(0, afterSeq), Math.max(0, afterSeq) + limit);
   }
 
-  async findByOrigin(sessionId: string, clientId: string, clientMessageId: string) {
+  async findByOrigin(sessionId: string, origin: Origin) {
     this.checkOpen();
-    return this.sessions.get(sessionId)?.byOrigin.get(originKey(clientId, clientMessageId));
+    return this.sessions.get(sessionId)?.byOrigin.get(originKey(origin));
+  }
+
+  async heads(sessionIds: readonly string[]): Promise<Map<string, number>> {
+    this.checkOpen();
+    return new Map(sessionIds.map((id) => [id, this.sessions.get(id)?.events.length ?? 0]));
   }
 
   async saveSnapshot(sessionId: string, snapshot: SessionSnapshot): Promise<void> {

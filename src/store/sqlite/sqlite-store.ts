@@ -8,7 +8,7 @@
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import type { LoggedEvent } from '../../core/model.js';
+import type { LoggedEvent, Origin } from '../../core/model.js';
 import type { AppendResult, LoadedSession, SessionSnapshot, Store } from '../../core/store.js';
 import { migrate } from './migrations.js';
 
@@ -142,10 +142,11 @@ export class SqliteStore implements Store {
       allEventsAfter: db.prepare<[string, number], EventRow>(
         'SELECT * FROM events WHERE session_id = ? AND seq > ? ORDER BY seq',
       ),
-      byOrigin: db.prepare<[string, string, string], EventRow>(
+      byOrigin: db.prepare<[string, string, string, string], EventRow>(
         // Repeats the partial index's condition: without it SQLite cannot prove a bound parameter
         // is non-empty, ignores events_by_origin and scans the session's log.
-        "SELECT * FROM events WHERE session_id = ? AND client_id = ? AND client_message_id = ? AND client_message_id <> ''",
+        `SELECT * FROM events WHERE session_id = ? AND client_id = ? AND client_message_id = ?
+           AND user_id = ? AND client_message_id <> ''`,
       ),
       snapshots: db.prepare<[string], { seq: number; state: string }>(
         'SELECT seq, state FROM snapshots WHERE session_id = ? ORDER BY seq',
@@ -251,10 +252,15 @@ export class SqliteStore implements Store {
     return this.stmt.eventsAfter.all(sessionId, afterSeq, limit).map(rowToEvent);
   }
 
-  async findByOrigin(sessionId: string, clientId: string, clientMessageId: string) {
+  async findByOrigin(sessionId: string, origin: Origin) {
     this.checkOpen();
-    const row = this.stmt.byOrigin.get(sessionId, clientId, clientMessageId);
+    const row = this.stmt.byOrigin.get(sessionId, origin.clientId, origin.clientMessageId, origin.userId);
     return row && rowToEvent(row);
+  }
+
+  async heads(sessionIds: readonly string[]): Promise<Map<string, number>> {
+    this.checkOpen();
+    return new Map(sessionIds.map((id) => [id, this.stmt.head.get(id)?.head ?? 0]));
   }
 
   async saveSnapshot(sessionId: string, snapshot: SessionSnapshot): Promise<void> {
