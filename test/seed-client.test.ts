@@ -77,7 +77,7 @@ describe('a client built from the seed .proto', () => {
       user_id: 'alice',
       edit: { file_path: 'main.ts', line_number: 1, content: 'ONE', version: 0 },
     });
-    const edit = await bob.got.waitFor((m) => m.payload === 'edit', 'an edit');
+    const edit = await bob.got.waitFor((m) => m.payload === 'edit' && m.user_id === 'alice', 'an edit');
     assert.deepEqual(edit.edit, { file_path: 'main.ts', line_number: 1, content: 'ONE', version: 1 });
     assert.equal(edit.user_id, 'alice');
 
@@ -88,7 +88,9 @@ describe('a client built from the seed .proto', () => {
     // Nobody receives their own message back disguised as someone else's.
     assert.ok(
       !alice.got.messages.some(
-        (m) => m.payload === 'comment' || m.payload === 'edit' || m.payload === 'cursor',
+        (m) =>
+          m.user_id === 'alice' &&
+          (m.payload === 'comment' || m.payload === 'edit' || m.payload === 'cursor'),
       ),
     );
     assert.ok(!bob.got.messages.some((m) => m.payload === 'presence' && m.user_id === 'bob'));

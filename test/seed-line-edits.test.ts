@@ -41,9 +41,9 @@ describe('seed line edits', () => {
   it('applies edits of different lines made on the same stale version', async () => {
     const { alice, bob, file, client } = await pair('line-1', 'a\nb\nc\n');
     alice.stream.write({ edit: { file_path: 'f.txt', line_number: 1, content: 'A', version: 0 } });
-    await bob.got.waitFor((m) => m.payload === 'edit', "alice's edit");
+    await bob.got.waitFor((m) => m.payload === 'edit' && m.user_id === 'alice', "alice's edit");
     bob.stream.write({ edit: { file_path: 'f.txt', line_number: 3, content: 'C', version: 0 } });
-    const fromBob = await alice.got.waitFor((m) => m.payload === 'edit', "bob's edit");
+    const fromBob = await alice.got.waitFor((m) => m.payload === 'edit' && m.user_id === 'bob', "bob's edit");
     assert.deepEqual(fromBob.edit, { file_path: 'f.txt', line_number: 3, content: 'C', version: 2 });
     assert.deepEqual(await file(), { path: 'f.txt', version: 2, text: 'A\nb\nC\n', continued: false });
     for (const c of [alice, bob]) c.stream.end();
@@ -53,9 +53,9 @@ describe('seed line edits', () => {
   it('keeps both contents, the later commit first, when both replace the same line at the same version', async () => {
     const { alice, bob, file, client } = await pair('line-2', 'a\nb\nc\n');
     alice.stream.write({ edit: { file_path: 'f.txt', line_number: 2, content: 'B1', version: 0 } });
-    await bob.got.waitFor((m) => m.payload === 'edit', "alice's edit");
+    await bob.got.waitFor((m) => m.payload === 'edit' && m.user_id === 'alice', "alice's edit");
     bob.stream.write({ edit: { file_path: 'f.txt', line_number: 2, content: 'B2', version: 0 } });
-    const fromBob = await alice.got.waitFor((m) => m.payload === 'edit', "bob's edit");
+    const fromBob = await alice.got.waitFor((m) => m.payload === 'edit' && m.user_id === 'bob', "bob's edit");
     // Both deleted "b"; each insert survives; an incoming insert goes before a committed one at
     // the same position (the engine's documented tie-break), so bob's text comes first.
     assert.deepEqual(fromBob.edit, { file_path: 'f.txt', line_number: 2, content: 'B2B1', version: 2 });
@@ -67,7 +67,7 @@ describe('seed line edits', () => {
   it('appends with line count + 1, and keeps CRLF line endings', async () => {
     const { alice, bob, file, client } = await pair('line-3', 'x\r\ny\r\n');
     alice.stream.write({ edit: { file_path: 'f.txt', line_number: 1, content: 'X', version: 0 } });
-    await bob.got.waitFor((m) => m.payload === 'edit', 'first edit');
+    await bob.got.waitFor((m) => m.edit?.version === 1, 'first edit');
     alice.stream.write({ edit: { file_path: 'f.txt', line_number: 4, content: 'appended', version: 1 } });
     await bob.got.waitFor((m) => m.edit?.version === 2, 'second edit');
     assert.equal((await file()).text, 'X\r\ny\r\n\nappended');

@@ -162,7 +162,7 @@ describe('stream lifecycle', () => {
           SessionMessage.fromPartial({
             sessionId: 'life-6',
             userId: 'x',
-            payload: { $case: 'presence', value: { status: 0 } },
+            payload: { $case: 'join', value: { clientId: 'x-client', capabilities: [] } },
           }),
         ).finish(),
       ),

@@ -9,6 +9,8 @@ import type { CommentRecord, CommentView } from './model.js';
 import { transformPosition, type TextOp } from '../ot/text.js';
 import { positionOf } from '../ot/lines.js';
 
+const noop = () => undefined;
+
 export class CommentBook {
   private readonly byId = new Map<string, CommentRecord>();
   /** Root comments per file, for moving anchors. */
@@ -43,6 +45,19 @@ export class CommentBook {
     }
   }
 
+  /** Removes a comment (a create taken back because its commit failed). */
+  remove(id: string): void {
+    const c = this.byId.get(id);
+    if (!c) return;
+    this.byId.delete(id);
+    if (!c.parentId) {
+      const list = this.rootsByPath.get(c.path);
+      const i = list?.lastIndexOf(c) ?? -1;
+      if (i >= 0) list!.splice(i, 1);
+      if (list?.length === 0) this.rootsByPath.delete(c.path);
+    }
+  }
+
   clear(): void {
     this.byId.clear();
     this.rootsByPath.clear();
@@ -52,16 +67,21 @@ export class CommentBook {
     return this.byId.values();
   }
 
-  /** Moves every anchor of `path` through a committed op. */
-  onEdit(path: string, op: TextOp): void {
+  /** Moves every anchor of `path` through a committed op. Returns how to take the move back. */
+  onEdit(path: string, op: TextOp): () => void {
     const roots = this.rootsByPath.get(path);
-    if (!roots) return;
+    if (!roots) return noop;
+    const before = roots.map((c) => [c.anchorStart, c.anchorEnd, c.outdated] as const);
     for (const c of roots) {
       const wasEmpty = c.anchorStart >= c.anchorEnd;
       c.anchorStart = transformPosition(c.anchorStart, op, true);
       c.anchorEnd = Math.max(c.anchorStart, transformPosition(c.anchorEnd, op, false));
       if (!c.outdated && !wasEmpty && c.anchorStart >= c.anchorEnd) c.outdated = true;
     }
+    return () =>
+      roots.forEach((c, i) => {
+        [c.anchorStart, c.anchorEnd, c.outdated] = before[i]!;
+      });
   }
 
   /** A comment as clients see it, its line computed against the file's current text. */

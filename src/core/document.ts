@@ -101,6 +101,23 @@ export class FileDocument {
     return lineAtIndex(this.text, this.astral ? utf16Index(this.text, offset) : offset);
   }
 
+  /** The op that made the current version (invertible form). */
+  lastOp(): TextOp {
+    const op = this.history.at(-1);
+    if (!op || this.version === this.historyBase) throw new Error(`${this.path}: no history`);
+    return op;
+  }
+
+  /** Takes back the last applied op (a commit that failed or lost its race): the previous version,
+   * exactly as it was. */
+  revertLast(): void {
+    const last = this.history.pop();
+    if (!last || this.version === this.historyBase) throw new Error(`${this.path}: nothing to revert`);
+    this.text = applyOp(this.text, invertOp(last));
+    this.length = this.lengths.pop()!;
+    this.version--;
+  }
+
   /** Applies a checked op at the current version: the next version. */
   apply(op: TextOp): void {
     const invertible = makeInvertible(op, this.text);

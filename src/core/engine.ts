@@ -47,6 +47,8 @@ export interface JoinParams {
   role?: Role;
   /** What the client said it understands in its join (e.g. "roster_updates"). */
   capabilities?: readonly string[];
+  /** 'seed': joined the seed's way; everything it receives is in the seed's vocabulary. */
+  vocabulary?: 'seed' | 'full';
 }
 
 /** The join capability for batched presence (RosterUpdate). */
@@ -132,7 +134,7 @@ export class Engine {
   private async existingSession(id: string): Promise<Session> {
     checkId('session_id', id);
     const session = await this.session(id);
-    if (session.isEmpty && session.participants.size === 0) {
+    if (session.isEmpty && session.room.participants.size === 0) {
       this.sessions.delete(id);
       throw new LiveReviewError('SESSION_NOT_FOUND', `no session ${JSON.stringify(id)}`);
     }
@@ -164,6 +166,8 @@ export class Engine {
       params.role ?? 'author',
     );
     participant.acceptsRosterUpdates = params.capabilities?.includes(ROSTER_UPDATES) ?? false;
+    participant.vocabulary = params.vocabulary ?? 'full';
+    participant.namedClient = params.clientId !== '';
     const session = await this.session(sessionId);
     const welcome = await session.join(participant, params.resumeAfter);
     return { participant, welcome };
@@ -173,14 +177,15 @@ export class Engine {
    * committed; the ack (or error) also reaches the participant's sink, in order. */
   async submit(p: Participant, clientMessageId: string, command: Command): Promise<AckView> {
     const session = await this.session(p.sessionId);
-    session.touch(p);
+    session.room.touch(p);
     checkClientMessageId('client_message_id', clientMessageId);
     this.admit(p.sessionId, p.userId, p.role, command);
     switch (command.kind) {
       case 'cursor':
         return session.moveCursor(p, command);
       case 'presence':
-        if (command.status === 'active' || command.status === 'idle') session.setPresence(p, command.status);
+        if (command.status === 'active' || command.status === 'idle')
+          session.room.setPresence(p, command.status);
         return {
           clientMessageId,
           sequence: 0,
@@ -211,7 +216,7 @@ export class Engine {
     if (command.kind !== 'cursor' && command.kind !== 'presence')
       this.admit(sessionId, origin.userId, role, command);
     const session = await this.session(sessionId);
-    const participant = session.participants.get(origin.clientId);
+    const participant = session.room.participants.get(origin.clientId);
     if (command.kind === 'cursor' || command.kind === 'presence') {
       // Ephemeral traffic needs a participant to attach to: the client's Subscribe call.
       if (!participant || participant.userId !== origin.userId) {
@@ -222,7 +227,7 @@ export class Engine {
       }
       return this.submit(participant, origin.clientMessageId, command);
     }
-    if (participant && participant.userId === origin.userId) session.touch(participant);
+    if (participant && participant.userId === origin.userId) session.room.touch(participant);
     return session.submit(undefined, origin, command, signal);
   }
 
@@ -257,7 +262,7 @@ export class Engine {
           .catch((err: unknown) => {
             // Opening a file that is already open with the same text is not an error.
             if (err instanceof LiveReviewError && err.reason === 'FILE_EXISTS') {
-              const existing = session.files.get(f.path);
+              const existing = session.state.files.get(f.path);
               if (existing && existing.version === 0 && existing.text === f.text) return undefined;
             }
             throw err;
@@ -268,7 +273,7 @@ export class Engine {
       const paths = new Set(files.map((f) => f.path));
       return {
         sequence: Math.max(session.committedHead, ...acks.map((a) => a?.sequence ?? 0)),
-        files: session.fileViews().filter((f) => paths.has(f.path)),
+        files: session.state.fileViews().filter((f) => paths.has(f.path)),
       };
     }, signal);
   }
@@ -279,10 +284,10 @@ export class Engine {
       () => ({
         sessionId,
         headSequence: session.committedHead,
-        files: session.fileViews(),
-        comments: session.commentViews(true),
-        roster: [...session.participants.values()].map((p) => p.view()),
-        cursors: session.cursorViews(),
+        files: session.state.fileViews(),
+        comments: session.state.commentViews(true),
+        roster: session.room.roster(),
+        cursors: session.room.cursorViews(),
       }),
       signal,
     );
@@ -296,7 +301,10 @@ export class Engine {
   ): Promise<{ comments: CommentView[]; headSequence: number }> {
     const session = await this.existingSession(sessionId);
     return session.run(
-      () => ({ comments: session.commentViews(includeResolved, path), headSequence: session.committedHead }),
+      () => ({
+        comments: session.state.commentViews(includeResolved, path),
+        headSequence: session.committedHead,
+      }),
       signal,
     );
   }
@@ -308,12 +316,12 @@ export class Engine {
     for (const [id, pending] of this.sessions) {
       void pending
         .then((s) => {
-          s.sweepIdle(now);
+          s.room.sweepIdle(now);
           if (
-            s.participants.size === 0 &&
+            s.room.participants.size === 0 &&
             s.idle &&
-            s.emptySince !== undefined &&
-            now - s.emptySince >= this.options.config.evictAfterMs &&
+            s.room.emptySince !== undefined &&
+            now - s.room.emptySince >= this.options.config.evictAfterMs &&
             this.sessions.get(id) === pending
           ) {
             this.sessions.delete(id);
@@ -331,7 +339,7 @@ export class Engine {
     const sessions = await Promise.allSettled(this.sessions.values());
     for (const s of sessions) {
       if (s.status !== 'fulfilled') continue;
-      for (const p of [...s.value.participants.values()]) {
+      for (const p of [...s.value.room.participants.values()]) {
         p.sink.close(reason);
         s.value.leave(p);
       }

@@ -59,7 +59,11 @@ export type Command = DurableCommand | CursorCommand | PresenceCommand;
 /** A comment's full state. Anchors are code point offsets into the file's current text. */
 export interface CommentRecord {
   id: string;
+  /** Empty for a comment on the review as a whole (no file: see `fixedLine`). */
   path: string;
+  /** For a comment that is not anchored to a file's text (path empty): the line number it was
+   * given, shown as is. */
+  fixedLine?: number;
   /** Thread root id for replies, '' for a root. Replies share the root's anchor. */
   parentId: string;
   authorId: string;
@@ -178,4 +182,17 @@ export type Outbound =
   /** Several presence changes at once, for participants that accept them (see Participant). */
   | { type: 'roster'; sessionId: string; participants: ParticipantView[]; at: number }
   | { type: 'cursor'; sessionId: string; cursor: CursorView; at: number }
+  /** A comment as it stands (a seed client's catch-up: it has no snapshot). */
+  | { type: 'comment'; sessionId: string; comment: CommentView; at: number }
+  /** A seed line edit: replace line `line` of `path` with `content` at `version` (a seed client's
+   * catch-up of a file's text, and files opened while it is here). */
+  | {
+      type: 'line';
+      sessionId: string;
+      path: string;
+      line: number;
+      content: string;
+      version: number;
+      at: number;
+    }
   | { type: 'reauthenticate'; sessionId: string; expiresAt: number };

@@ -15,6 +15,10 @@ export interface ParticipantSink {
   readonly closed: boolean;
 }
 
+/** Where a cursor is: a code point offset in a file (moved with every edit), or, in a file that
+ * does not exist (yet), the line and column as the client gave them. */
+export type CursorPlace = { path: string; offset: number } | { path: string; line: number; column: number };
+
 export class Participant {
   status: PresenceStatus = 'joined';
   /** Receives live events; false while catching up from a snapshot or the log. */
@@ -22,10 +26,16 @@ export class Participant {
   left = false;
   /** The last sequence number this participant has been sent (or acked). */
   lastSeq = 0;
-  cursor: { path: string; offset: number } | undefined;
+  cursor: CursorPlace | undefined;
   /** Takes several presence changes in one roster update (the join capability "roster_updates");
    * otherwise one presence message per change, as seed clients expect. */
   acceptsRosterUpdates = false;
+  /** 'seed': joined the seed's way (presence JOINED, no `join`): everything it receives is in the
+   * seed's vocabulary (edits, comments, cursors, presence), including how it is brought up to date.
+   * 'full': joined with `join` (welcome, snapshots, acks, in-stream errors). */
+  vocabulary: 'seed' | 'full' = 'full';
+  /** Whether the client named its own client id (a seed client's id is made up by the server). */
+  namedClient = true;
   readonly joinedAt: number;
   lastActiveAt: number;
 
@@ -43,6 +53,11 @@ export class Participant {
   ) {
     this.joinedAt = now;
     this.lastActiveAt = now;
+  }
+
+  /** Whether this participant sent the message of `origin` (it gets an ack, not an echo). */
+  isOriginOf(origin: { userId: string; clientId: string }): boolean {
+    return this.namedClient && origin.clientId === this.clientId && origin.userId === this.userId;
   }
 
   view(): ParticipantView {

@@ -58,6 +58,12 @@ export class Metrics {
     help: 'Participants cut off because their outbound queue reached its bound',
     registers: [this.registry],
   });
+  readonly withheld = new Counter({
+    name: 'livereview_withheld_messages_total',
+    help: 'Messages not sent to a participant whose vocabulary has no form for them (acks and errors to seed clients), by type',
+    labelNames: ['type'] as const,
+    registers: [this.registry],
+  });
   readonly commits = new Counter({
     name: 'livereview_committed_events_total',
     help: 'Durable events committed to the log',

@@ -34,6 +34,8 @@ import { toRpcStatus } from './status.js';
 export type Inbound =
   | {
       kind: 'join';
+      /** Joined the seed's way (presence JOINED): bring it up to date in seed messages only. */
+      seed: boolean;
       clientId: string;
       resumeAfter: number | undefined;
       displayName: string;
@@ -128,6 +130,7 @@ export function parseInbound(msg: SessionMessage): Inbound {
       }
       return {
         kind: 'join',
+        seed: false,
         clientId: j.clientId,
         resumeAfter: j.resumeAfterSequence,
         displayName: j.displayName,
@@ -138,7 +141,14 @@ export function parseInbound(msg: SessionMessage): Inbound {
       const status = PRESENCE_FROM_WIRE[payload.value.status];
       if (!status) throw invalidMessage('presence.status', `unknown status ${payload.value.status}`);
       if (status === 'joined') {
-        return { kind: 'join', clientId: '', resumeAfter: undefined, displayName: '', capabilities: [] };
+        return {
+          kind: 'join',
+          seed: true,
+          clientId: '',
+          resumeAfter: undefined,
+          displayName: '',
+          capabilities: [],
+        };
       }
       if (status === 'left') return { kind: 'leave' };
       return { kind: 'command', command: { kind: 'presence', status } };
@@ -427,5 +437,50 @@ export function outboundToWire(msg: Outbound, extras: WelcomeExtras, now: number
           },
         },
       };
+    case 'comment':
+      return {
+        ...empty,
+        sessionId: msg.sessionId,
+        timestamp: msg.at,
+        userId: msg.comment.authorId,
+        payload: { $case: 'comment', value: commentToWire(msg.comment) },
+      };
+    case 'line':
+      return {
+        ...empty,
+        sessionId: msg.sessionId,
+        timestamp: msg.at,
+        payload: {
+          $case: 'edit',
+          value: {
+            filePath: msg.path,
+            lineNumber: msg.line,
+            content: msg.content,
+            version: msg.version,
+            operations: [],
+          },
+        },
+      };
   }
+}
+
+/** The payloads of the seed's `oneof`: all a seed client can decode. */
+const SEED_PAYLOADS = new Set(['edit', 'comment', 'cursor', 'presence']);
+
+/** The SessionMessage a seed client receives for an outbound message, or undefined when the seed's
+ * vocabulary has nothing for it (acks, in-stream errors, welcome, snapshots, roster batches, token
+ * requests): those are never sent to a seed client. Edits carry the line and its text, not the
+ * operations (a field the seed does not know: bytes for nothing). */
+export function outboundToSeedWire(
+  msg: Outbound,
+  extras: WelcomeExtras,
+  now: number,
+): SessionMessage | undefined {
+  const wire = outboundToWire(msg, extras, now);
+  const payload = wire.payload;
+  if (!payload || !SEED_PAYLOADS.has(payload.$case)) return undefined;
+  if (payload.$case === 'edit' && payload.value.operations.length > 0) {
+    return { ...wire, payload: { $case: 'edit', value: { ...payload.value, operations: [] } } };
+  }
+  return wire;
 }

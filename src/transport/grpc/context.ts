@@ -14,7 +14,7 @@ import { SessionMessage } from '../../gen/codereview/v1/codereview.js';
 import type { Logger } from '../../observability/logger.js';
 import type { Metrics } from '../../observability/metrics.js';
 import type { Authenticator, Recheckable } from './auth.js';
-import { outboundToWire, type WelcomeExtras } from './codec.js';
+import { outboundToSeedWire, outboundToWire, type WelcomeExtras } from './codec.js';
 import type { OutboundLimits, OutboundObserver } from './outbound-queue.js';
 
 export interface TransportLimits extends OutboundLimits {
@@ -59,10 +59,15 @@ export interface Encoders {
   /** SessionMessage bytes, cached per message object: every recipient of a broadcast gets the same
    * object, so it is encoded once. */
   session(msg: Outbound): Buffer;
+  /** What a seed client receives (seed payloads only, edits without operations), cached like
+   * `session`; undefined for what the seed's vocabulary lacks (never sent). */
+  seed(msg: Outbound): Buffer | undefined;
   /** SubscribeResponse{message = 1} bytes: the SessionMessage bytes behind a field-1 header, with no
    * second encoding of the message itself. */
   subscribe(msg: Outbound): Buffer;
 }
+
+const toBuffer = (u8: Uint8Array) => Buffer.from(u8.buffer, u8.byteOffset, u8.byteLength);
 
 export function createEncoders(extras: WelcomeExtras): Encoders {
   const sessionCache = new WeakMap<Outbound, Buffer>();
@@ -70,11 +75,20 @@ export function createEncoders(extras: WelcomeExtras): Encoders {
   const session = (msg: Outbound): Buffer => {
     let bytes = sessionCache.get(msg);
     if (!bytes) {
-      const u8 = SessionMessage.encode(outboundToWire(msg, extras, Date.now())).finish();
-      bytes = Buffer.from(u8.buffer, u8.byteOffset, u8.byteLength);
+      bytes = toBuffer(SessionMessage.encode(outboundToWire(msg, extras, Date.now())).finish());
       sessionCache.set(msg, bytes);
     }
     return bytes;
+  };
+  const seedCache = new WeakMap<Outbound, Buffer | null>();
+  const seed = (msg: Outbound): Buffer | undefined => {
+    let bytes = seedCache.get(msg);
+    if (bytes === undefined) {
+      const wire = outboundToSeedWire(msg, extras, Date.now());
+      bytes = wire ? toBuffer(SessionMessage.encode(wire).finish()) : null;
+      seedCache.set(msg, bytes);
+    }
+    return bytes ?? undefined;
   };
   const subscribe = (msg: Outbound): Buffer => {
     let bytes = subscribeCache.get(msg);
@@ -93,7 +107,7 @@ export function createEncoders(extras: WelcomeExtras): Encoders {
     }
     return bytes;
   };
-  return { session, subscribe };
+  return { session, seed, subscribe };
 }
 
 export function outboundObserver(ctx: TransportContext): OutboundObserver {
@@ -108,6 +122,9 @@ export function outboundObserver(ctx: TransportContext): OutboundObserver {
     },
     cutOff() {
       metrics.slowConsumers.inc();
+    },
+    withheld(msg) {
+      metrics.withheld.labels(msg.type).inc();
     },
   };
 }

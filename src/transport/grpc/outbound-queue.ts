@@ -24,6 +24,8 @@ export interface OutboundObserver {
   written(msg: Outbound, bytes: number): void;
   depthChanged(delta: number): void;
   cutOff(): void;
+  /** A message the participant's vocabulary has no form for was not sent (a seed client's ack). */
+  withheld(msg: Outbound): void;
 }
 
 interface Entry {
@@ -57,7 +59,8 @@ export class OutboundQueue implements ParticipantSink {
 
   constructor(
     private readonly writer: StreamWriter,
-    private readonly encode: (msg: Outbound) => Buffer,
+    /** undefined: this participant is not sent such a message (see OutboundObserver.withheld). */
+    private readonly encode: (msg: Outbound) => Buffer | undefined,
     private readonly limits: OutboundLimits,
     private readonly observer: OutboundObserver,
   ) {}
@@ -73,6 +76,10 @@ export class OutboundQueue implements ParticipantSink {
   send(msg: Outbound): void {
     if (this.closed) return;
     const bytes = this.encode(msg);
+    if (!bytes) {
+      this.observer.withheld(msg);
+      return;
+    }
     if (this.depth === 0 && !this.blocked) {
       // The common case: nothing waits ahead of it, so it goes straight to the stream.
       this.writeNow(msg, bytes);

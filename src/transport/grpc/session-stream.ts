@@ -37,6 +37,8 @@ class SessionStream {
   private readonly log: Logger;
   private joinTimer: NodeJS.Timeout | undefined;
   private principal: Principal | undefined;
+  /** Joined the seed's way: refusals cannot be sent to it in-stream (logged and counted). */
+  private seed = false;
   private readonly timers = new Set<NodeJS.Timeout>();
 
   constructor(
@@ -112,18 +114,21 @@ class SessionStream {
       return;
     }
     if (this.state !== 'joining') return;
+    const join = inbound.kind === 'join' ? inbound : undefined;
+    // A seed client (presence JOINED, or a command, as its first message) understands the seed's
+    // payloads only: it is brought up to date and followed in those.
+    this.seed = join?.seed ?? true;
     const queue = new OutboundQueue(
       {
         write: (bytes) => this.call.write(bytes),
         onceDrain: (fn) => this.call.once('drain', fn),
         end: (error) => this.endCall(error),
       },
-      ctx.encoders.session,
+      this.seed ? ctx.encoders.seed : ctx.encoders.session,
       ctx.limits,
       outboundObserver(ctx),
     );
     this.queue = queue;
-    const join = inbound.kind === 'join' ? inbound : undefined;
     try {
       const { participant, welcome } = await ctx.engine.join({
         sessionId: m.sessionId,
@@ -133,6 +138,7 @@ class SessionStream {
         displayName: join?.displayName ?? '',
         resumeAfter: join?.resumeAfter,
         capabilities: join?.capabilities,
+        vocabulary: this.seed ? 'seed' : 'full',
         sink: queue,
       });
       if (this.state !== 'joining') {
@@ -345,6 +351,11 @@ class SessionStream {
   private sendError(clientMessageId: string, err: LiveReviewError): void {
     countError(this.ctx, err);
     if (err.reason === 'INTERNAL') this.log.error({ err, clientMessageId }, 'internal error on a message');
+    else if (this.seed)
+      this.log.info(
+        { reason: err.reason, code: err.code, message: err.message },
+        'message of a seed client refused (it has no in-stream error message: logged and counted)',
+      );
     else this.log.debug({ reason: err.reason, clientMessageId }, 'message refused');
     this.queue?.send({
       type: 'error',
