@@ -14,7 +14,7 @@ import type {
 import type { SessionState } from './session-state.js';
 import { checkLine, checkPath, checkVersion, LIMITS } from './validate.js';
 import { lineCount, lineRange, replaceLineOp } from '../ot/lines.js';
-import { checkOp, firstChangedOffset, stripInvertible, type TextOp } from '../ot/text.js';
+import { checkOp, stripInvertible, type TextOp } from '../ot/text.js';
 
 /** The change a durable command asks for, at the state's current version. */
 export function prepare(
@@ -75,21 +75,17 @@ function lineEditOp(doc: FileDocument, baseVersion: number, line: number, conten
   );
 }
 
-function resolveCommentPath(state: SessionState, path: string): FileDocument {
+/** The file a new comment is on. A comment that names none (a seed client's: the seed's Comment
+ * has no file) goes to the session's only file; with no file or several, it is a comment on the
+ * review as a whole (the engine first fills in the file of the author's cursor, when it has one). */
+function commentFile(state: SessionState, path: string): FileDocument | undefined {
   if (path) {
     checkPath('comment.file_path', path);
     const doc = state.files.get(path);
     if (!doc) throw new LiveReviewError('FILE_NOT_FOUND', `no file ${JSON.stringify(path)} in this session`);
     return doc;
   }
-  if (state.files.size === 1) return state.files.values().next().value as FileDocument;
-  if (state.files.size === 0)
-    throw new LiveReviewError('FILE_NOT_FOUND', 'the session has no file to comment on');
-  throw new LiveReviewError('FILE_REQUIRED', 'the session has several files: set comment.file_path', {
-    fieldViolations: [
-      { field: 'comment.file_path', description: 'required when the session has several files' },
-    ],
-  });
+  return state.files.size === 1 ? (state.files.values().next().value as FileDocument) : undefined;
 }
 
 function prepareComment(
@@ -113,7 +109,34 @@ function prepareComment(
     case 'create': {
       if (!cmd.text) throw invalidMessage('comment.text', 'is required');
       const id = newId();
-      const doc = resolveCommentPath(state, cmd.path);
+      const doc = commentFile(state, cmd.path);
+      if (!doc) {
+        // On the review as a whole: kept with the line number it was given (0: no line), not
+        // anchored to any text.
+        if (!Number.isInteger(cmd.line) || cmd.line < 0)
+          throw invalidMessage('comment.line_number', 'must not be negative');
+        return {
+          kind: 'comment',
+          action,
+          comment: {
+            id,
+            path: '',
+            fixedLine: cmd.line,
+            parentId: '',
+            authorId: origin.userId,
+            text: cmd.text,
+            state: 'open',
+            outdated: false,
+            anchorStart: 0,
+            anchorEnd: 0,
+            originalLineText: '',
+            createdAt: now,
+            updatedAt: now,
+          },
+          line: 0,
+          version: 0,
+        };
+      }
       checkLine('comment.line_number', cmd.line);
       const version = cmd.version ?? doc.version;
       checkVersion('comment.version', version);
@@ -199,19 +222,18 @@ function prepareOpenFile(state: SessionState, path: string, text: string): Durab
 export function describe(state: SessionState, change: DurableChange): DurableChange {
   if (change.kind === 'edit') {
     const doc = state.files.get(change.path)!;
-    const offset = firstChangedOffset(change.op) ?? 0;
-    const { line, text } = doc.lineAt(offset);
+    const { line, text } = doc.changedLines(change.op);
     return Object.freeze({ ...change, line, lineText: text });
   }
   if (change.kind === 'comment') {
     const { comments } = state;
     const doc = state.files.get(change.comment.path);
-    const view = doc && comments.view(comments.get(change.comment.id), doc.text, doc.version);
+    const view = comments.view(comments.get(change.comment.id), doc?.text ?? '', doc?.version ?? 0);
     return Object.freeze({
       ...change,
       comment: Object.freeze({ ...comments.get(change.comment.id) }),
-      line: view?.line ?? 0,
-      version: doc?.version ?? 0,
+      line: view.line,
+      version: view.version,
     });
   }
   return Object.freeze(change);

@@ -84,9 +84,11 @@ export class CommentBook {
       });
   }
 
-  /** A comment as clients see it, its line computed against the file's current text. */
+  /** A comment as clients see it, its line computed against the file's current text (a comment on
+   * the review as a whole keeps the line it was given). */
   view(c: CommentRecord, fileText: string, version: number): CommentView {
     const anchor = this.root(c);
-    return { ...c, outdated: anchor.outdated, line: positionOf(fileText, anchor.anchorStart).line, version };
+    const line = anchor.fixedLine ?? positionOf(fileText, anchor.anchorStart).line;
+    return { ...c, outdated: anchor.outdated, line, version };
   }
 }

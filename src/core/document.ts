@@ -11,10 +11,9 @@ import {
   makeInvertible,
   transformOp,
   transformPosition,
-  utf16Index,
   type TextOp,
 } from '../ot/text.js';
-import { lineAtIndex } from '../ot/lines.js';
+import { changedLines } from '../ot/lines.js';
 
 export class FileDocument {
   /** Invertible ops; history[i] takes version historyBase + i to historyBase + i + 1. */
@@ -96,9 +95,9 @@ export class FileDocument {
     return pos;
   }
 
-  /** The current text's line (number and content) holding code point offset `offset`. */
-  lineAt(offset: number): { line: number; text: string } {
-    return lineAtIndex(this.text, this.astral ? utf16Index(this.text, offset) : offset);
+  /** The lines `op` (the last applied op) changed, in the current text: see changedLines. */
+  changedLines(op: TextOp): { line: number; text: string } {
+    return changedLines(this.text, op, this.astral);
   }
 
   /** The op that made the current version (invertible form). */

@@ -9,6 +9,7 @@ import type {
   Command,
   CommentView,
   CursorView,
+  DurableCommand,
   FileView,
   Origin,
   ParticipantView,
@@ -57,6 +58,12 @@ export const ROSTER_UPDATES = 'roster_updates';
 /** The authorization action of a command. */
 function actionOf(command: Command): Action {
   return command.kind;
+}
+
+/** A comment that names no file (a seed client's) is about the file its author's cursor is in. */
+function withCursorFile(p: Participant, command: DurableCommand): DurableCommand {
+  if (command.kind !== 'comment' || command.path || !p.cursor || !('offset' in p.cursor)) return command;
+  return { ...command, path: p.cursor.path };
 }
 
 export interface SessionState {
@@ -197,7 +204,7 @@ export class Engine {
         };
       default: {
         const origin: Origin = { userId: p.userId, clientId: p.clientId, clientMessageId };
-        return session.submit(p, origin, command);
+        return session.submit(p, origin, withCursorFile(p, command));
       }
     }
   }

@@ -74,10 +74,6 @@ export const REASONS = {
     code: Code.NOT_FOUND,
     advice: 'No such file in the session. Open it first (OpenReview) or edit from version 0 to create it.',
   },
-  FILE_REQUIRED: {
-    code: Code.INVALID_ARGUMENT,
-    advice: 'The session has several files: name one with file_path.',
-  },
   FILE_EXISTS: {
     code: Code.ALREADY_EXISTS,
     advice: 'The file is already open in the session with other content. Edit it instead.',

@@ -110,7 +110,7 @@ export class SessionState {
       if (path && c.path !== path) continue;
       if (!includeResolved && this.comments.root(c).state === 'resolved') continue;
       const doc = this.files.get(c.path);
-      if (doc) views.push(this.comments.view(c, doc.text, doc.version));
+      views.push(this.comments.view(c, doc?.text ?? '', doc?.version ?? 0));
     }
     return views;
   }

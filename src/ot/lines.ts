@@ -1,7 +1,7 @@
 // Lines of a text, in code points. Lines are 1-based; a line ends at "\n" (a preceding "\r" belongs
 // to the terminator, so CRLF files keep their line endings through line edits). Columns are 1-based
 // code point positions within a line, as editors show them.
-import { codePointLength, utf16Index, type TextOp } from './text.js';
+import { codePointLength, detach, utf16Index, type TextOp } from './text.js';
 
 export interface LineRange {
   /** Code point offset of the line's first character. */
@@ -41,21 +41,6 @@ export function lineRange(text: string, line: number): LineRange | undefined {
   return { start, contentEnd, end: contentEnd + (endIndex - contentEndIndex), text: content };
 }
 
-/** The 1-based number and the content (without terminator) of the line holding UTF-16 index
- * `index`: one pass over the text before it, none after the line. */
-export function lineAtIndex(text: string, index: number): { line: number; text: string } {
-  let line = 1;
-  let start = 0;
-  for (let i = text.indexOf('\n'); i !== -1 && i < index; i = text.indexOf('\n', i + 1)) {
-    line++;
-    start = i + 1;
-  }
-  const nl = text.indexOf('\n', start);
-  let end = nl === -1 ? text.length : nl;
-  if (nl !== -1 && end > start && text.charCodeAt(end - 1) === 13) end--;
-  return { line, text: text.slice(start, end) };
-}
-
 /** The 1-based line and column of code point offset `offset` (clamped to the text). */
 export function positionOf(text: string, offset: number): { line: number; column: number } {
   const index = utf16Index(text, Math.max(0, offset));
@@ -93,4 +78,34 @@ export function replaceLineOp(text: string, line: number, content: string): Text
   if (line !== lineCount(text) + 1) return undefined;
   const length = codePointLength(text);
   return length > 0 ? [length, '\n' + content] : content ? [content] : [];
+}
+
+/**
+ * The lines an op changed, in the text after it: the first one's number and their content (with
+ * "\n" between them), so that "replace line `line` with `text`" turns the old first line into
+ * them (the seed's CodeEdit for a broadcast). An edit that removed line breaks cannot be said
+ * that way: the lines it joined are not removed by a line replacement.
+ * `astral`: whether the text may hold code points outside the BMP (else offsets are indexes).
+ */
+export function changedLines(text: string, op: TextOp, astral: boolean): { line: number; text: string } {
+  let position = 0;
+  let first: number | undefined;
+  let last = 0;
+  for (const c of op) {
+    if (typeof c === 'number') {
+      position += c;
+      continue;
+    }
+    first ??= position;
+    if (typeof c === 'string') position += codePointLength(c);
+    last = position;
+  }
+  const index = (cp: number) => (astral ? utf16Index(text, cp) : Math.min(cp, text.length));
+  const start = text.lastIndexOf('\n', index(first ?? 0) - 1) + 1;
+  const nl = text.indexOf('\n', index(last));
+  let end = nl === -1 ? text.length : nl;
+  if (nl !== -1 && end > start && text.charCodeAt(end - 1) === 13) end--;
+  let line = 1;
+  for (let i = text.indexOf('\n'); i !== -1 && i < start; i = text.indexOf('\n', i + 1)) line++;
+  return { line, text: detach(text.slice(start, end)) };
 }

@@ -25,13 +25,14 @@ type SeedStream = grpc.ClientDuplexStream<Partial<SeedMessage>, SeedMessage>;
 type SeedClientCtor = new (
   address: string,
   creds: grpc.ChannelCredentials,
+  options?: grpc.ClientOptions,
 ) => grpc.Client & {
   CollaborativeSession(options?: grpc.CallOptions): SeedStream;
   CollaborativeSession(metadata: grpc.Metadata, options?: grpc.CallOptions): SeedStream;
 };
 
 let seedCtor: SeedClientCtor | undefined;
-export function seedClient(address: string) {
+export function seedClient(address: string, options: grpc.ClientOptions = {}) {
   if (!seedCtor) {
     const def = protoLoader.loadSync(SEED_PROTO, {
       keepCase: true,
@@ -45,7 +46,7 @@ export function seedClient(address: string) {
     };
     seedCtor = pkg.codereview.v1.CodeReviewService;
   }
-  return new seedCtor(address, grpc.credentials.createInsecure());
+  return new seedCtor(address, grpc.credentials.createInsecure(), options);
 }
 
 export function ourClient(address: string, options: grpc.ClientOptions = {}) {
