@@ -28,14 +28,14 @@ export async function connectBus(url: string, options: RedisBusOptions): Promise
 /** A plain client for looking at the server from outside (CLIENT LIST, raw PUBLISH). */
 export async function adminClient(url = sharedRedisUrl): Promise<Redis> {
   const client = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
-  client.on('error', () => undefined);
+  let lastError: Error | undefined;
+  client.on('error', (error: Error) => (lastError = error));
   try {
     await client.connect();
   } catch (error) {
     client.disconnect();
-    throw new Error(`cannot reach Redis at ${url}: ${(error as Error).message}; ${START_HINT}`, {
-      cause: error,
-    });
+    const why = lastError ?? (error as Error);
+    throw new Error(`cannot reach Redis at ${url}: ${why.message}; ${START_HINT}`, { cause: why });
   }
   return client;
 }

@@ -89,10 +89,10 @@ export class RedisBus implements Bus {
     try {
       await Promise.all([bus.pub.connect(), bus.sub.connect()]);
     } catch (error) {
+      // ioredis rejects with "Connection is closed."; the reason came with its 'error' event.
+      const why = bus.lastError ?? (error as Error);
       await bus.close();
-      throw new BusUnavailableError(`cannot reach Redis at ${where}: ${(error as Error).message}`, {
-        cause: error,
-      });
+      throw new BusUnavailableError(`cannot reach Redis at ${where}: ${why.message}`, { cause: why });
     }
     bus.started = true;
     return bus;
