@@ -29,6 +29,8 @@ describe('Redis bus', () => {
       const [atA, atB, atBLater] = [new Inbox(), new Inbox(), new Inbox()];
       await a.subscribe('review', atA.handler);
       await b.subscribe('review', atB.handler);
+      const many = new Inbox();
+      for (let i = 0; i < 300; i++) await b.subscribe(`session-${i}`, many.handler);
       await a.publish('review', 'before');
       await Promise.all([atA.until(1), atB.until(1)]);
       const [reconnectsA, reconnectsB] = [reconnects(a), reconnects(b)];
@@ -50,6 +52,8 @@ describe('Redis bus', () => {
       assert.deepEqual(await atA.until(2), ['before', 'after']);
       assert.deepEqual(await atB.until(2), ['before', 'after']);
       assert.deepEqual(await atBLater.until(1), ['made while down']);
+      for (const i of [0, 150, 299]) await a.publish(`session-${i}`, `to ${i}`);
+      assert.deepEqual(await many.until(3), ['to 0', 'to 150', 'to 299']);
       assert.deepEqual([reconnectsA.count(), reconnectsB.count()], [1, 1]);
       // One report per instance for the outage, not one per reconnect attempt.
       assert.deepEqual(
