@@ -108,7 +108,45 @@ export async function collectReview(options: CollectReviewOptions): Promise<Coll
     maxTotalBytes: options.maxTotalBytes ?? DEFAULT_MAX_TOTAL_BYTES,
   };
   const timeoutMs = options.timeoutMs ?? DEFAULT_GIT_TIMEOUT_MS;
-  const dir = resolve(options.repo);
+  const root = await workingTreeRoot(resolve(options.repo), timeoutMs);
+  const git: Git = (args, more = {}) =>
+    runGit(args, { cwd: root, timeoutMs, maxBuffer: more.maxBuffer ?? LISTING_BYTES, ...more });
+  const verifyCommit = async (rev: string): Promise<string | undefined> => {
+    const r = await git(['rev-parse', '-q', '--verify', '--end-of-options', `${rev}^{commit}`], {
+      allowExit: [1],
+    });
+    return r.exitCode === 0 ? r.stdout.toString('utf8').trim() : undefined;
+  };
+
+  const headSha = await verifyCommit('HEAD');
+  const branchRef = await git(['symbolic-ref', '-q', '--short', 'HEAD'], { allowExit: [1] });
+  const branch = branchRef.exitCode === 0 ? branchRef.stdout.toString('utf8').trim() : undefined;
+  const base = await resolveBase(options.base, headSha, verifyCommit, git);
+  const { candidates, skipped } = await listChanges(git, base, limits.maxFiles);
+  const rootReal = await realpath(root);
+  const sizes = await blobSizes(
+    candidates.flatMap((c) => (c.baseSha ? [c.baseSha] : [])),
+    git,
+  );
+  const accepted = await withinLimits(candidates, sizes, rootReal, limits, skipped);
+  const blobs = await readBlobs(
+    accepted.flatMap((c) => (c.baseSha ? [c.baseSha] : [])),
+    sizes,
+    git,
+  );
+  const files = await readTexts(accepted, blobs, rootReal, limits.maxFileBytes, skipped);
+  skipped.sort((a, b) => compare(a.path, b.path));
+
+  const short = (sha: string): string => sha.slice(0, 7);
+  const headDescription = !headSha
+    ? 'the working tree (no commits yet)'
+    : branch
+      ? `the working tree of ${branch} (HEAD ${short(headSha)})`
+      : `the working tree at a detached HEAD ${short(headSha)}`;
+  return { root, base, head: { sha: headSha, branch, description: headDescription }, files, skipped };
+}
+
+async function workingTreeRoot(dir: string, timeoutMs: number): Promise<string> {
   const isDir = await stat(dir).then(
     (s) => s.isDirectory(),
     () => false,
@@ -123,33 +161,28 @@ export async function collectReview(options: CollectReviewOptions): Promise<Coll
   if (top.exitCode !== 0) {
     throw new GitSourceError('NOT_A_REPOSITORY', `${dir} is not in a git working tree: ${top.stderr}`);
   }
-  const root = top.stdout.toString('utf8').replace(/\n$/, '');
-  const git = (args: string[], more: { maxBuffer?: number; input?: string; allowExit?: number[] } = {}) =>
-    runGit(args, { cwd: root, timeoutMs, maxBuffer: more.maxBuffer ?? LISTING_BYTES, ...more });
-  const verifyCommit = async (rev: string): Promise<string | undefined> => {
-    const r = await git(['rev-parse', '-q', '--verify', '--end-of-options', `${rev}^{commit}`], {
-      allowExit: [1],
-    });
-    return r.exitCode === 0 ? r.stdout.toString('utf8').trim() : undefined;
-  };
+  return top.stdout.toString('utf8').replace(/\n$/, '');
+}
 
-  const headSha = await verifyCommit('HEAD');
-  const branchRef = await git(['symbolic-ref', '-q', '--short', 'HEAD'], { allowExit: [1] });
-  const branch = branchRef.exitCode === 0 ? branchRef.stdout.toString('utf8').trim() : undefined;
-  const base = await resolveBase(options.base, headSha, verifyCommit, git);
-
+/** The changed files, tracked (with renames) and untracked, in path order; what can be told
+ * unfit from git's listing alone goes to `skipped`. */
+async function listChanges(
+  git: Git,
+  base: { sha: string; description: string },
+  maxFiles: number,
+): Promise<{ candidates: Candidate[]; skipped: SkippedFile[] }> {
   const diffArgs = ['-z', '-M', '--no-abbrev', '--no-ext-diff', '--no-textconv', base.sha, '--'];
   const raw = parseRaw((await git(['diff', '--raw', ...diffArgs])).stdout);
   const binary = parseNumstatBinary((await git(['diff', '--numstat', ...diffArgs])).stdout);
   const untracked = splitNul((await git(['ls-files', '-z', '--others', '--exclude-standard'])).stdout);
-  if (raw.length + untracked.length > limits.maxFiles) {
+  const count = raw.length + untracked.length;
+  if (count > maxFiles) {
     throw new GitSourceError(
       'TOO_MANY_FILES',
-      `${raw.length + untracked.length} files changed since ${base.description}, more than the limit of ${limits.maxFiles}: ` +
+      `${count} files changed since ${base.description}, more than the limit of ${maxFiles}: ` +
         'pass a closer base, or add generated files to .gitignore',
     );
   }
-
   const skipped: SkippedFile[] = [];
   const candidates = new Map<string, Candidate>();
   for (const e of raw) {
@@ -177,48 +210,60 @@ export async function collectReview(options: CollectReviewOptions): Promise<Coll
     if (deleted && deleted.change === 'deleted') candidates.set(path, { ...deleted, change: 'modified' });
     else candidates.set(path, { path, change: 'added' });
   }
+  return { candidates: [...candidates.values()].sort((a, b) => compare(a.path, b.path)), skipped };
+}
 
-  const baseSizes = await blobSizes(
-    [...candidates.values()].flatMap((c) => (c.baseSha ? [c.baseSha] : [])),
-    git,
-  );
-  const rootReal = await realpath(root);
-  const accepted: { c: Candidate; head: HeadFile | undefined }[] = [];
+/** The candidates within the per-file and whole-review byte limits, measured before reading. */
+async function withinLimits(
+  candidates: readonly Candidate[],
+  baseSizes: Map<string, number>,
+  rootReal: string,
+  limits: { maxFileBytes: number; maxTotalBytes: number },
+  skipped: SkippedFile[],
+): Promise<Candidate[]> {
+  const accepted: Candidate[] = [];
   let budget = limits.maxTotalBytes;
-  for (const c of [...candidates.values()].sort((a, b) => compare(a.path, b.path))) {
+  for (const c of candidates) {
     const baseSize = c.baseSha ? (baseSizes.get(c.baseSha) ?? 0) : 0;
-    const head = c.change === 'deleted' ? undefined : await headFile(rootReal, c.path);
-    if (head && 'reason' in head) {
+    const head = c.change === 'deleted' ? { size: 0 } : await headFile(rootReal, c.path);
+    if ('reason' in head) {
       skipped.push(head);
       continue;
     }
-    const size = Math.max(baseSize, head?.size ?? 0);
+    const size = Math.max(baseSize, head.size);
     if (size > limits.maxFileBytes) {
       skipped.push(
         skip(c.path, 'too_large', `${size} bytes, above the limit of ${limits.maxFileBytes} per file`),
       );
       continue;
     }
-    if (baseSize + (head?.size ?? 0) > budget) {
+    if (baseSize + head.size > budget) {
       skipped.push(
         skip(c.path, 'review_too_large', `the review's files exceed ${limits.maxTotalBytes} bytes`),
       );
       continue;
     }
-    budget -= baseSize + (head?.size ?? 0);
-    accepted.push({ c, head });
+    budget -= baseSize + head.size;
+    accepted.push(c);
   }
+  return accepted;
+}
 
-  const blobs = await readBlobs(
-    accepted.flatMap(({ c }) => (c.baseSha ? [c.baseSha] : [])),
-    baseSizes,
-    git,
-  );
+/** Base and head texts of the accepted files; binary or non-UTF-8 ones, and files whose text did
+ * not change, go to `skipped`. */
+async function readTexts(
+  accepted: readonly Candidate[],
+  blobs: Map<string, Buffer>,
+  rootReal: string,
+  maxFileBytes: number,
+  skipped: SkippedFile[],
+): Promise<CollectedFile[]> {
   const files: CollectedFile[] = [];
-  for (const { c, head } of accepted) {
+  for (const c of accepted) {
     const baseBytes = c.baseSha ? blobs.get(c.baseSha) : Buffer.alloc(0);
     if (!baseBytes) throw new GitSourceError('GIT_FAILED', `git did not return the base of ${c.path}`);
-    const headBytes = head ? await readHead(rootReal, c.path, limits.maxFileBytes) : Buffer.alloc(0);
+    const headBytes =
+      c.change === 'deleted' ? Buffer.alloc(0) : await readHead(rootReal, c.path, maxFileBytes);
     if (!Buffer.isBuffer(headBytes)) {
       skipped.push(headBytes);
       continue;
@@ -242,21 +287,7 @@ export async function collectReview(options: CollectReviewOptions): Promise<Coll
       headText,
     });
   }
-  skipped.sort((a, b) => compare(a.path, b.path));
-
-  const short = (sha: string): string => sha.slice(0, 7);
-  const headDescription = !headSha
-    ? 'the working tree (no commits yet)'
-    : branch
-      ? `the working tree of ${branch} (HEAD ${short(headSha)})`
-      : `the working tree at a detached HEAD ${short(headSha)}`;
-  return {
-    root,
-    base,
-    head: { sha: headSha, branch, description: headDescription },
-    files,
-    skipped,
-  };
+  return files;
 }
 
 type Git = (
@@ -449,13 +480,9 @@ async function readBlobs(shas: string[], sizes: Map<string, number>, git: Git): 
   return blobs;
 }
 
-interface HeadFile {
-  size: number;
-}
-
 /** A working-tree file's size, or why it cannot be read as the head of a review file: only
  * regular files reached without passing through a symbolic link are read. */
-async function headFile(rootReal: string, path: string): Promise<HeadFile | SkippedFile> {
+async function headFile(rootReal: string, path: string): Promise<{ size: number } | SkippedFile> {
   const abs = join(rootReal, path);
   let dirReal: string;
   try {
