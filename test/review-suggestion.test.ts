@@ -120,6 +120,30 @@ describe('suggested changes', () => {
     assert.equal(decideSuggestion({ ...s, text: typed, anchor: typedAnchor }).status, 'conflicting');
   });
 
+  it('on a last line ending in a carriage return: a line feed after it joins them, a new CRLF line does not', () => {
+    const s = suggest('a\nb\r', 2, 2, ['B']);
+    const [joined, joinedAnchor] = commit('a\nb\r', s.anchor, [4, '\nc']);
+    assert.equal(
+      (decideSuggestion({ ...s, text: joined, anchor: joinedAnchor }) as { reason: string }).reason,
+      'lines_joined',
+    );
+    const [appended, appendedAnchor] = commit('a\nb\r', s.anchor, [4, '\r\nc']);
+    assert.equal(
+      applied(appended, decideSuggestion({ ...s, text: appended, anchor: appendedAnchor })),
+      'a\nB\r\nc',
+    );
+  });
+
+  it('applies to a line retyped identically by concurrent edits: its text is what the suggestion was made on', () => {
+    const s = suggest('\r\n', 1, 1, []);
+    // Concurrently: "\r\n" typed inside the line's terminator, and the line deleted.
+    const typed: TextOp = [1, '\r\n'];
+    const deleted = transformOp([{ d: 2 }], typed, 'left');
+    const [text, anchor] = commit('\r\n', s.anchor, typed, deleted);
+    assert.equal(text, '\r\n');
+    assert.equal(applied(text, decideSuggestion({ ...s, text, anchor })), '');
+  });
+
   it('keeps CRLF line endings, and deletes the lines when the suggestion has none', () => {
     const text = 'a\r\nb\r\nc\r\n';
     assert.equal(
@@ -150,8 +174,8 @@ describe('suggested changes', () => {
   });
 });
 
-// The property. Every character of the document carries an identity, so the test knows where the
-// suggestion's lines are after any edits without asking the code under test.
+// The property. Every character of the document carries an identity, so the test knows what is
+// left of the suggestion's lines after any edits without asking the code under test.
 interface Char {
   ch: string;
   id: number;
@@ -174,12 +198,20 @@ function applyToChars(chars: Char[], op: TextOp, fresh: () => number): Char[] {
   return out;
 }
 
+/** Whether [start, end) of `text` is a run of whole lines (src/ot/lines.ts), the last one with its
+ * terminator when `original` had one. */
+function wholeLines(text: string, start: number, end: number, original: string): boolean {
+  const first = lineRange(text, positionOf(text, start).line)!;
+  const last = lineRange(text, positionOf(text, Math.max(start, end - 1)).line)!;
+  return first.start === start && (original.endsWith('\n') ? last.end : last.contentEnd) === end;
+}
+
 /** The text the characters spell. */
 function textOf(chars: Char[]): string {
   return chars.map((c) => c.ch).join('');
 }
 
-const PIECES = ['a', 'b', 'x', ' ', 'é', '😀'];
+const PIECES = ['a', 'b', 'x', ' ', 'é', '😀', '\r'];
 const EDIT_PIECES = [...PIECES, '\n', '\r\n', '\r', 'q\n'];
 const lineText = fc.array(fc.constantFrom(...PIECES), { maxLength: 4 }).map((a) => a.join(''));
 const doc = fc
@@ -265,32 +297,32 @@ describe('suggested changes under concurrent edits (property)', () => {
         }
         assert.equal(textOf(chars), text);
 
-        // Where the lines are now: the whole lines holding what survives of them.
+        // What is left of the original lines, found by identity, and whether it was left alone.
         const survivors = chars.flatMap((c, index) => (original.has(c.id) ? [index] : []));
-        let block: { start: number; end: number; text: string } | undefined;
-        if (survivors.length > 0) {
-          const first = lineRange(text, positionOf(text, survivors[0]!).line)!;
-          const last = lineRange(text, positionOf(text, survivors[survivors.length - 1]!).line)!;
-          const end = target.originalText.endsWith('\n') ? last.end : last.contentEnd;
-          block = { start: first.start, end, text: textOf(chars.slice(first.start, end)) };
-        }
-        const changed = !block || block.text !== target.originalText;
+        const first = survivors[0]!;
         const untouched =
-          !changed &&
           survivors.length === original.size &&
-          survivors[survivors.length - 1]! - survivors[0]! === original.size - 1 &&
-          block!.start === survivors[0];
+          survivors[survivors.length - 1]! - first === original.size - 1 &&
+          wholeLines(text, first, first + original.size, target.originalText);
+        // The lines where the anchor finds them: unchanged if they hold the same text as whole lines.
+        const { start, end } = anchor;
+        const unchanged =
+          end > start &&
+          textOf(chars.slice(start, end)) === target.originalText &&
+          wholeLines(text, start, end, target.originalText);
 
         const decision = decideSuggestion({ text, anchor, originalText: target.originalText, replacement });
-        if (changed) assert.equal(decision.status, 'conflicting', 'changed lines must not be applied');
-        if (untouched) assert.equal(decision.status, 'applicable', 'untouched lines must apply');
+        assert.equal(decision.status, unchanged ? 'applicable' : 'conflicting');
+        // The anchor holds whatever is left of the lines: a suggestion never lands on other lines.
+        for (const index of survivors)
+          assert.ok(index >= start && index < end, `${index} outside [${start}, ${end})`);
+        if (untouched) assert.deepEqual([start, end], [first, first + original.size]);
         if (decision.status === 'conflicting') {
           conflicting++;
           return;
         }
         applicable++;
-        // Exactly on the lines where they are now, and nothing outside them touched.
-        assert.deepEqual([anchor.start, anchor.end], [block!.start, block!.end]);
+        // Exactly on those lines, and nothing outside them touched.
         const before = textOf(chars.slice(0, anchor.start));
         const after = textOf(chars.slice(anchor.end));
         assert.equal(applyOp(text, decision.op), before + replacement + after);
@@ -304,7 +336,7 @@ describe('suggested changes under concurrent edits (property)', () => {
           }
         }
       }),
-      { numRuns: 2000 },
+      { numRuns: 5000 },
     );
     // Both outcomes were explored, not only one.
     assert.ok(applicable > 100 && conflicting > 100, `applicable ${applicable}, conflicting ${conflicting}`);

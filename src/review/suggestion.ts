@@ -105,12 +105,13 @@ export function decideSuggestion(input: {
       : conflict('lines_edited', 'the lines of the suggestion were edited since it was made');
   }
   const startsLine = from === 0 || text.charCodeAt(from - 1) === 10;
-  // A last line without terminator may have gained one (lines appended after it), unless it
-  // ended with "\r": then "\r\n" became its terminator and its content lost the "\r".
+  // A last line without terminator may have gained one (lines appended after it). A "\n" right
+  // after a line ending in "\r" would make "\r\n" its terminator: its text would lose the "\r".
   const endsLine =
     originalText.endsWith('\n') ||
     to === text.length ||
-    (!originalText.endsWith('\r') && (text.startsWith('\n', to) || text.startsWith('\r\n', to)));
+    text.startsWith('\r\n', to) ||
+    (text.startsWith('\n', to) && !originalText.endsWith('\r'));
   if (!startsLine || !endsLine) {
     return conflict('lines_joined', 'the lines of the suggestion were joined with the text next to them');
   }
