@@ -6,6 +6,9 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
+import { applyPatch } from 'diff';
+import fc from 'fast-check';
+import { lineRange } from '../src/ot/lines.js';
 import { diffTexts, renderUnifiedDiff, type DiffResult, type TextDiff } from '../src/review/diff.js';
 import { reviewPathProblem } from '../src/review/path.js';
 
@@ -217,6 +220,42 @@ describe('review diff', () => {
     const diff = diffed(diffTexts(base, head));
     assert.deepEqual([diff.added, diff.removed, diff.hunks.length], [2, 1, 2]);
     assert.equal(diffed(diffTexts('', base)).added, 200_000);
+  });
+});
+
+describe('review diff (property)', () => {
+  const line = fc.constantFrom('a', 'b', 'c', '', '  x', 'é😀', 'a\r');
+  const text = fc
+    .record({
+      lines: fc.array(fc.record({ line, eol: fc.constantFrom('\n', '\n', '\r\n') }), { maxLength: 12 }),
+      last: fc.option(line, { nil: undefined }),
+    })
+    .map(({ lines, last }) => lines.map((l) => l.line + l.eol).join('') + (last ?? ''));
+
+  it('turns the base into the head when applied as a patch, and maps lines consistently', () => {
+    fc.assert(
+      fc.property(text, text, fc.integer({ min: 0, max: 4 }), (base, head, context) => {
+        const diff = diffed(diffTexts(base, head, { context }));
+        const patch = renderUnifiedDiff(diff, { paths: { base: 'f', head: 'f' } });
+        assert.equal(patch === '', base === head);
+        if (patch) assert.equal(applyPatch(base, patch, { autoConvertLineEndings: false }), head);
+        for (const h of diff.hunks) {
+          assert.equal(h.lines.filter((l) => l.kind !== 'added').length, h.baseCount);
+          assert.equal(h.lines.filter((l) => l.kind !== 'removed').length, h.headCount);
+        }
+        // An unchanged line maps both ways onto a line with the same text.
+        for (let b = 1; lineRange(base, b); b++) {
+          const place = diff.lineMap.headLineOfBase(b)!;
+          assert.ok(place, `base line ${b}`);
+          assert.ok(lineRange(head, place.headLine), `head line ${place.headLine} exists`);
+          if (!place.removed) {
+            assert.equal(diff.lineMap.baseLineOfHead(place.headLine), b);
+            assert.equal(lineRange(head, place.headLine)!.text, lineRange(base, b)!.text);
+          }
+        }
+      }),
+      { numRuns: 1000 },
+    );
   });
 });
 
