@@ -17,9 +17,11 @@ import { constants } from 'node:fs';
 import { lstat, open, readlink, realpath, stat } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { GitSourceError, runGit } from './git.js';
+import type { FileChange } from './model.js';
 import { reviewPathProblem } from './path.js';
 
 export { GitSourceError, type GitErrorCode } from './git.js';
+export type { FileChange } from './model.js';
 
 export interface CollectReviewOptions {
   /** A directory inside the working tree. */
@@ -38,8 +40,6 @@ export interface CollectReviewOptions {
   /** Bound on each git call. Default 30 s. */
   timeoutMs?: number;
 }
-
-export type FileChange = 'added' | 'modified' | 'deleted' | 'renamed';
 
 export interface CollectedFile {
   path: string;
