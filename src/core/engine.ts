@@ -1,5 +1,6 @@
 // The engine: every session of this process, loaded on demand and evicted when nobody is in them.
 // It is what transports talk to; it knows nothing of gRPC, HTTP or any database driver.
+import type { Bus } from './bus.js';
 import type { Clock } from './clock.js';
 import { LiveReviewError, isLiveReviewError, rateLimited, storeUnavailable } from './errors.js';
 import { RateLimiter } from './rate-limit.js';
@@ -16,6 +17,7 @@ import type {
   WelcomeView,
 } from './model.js';
 import { Participant, type ParticipantSink } from './participant.js';
+import { Replicator } from './replicator.js';
 import { Session, type EngineConfig, type EngineHooks } from './session.js';
 import type { Store } from './store.js';
 import { checkClientMessageId, checkId, LIMITS } from './validate.js';
@@ -34,6 +36,16 @@ export interface EngineOptions {
     rateLimits?: { userPerSecond: number; userBurst: number; sessionPerSecond: number; sessionBurst: number };
   };
   hooks?: EngineHooks;
+  /** This instance's id (in participant ids it makes up, logs, and the bus). */
+  instanceId?: string;
+  /** Cluster mode: the bus to the other instances sharing the store. */
+  cluster?: {
+    bus: Bus;
+    heartbeatMs: number;
+    expiryMs: number;
+    pollMs: number;
+    onError?(what: string, err: unknown): void;
+  };
 }
 
 export interface JoinParams {
@@ -83,7 +95,25 @@ export class Engine {
   private readonly userLimiter: RateLimiter;
   private readonly sessionLimiter: RateLimiter;
 
+  private readonly replicator: Replicator | undefined;
+  /** Made-up participant ids carry this, so they are unique across instances. */
+  private readonly idTag: string;
+
   constructor(private readonly options: EngineOptions) {
+    this.idTag = (options.instanceId ?? '').slice(0, 8);
+    const cluster = options.cluster;
+    this.replicator = cluster
+      ? new Replicator({
+          instanceId: options.instanceId ?? 'instance',
+          bus: cluster.bus,
+          store: options.store,
+          clock: options.clock,
+          heartbeatMs: cluster.heartbeatMs,
+          expiryMs: cluster.expiryMs,
+          pollMs: cluster.pollMs,
+          onError: cluster.onError,
+        })
+      : undefined;
     const interval = Math.max(50, Math.min(options.config.idleAfterMs, options.config.evictAfterMs) / 4);
     this.sweeper = options.clock.setInterval(() => this.sweep(), interval);
     const r = options.config.rateLimits;
@@ -104,6 +134,11 @@ export class Engine {
     }
   }
 
+  /** Joins the cluster (when there is one): heartbeats, polls, the instances' topic. */
+  async start(): Promise<void> {
+    await this.replicator?.start();
+  }
+
   /** Number of sessions held in memory. */
   get liveSessions(): number {
     return this.sessions.size;
@@ -121,15 +156,22 @@ export class Engine {
           }),
         );
       }
+      const replicator = this.replicator;
       pending = Session.load(id, {
         store: this.options.store,
         clock: this.options.clock,
         config: this.options.config,
         hooks: this.options.hooks ?? {},
-      }).catch((err: unknown) => {
-        this.options.hooks?.storeFailed?.(id, err);
-        throw isLiveReviewError(err) ? err : storeUnavailable(err);
-      });
+        replication: replicator,
+      })
+        .then(async (session) => {
+          await replicator?.attach(session);
+          return session;
+        })
+        .catch((err: unknown) => {
+          this.options.hooks?.storeFailed?.(id, err);
+          throw isLiveReviewError(err) ? err : storeUnavailable(err);
+        });
       this.sessions.set(id, pending);
       // A failed load must not stay cached: the next call tries again.
       pending.catch(() => this.sessions.delete(id));
@@ -141,8 +183,11 @@ export class Engine {
   private async existingSession(id: string): Promise<Session> {
     checkId('session_id', id);
     const session = await this.session(id);
+    // In a cluster another instance may have filled it since: look at the log before saying no.
+    if (session.isEmpty && this.replicator) await session.read(() => undefined);
     if (session.isEmpty && session.room.participants.size === 0) {
       this.sessions.delete(id);
+      this.replicator?.detach(id);
       throw new LiveReviewError('SESSION_NOT_FOUND', `no session ${JSON.stringify(id)}`);
     }
     return session;
@@ -161,7 +206,7 @@ export class Engine {
         ],
       });
     }
-    const id = params.clientId || `${userId}#${this.nextAnonymous++}`;
+    const id = params.clientId || `${userId}#${this.idTag}${this.nextAnonymous++}`;
     const participant = new Participant(
       sessionId,
       id,
@@ -276,7 +321,7 @@ export class Engine {
           }),
       ),
     );
-    return session.run(() => {
+    return session.read(() => {
       const paths = new Set(files.map((f) => f.path));
       return {
         sequence: Math.max(session.committedHead, ...acks.map((a) => a?.sequence ?? 0)),
@@ -287,7 +332,7 @@ export class Engine {
 
   async getSession(sessionId: string, signal?: AbortSignal): Promise<SessionState> {
     const session = await this.existingSession(sessionId);
-    return session.run(
+    return session.read(
       () => ({
         sessionId,
         headSequence: session.committedHead,
@@ -307,7 +352,7 @@ export class Engine {
     signal?: AbortSignal,
   ): Promise<{ comments: CommentView[]; headSequence: number }> {
     const session = await this.existingSession(sessionId);
-    return session.run(
+    return session.read(
       () => ({
         comments: session.state.commentViews(includeResolved, path),
         headSequence: session.committedHead,
@@ -332,6 +377,7 @@ export class Engine {
             this.sessions.get(id) === pending
           ) {
             this.sessions.delete(id);
+            this.replicator?.detach(id);
             s.dispose();
           }
         })
@@ -354,5 +400,6 @@ export class Engine {
       // Let in-flight commits finish so that nothing acknowledged is lost.
       await s.value.run(() => undefined).catch(() => undefined);
     }
+    await this.replicator?.close();
   }
 }

@@ -248,6 +248,8 @@ export class Room {
     if (view.status === 'left') {
       if (!known || known.instanceId !== instanceId) return;
       this.remote.delete(view.participantId);
+      this.broadcastPresence({ ...known.view, status: 'left' }, false);
+      return;
     } else {
       if (known?.view.status === view.status && known.instanceId === instanceId) {
         known.view = view;
@@ -255,7 +257,7 @@ export class Room {
       }
       this.remote.set(view.participantId, { view, instanceId, cursor: known?.cursor });
     }
-    this.broadcastPresence(view);
+    this.broadcastPresence(view, false);
   }
 
   /** Another instance is gone (it stopped heartbeating): its participants leave. */
@@ -263,7 +265,7 @@ export class Room {
     for (const [id, r] of this.remote) {
       if (r.instanceId !== instanceId) continue;
       this.remote.delete(id);
-      this.broadcastPresence({ ...r.view, status: 'left' });
+      this.broadcastPresence({ ...r.view, status: 'left' }, false);
     }
   }
 
@@ -287,10 +289,8 @@ export class Room {
    * session starting) then costs a few roster updates per peer instead of N messages each.
    * Changes of this instance's participants also go to the other instances.
    */
-  private broadcastPresence(view: ParticipantView): void {
-    if (this.participants.has(view.participantId) || view.status === 'left') {
-      if (!this.remote.has(view.participantId)) this.deps.relay?.presence(view);
-    }
+  private broadcastPresence(view: ParticipantView, here = true): void {
+    if (here) this.deps.relay?.presence(view);
     this.pendingPresence.set(view.participantId, view);
     if (this.presenceTimer) return;
     const { clock, config } = this.deps;

@@ -316,9 +316,20 @@ export class Session {
 
   // ---- participants ---------------------------------------------------------------------------
 
-  /** Adds a participant and brings it up to date (between batches: exactly the committed state). */
+  /** Adds a participant and brings it up to date (between batches: exactly the committed state;
+   * in a cluster, first everything the log has). */
   join(p: Participant, resumeAfter: number | undefined): ReturnType<Room['join']> {
-    return this.run(() => this.room.join(p, resumeAfter));
+    return this.read(() => this.room.join(p, resumeAfter));
+  }
+
+  /** Runs `fn` with the committed state between batches; in a cluster, after reading whatever
+   * other instances committed that this one has not received yet (a read never shows less than
+   * the log had when it was asked for). */
+  read<T>(fn: () => T | Promise<T>, signal?: AbortSignal): Promise<T> {
+    return this.run(async () => {
+      if (this.deps.replication) await this.readMissed();
+      return fn();
+    }, signal);
   }
 
   leave(p: Participant): void {

@@ -3,9 +3,10 @@ import { pino, type Logger } from 'pino';
 
 export type { Logger };
 
-export function createLogger(level: string, destination?: NodeJS.WritableStream): Logger {
+/** Every line names the instance that wrote it: in a cluster, logs of several instances meet. */
+export function createLogger(level: string, instance: string, destination?: NodeJS.WritableStream): Logger {
   return pino(
-    { level, base: { service: 'livereview' }, timestamp: pino.stdTimeFunctions.isoTime },
+    { level, base: { service: 'livereview', instance }, timestamp: pino.stdTimeFunctions.isoTime },
     destination ?? pino.destination({ fd: 1, sync: false }),
   );
 }

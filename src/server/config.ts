@@ -38,6 +38,37 @@ export const OPTIONS = [
     why: 'Durable by default: an acknowledged edit survives a crash.',
   }),
   spec({
+    key: 'bus',
+    type: 'string',
+    default: '',
+    description:
+      'Cluster mode: redis://HOST:PORT of the Redis that carries events, presence and cursors between instances sharing --data postgres://… (empty: one instance).',
+    why: 'One instance needs no bus; several share a PostgreSQL log and a Redis for low-latency fan-out.',
+  }),
+  spec({
+    key: 'clusterHeartbeatMs',
+    type: 'int',
+    default: 1000,
+    description: 'Cluster mode: how often an instance says on the bus that it is alive.',
+    why: 'Cheap (one small message per instance), and it bounds how fast a dead instance is noticed.',
+  }),
+  spec({
+    key: 'clusterExpiryMs',
+    type: 'int',
+    default: 5000,
+    description:
+      'Cluster mode: an instance not heard from for this long is gone; its participants are shown LEFT.',
+    why: 'Five missed heartbeats: a GC pause or a Redis blip does not empty a roster, a dead instance does within seconds.',
+  }),
+  spec({
+    key: 'clusterPollMs',
+    type: 'int',
+    default: 1000,
+    description:
+      'Cluster mode: how often the log heads of sessions with participants here are read, to find events the bus dropped.',
+    why: 'Redis pub/sub may drop; the log may not. A dropped event is delivered within a second, one query per interval for all sessions.',
+  }),
+  spec({
     key: 'sqliteSynchronous',
     type: 'string',
     default: 'full',

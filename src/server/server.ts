@@ -13,7 +13,9 @@ import { HealthImplementation } from 'grpc-health-check';
 import { systemClock, type Clock } from '../core/clock.js';
 import { Engine } from '../core/engine.js';
 import { shuttingDown } from '../core/errors.js';
+import type { Bus } from '../core/bus.js';
 import type { Store } from '../core/store.js';
+import { RedisBus } from '../bus/redis/redis-bus.js';
 import { createLogger, type Logger } from '../observability/logger.js';
 import { Metrics } from '../observability/metrics.js';
 import { MemoryStore } from '../store/memory/memory-store.js';
@@ -46,6 +48,14 @@ export interface StartOptions {
   logDestination?: NodeJS.WritableStream;
   /** Policy hook: a principal's role in a session, instead of the token's `sessions` claim. */
   sessionPolicy?: SessionPolicy;
+  /** Cluster mode with this bus (tests run several instances in one process on a LocalHub);
+   * otherwise `--bus` says which, if any. The caller closes a bus it passes. */
+  bus?: Bus;
+}
+
+/** A URL without its password, for logs. */
+function redactUrl(value: string): string {
+  return value.replace(/^([a-z]+:\/\/[^:/@]*):[^@/]*@/i, '$1:***@');
 }
 
 const LOOPBACK = /^(127\.\d+\.\d+\.\d+|::1|\[::1\]|localhost)$/;
@@ -86,6 +96,12 @@ function openStore(config: ServerConfig): Store {
   });
 }
 
+async function connectBus(url: string, logger: Logger): Promise<Bus> {
+  if (!/^rediss?:\/\//.test(url))
+    throw new Error(`--bus: expected a redis:// URL, got ${JSON.stringify(url)}`);
+  return RedisBus.connect(url, { onError: (err) => logger.warn({ err }, 'bus: survived a failure') });
+}
+
 function grpcOptions(config: ServerConfig): grpc.ServerOptions {
   const options: grpc.ServerOptions = {
     'grpc.keepalive_time_ms': config.keepaliveTimeMs,
@@ -115,8 +131,8 @@ function loadReflection(): ReflectionService {
 }
 
 export async function startServer(config: ServerConfig, options: StartOptions = {}): Promise<RunningServer> {
-  const logger = createLogger(config.logLevel, options.logDestination);
   const serverId = randomUUID();
+  const logger = createLogger(config.logLevel, serverId, options.logDestination);
   const metrics = new Metrics();
   const clock = options.clock ?? systemClock;
   const auth = await authenticator(config, options.sessionPolicy);
@@ -133,9 +149,19 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
     );
   }
   const store = options.store ?? openStore(config);
+  const ownBus = !options.bus && config.bus ? await connectBus(config.bus, logger) : undefined;
+  const bus = options.bus ?? ownBus;
   const engine = new Engine({
     store,
     clock,
+    instanceId: serverId,
+    cluster: bus && {
+      bus,
+      heartbeatMs: config.clusterHeartbeatMs,
+      expiryMs: config.clusterExpiryMs,
+      pollMs: config.clusterPollMs,
+      onError: (what, err) => logger.warn({ err, what }, 'cluster: survived a failure'),
+    },
     config: {
       historyVersions: config.historyVersions,
       snapshotEvery: config.snapshotEvery,
@@ -165,6 +191,7 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
       storeFailed: (sessionId, err) => logger.error({ session: sessionId, err }, 'store operation failed'),
     },
   });
+  await engine.start();
   const ctx: TransportContext = {
     engine,
     metrics,
@@ -243,7 +270,17 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
       });
     });
   }
-  logger.info({ host: config.host, port, metricsPort, serverId, data: config.data }, 'listening');
+  logger.info(
+    {
+      host: config.host,
+      port,
+      metricsPort,
+      serverId,
+      data: redactUrl(config.data),
+      bus: redactUrl(config.bus),
+    },
+    'listening',
+  );
 
   // Live streams are re-checked for revocation and changed grants every --auth-recheck-ms.
   const recheck = setInterval(
@@ -281,6 +318,7 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
       await new Promise<void>((resolve) =>
         metricsServer ? metricsServer.close(() => resolve()) : resolve(),
       );
+      await ownBus?.close();
       await store.close();
       logger.info('shut down');
       logger.flush();
