@@ -73,14 +73,17 @@ const RETRY_ALONE = new Set([
 export async function appendGroup(
   pool: pg.Pool,
   requests: readonly AppendRequest[],
-): Promise<PromiseSettledResult<AppendResult>[]> {
+): Promise<{ outcomes: PromiseSettledResult<AppendResult>[]; retriedAlone: boolean }> {
   try {
     const results = await appendInOneStatement(pool, requests);
-    return results.map((value) => ({ status: 'fulfilled', value }));
+    return { outcomes: results.map((value) => ({ status: 'fulfilled', value })), retriedAlone: false };
   } catch (err) {
     if (requests.length === 1 || !RETRY_ALONE.has((err as { code?: string }).code ?? '')) throw err;
   }
-  return Promise.allSettled(requests.map(async (r) => (await appendInOneStatement(pool, [r]))[0]!));
+  const outcomes = await Promise.allSettled(
+    requests.map(async (r) => (await appendInOneStatement(pool, [r]))[0]!),
+  );
+  return { outcomes, retriedAlone: true };
 }
 
 async function appendInOneStatement(

@@ -11,7 +11,18 @@ interface PendingAppend extends AppendRequest {
   reject(err: unknown): void;
 }
 
+/** Counters since the store opened (for metrics and benchmarks). */
+export interface GroupCommitStats {
+  /** Statements that committed groups (including groups of one). */
+  groups: number;
+  appends: number;
+  events: number;
+  /** Groups whose statement failed on one member's account and were retried one append each. */
+  retriedAlone: number;
+}
+
 export class GroupCommit {
+  readonly stats: GroupCommitStats = { groups: 0, appends: 0, events: 0, retriedAlone: 0 };
   private pending: PendingAppend[] = [];
   private scheduled = false;
   private readonly inFlight = new Set<Promise<void>>();
@@ -68,10 +79,18 @@ export class GroupCommit {
 
   private commit(group: PendingAppend[]): void {
     const done = appendGroup(this.pool, group).then(
-      (outcomes) =>
-        outcomes.forEach((o, i) =>
-          o.status === 'fulfilled' ? group[i]!.resolve(o.value) : group[i]!.reject(o.reason),
-        ),
+      ({ outcomes, retriedAlone }) => {
+        this.stats.groups++;
+        if (retriedAlone) this.stats.retriedAlone++;
+        outcomes.forEach((o, i) => {
+          if (o.status === 'rejected') return group[i]!.reject(o.reason);
+          if (o.value.ok) {
+            this.stats.appends++;
+            this.stats.events += group[i]!.events.length;
+          }
+          group[i]!.resolve(o.value);
+        });
+      },
       (err: unknown) => group.forEach((a) => a.reject(err)),
     );
     const tracked = done.finally(() => {

@@ -11,7 +11,7 @@ import type pg from 'pg';
 import type { LoggedEvent, Origin } from '../../core/model.js';
 import type { AppendResult, LoadedSession, SessionSnapshot, Store } from '../../core/store.js';
 import { heads } from './append.js';
-import { GroupCommit } from './group-commit.js';
+import { GroupCommit, type GroupCommitStats } from './group-commit.js';
 import { migrate } from './migrations.js';
 import { createPool, describeUrl, inTransaction } from './pool.js';
 
@@ -107,6 +107,11 @@ export class PostgresStore implements Store {
       new GroupCommit(pool, options.commitsInFlight ?? 2, options.groupCommit ?? true),
       { retainEvents: options.retainEvents ?? 0, keepSnapshots: Math.max(1, options.keepSnapshots ?? 3) },
     );
+  }
+
+  /** Commit counters since the store opened. */
+  get commitStats(): Readonly<GroupCommitStats> {
+    return this.commits.stats;
   }
 
   private checkOpen(): void {
