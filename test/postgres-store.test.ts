@@ -202,6 +202,28 @@ describe('PostgreSQL store: retention', () => {
       Array.from({ length: 10 }, (_, i) => 21 + i),
     );
   });
+  it('loads a session whose whole log is kept with all of its history when no snapshot leaves the tail asked for', async (t) => {
+    // After a lost race the engine reloads the session; the history it keeps decides how stale a
+    // client's edit may be and still be transformed.
+    const store = await openStore(t);
+    const s = sessionName();
+    await store.append(
+      s,
+      0,
+      Array.from({ length: 10 }, (_, i) => event(s, i + 1)),
+    );
+    await store.saveSnapshot(s, {
+      seq: 8,
+      files: [{ path: 'f.ts', version: 8, text: 'at 8' }],
+      comments: [],
+    });
+    const loaded = await store.load(s, 5);
+    assert.equal(loaded?.snapshot, undefined);
+    assert.deepEqual(
+      loaded?.events.map((e) => e.seq),
+      Array.from({ length: 10 }, (_, i) => i + 1),
+    );
+  });
 });
 
 describe('PostgreSQL store: outages', () => {

@@ -132,14 +132,20 @@ export class PostgresStore implements Store {
       const { head, first } = rows[0]!;
       const seqs = rows[0]!.seqs.map(Number);
       if (head === null && seqs.length === 0) return undefined;
-      let chosen: number | undefined;
-      for (const seq of seqs) if (seq <= (head ?? 0) - keepTail || chosen === undefined) chosen = seq;
-      // Never pick a snapshot whose tail was pruned: the newest one always has its tail.
-      if (chosen !== undefined && first !== null && chosen + 1 < first) chosen = seqs.at(-1);
-      if (chosen === undefined && first !== null && first > 1) {
-        throw new Error(
-          `session ${sessionId}: log starts at ${first} and no snapshot covers what was pruned`,
-        );
+      // The newest snapshot that leaves `keepTail` events to replay; failing that, the one that
+      // leaves the most history to transform stale edits against: none while the whole log is
+      // kept, else the oldest whose tail is kept. (After a lost race the engine reloads, so in a
+      // cluster this decides how far back its clients' edits may be based.)
+      const firstRetained = first ?? (head ?? 0) + 1;
+      const usable = seqs.filter((seq) => seq + 1 >= firstRetained);
+      let chosen = usable.filter((seq) => seq <= (head ?? 0) - keepTail).at(-1);
+      if (chosen === undefined && firstRetained > 1) {
+        chosen = usable[0];
+        if (chosen === undefined) {
+          throw new Error(
+            `session ${sessionId}: log starts at ${firstRetained} and no snapshot covers what was pruned`,
+          );
+        }
       }
       let snapshot: SessionSnapshot | undefined;
       if (chosen !== undefined) {
