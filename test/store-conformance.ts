@@ -1,7 +1,7 @@
-// One conformance suite for the Store interface, run against every adapter (memory, SQLite, and
-// PostgreSQL later): what the engine relies on, nothing about how an adapter does it.
+// One conformance suite for the Store interface, run against every adapter (memory, SQLite,
+// PostgreSQL): what the engine relies on, nothing about how an adapter does it.
 import assert from 'node:assert/strict';
-import { describe, it } from 'node:test';
+import { after, before, describe, it } from 'node:test';
 import type { LoggedEvent } from '../src/core/model.js';
 import type { Store } from '../src/core/store.js';
 
@@ -31,8 +31,23 @@ export function event(
   };
 }
 
-export function storeConformance(name: string, open: () => Promise<Store>): void {
+export interface ConformanceOptions {
+  /** Every store `open` returns works on the same data, as the instances of a cluster do. */
+  shared?: boolean;
+  /** Before the first and after the last test (e.g. create and drop a database). */
+  before?: () => Promise<void>;
+  after?: () => Promise<void>;
+}
+
+export function storeConformance(
+  name: string,
+  open: () => Promise<Store>,
+  options: ConformanceOptions = {},
+): void {
   describe(`Store conformance: ${name}`, () => {
+    if (options.before) before(options.before);
+    if (options.after) after(options.after);
+
     it('knows nothing of a session that never had an event', async () => {
       const store = await open();
       assert.equal(await store.load(sessionName(), 0), undefined);
@@ -139,5 +154,76 @@ export function storeConformance(name: string, open: () => Promise<Store>): void
       );
       await store.close();
     });
+
+    it('keeps any text exactly as appended (NUL, astral, lone surrogates, quotes)', async () => {
+      const store = await open();
+      const s = sessionName();
+      const text = 'a\u0000b 😀 \ud800 "q" \\ \u2028 é';
+      const e: LoggedEvent = {
+        ...event(s, 1, 'm1'),
+        change: { kind: 'file_opened', path: 'odd.txt', version: 1, text },
+      };
+      await store.append(s, 0, [e]);
+      assert.deepEqual(await store.readEvents(s, 0, 10), [e]);
+      await store.saveSnapshot(s, { seq: 1, files: [{ path: 'odd.txt', version: 1, text }], comments: [] });
+      assert.equal((await store.load(s, 0))?.snapshot?.files[0]?.text, text);
+      await store.close();
+    });
+
+    it("does not fail another session's append when one session loses a race in the same tick", async () => {
+      const store = await open();
+      const a = sessionName();
+      const b = sessionName();
+      await store.append(a, 0, [event(a, 1)]);
+      const [lost, won] = await Promise.all([
+        store.append(a, 0, [event(a, 1, 'late')]),
+        store.append(b, 0, [event(b, 1), event(b, 2)]),
+      ]);
+      assert.deepEqual(lost, { ok: false, head: 1 });
+      assert.deepEqual(won, { ok: true });
+      assert.deepEqual(await store.readEvents(b, 0, 10), [event(b, 1), event(b, 2)]);
+      await store.close();
+    });
+
+    if (options.shared) {
+      it('gives each sequence number to exactly one of two instances appending to one session', async () => {
+        const [first, second] = await Promise.all([open(), open()]);
+        const s = sessionName();
+        const perWriter = 25;
+        // Each writer appends its own messages, learning the head from its conflicts, as the engine
+        // does after reloading.
+        const write = async (store: Store, writer: string) => {
+          let head = 0;
+          let written = 0;
+          while (written < perWriter) {
+            const size = 1 + (written % 3);
+            const batch = Array.from({ length: Math.min(size, perWriter - written) }, (_, i) =>
+              event(s, head + i + 1, `${writer}-${written + i}`, writer),
+            );
+            const result = await store.append(s, head, batch);
+            if (result.ok) {
+              head += batch.length;
+              written += batch.length;
+            } else {
+              assert.ok(result.head > head, `a conflict reports a head past ${head}, got ${result.head}`);
+              // The reported head is real: every event up to it is readable.
+              assert.equal((await store.readEvents(s, 0, result.head + 10)).length >= result.head, true);
+              head = result.head;
+            }
+          }
+        };
+        await Promise.all([write(first, 'a'), write(second, 'b')]);
+        const log = await first.readEvents(s, 0, 1000);
+        assert.deepEqual(
+          log.map((e) => e.seq),
+          Array.from({ length: 2 * perWriter }, (_, i) => i + 1),
+        );
+        const messages = log.map((e) => e.origin.clientMessageId).sort();
+        const expected = ['a', 'b'].flatMap((w) => Array.from({ length: perWriter }, (_, i) => `${w}-${i}`));
+        assert.deepEqual(messages, expected.sort());
+        assert.deepEqual(await second.heads([s]), new Map([[s, 2 * perWriter]]));
+        await Promise.all([first.close(), second.close()]);
+      });
+    }
   });
 }

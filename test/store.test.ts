@@ -1,9 +1,12 @@
-// The Store conformance suite against every embedded adapter.
+// The Store conformance suite against every adapter: the embedded ones, and PostgreSQL (a fresh
+// database on the shared server, dropped afterwards).
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { MemoryStore } from '../src/store/memory/memory-store.js';
+import { PostgresStore } from '../src/store/postgres/postgres-store.js';
 import { SqliteStore } from '../src/store/sqlite/sqlite-store.js';
+import { createTestDatabase, type TestDatabase } from './helpers/postgres.js';
 import { storeConformance } from './store-conformance.js';
 
 storeConformance('memory', async () => new MemoryStore());
@@ -14,3 +17,20 @@ storeConformance(
   'sqlite (no group commit)',
   async () => new SqliteStore(mkdtempSync(join(tmpdir(), 'lr-store-')), { groupCommit: false }),
 );
+
+for (const groupCommit of [true, false]) {
+  let database: TestDatabase | undefined;
+  storeConformance(
+    `postgres${groupCommit ? '' : ' (no group commit)'}`,
+    async () => PostgresStore.open(database!.url, { groupCommit }),
+    {
+      shared: true,
+      before: async () => {
+        database = await createTestDatabase();
+      },
+      after: async () => {
+        await database?.drop();
+      },
+    },
+  );
+}
