@@ -34,7 +34,8 @@ export const OPTIONS = [
     key: 'data',
     type: 'string',
     default: './livereview-data',
-    description: 'Data directory (SQLite database livereview.db), or :memory: to keep nothing on disk.',
+    description:
+      'Data directory (SQLite database livereview.db); postgres://USER@HOST:PORT/DB for a PostgreSQL log shared by several instances (cluster mode, with --bus); or :memory: to keep nothing.',
     why: 'Durable by default: an acknowledged edit survives a crash.',
   }),
   spec({

@@ -19,6 +19,7 @@ import { RedisBus } from '../bus/redis/redis-bus.js';
 import { createLogger, type Logger } from '../observability/logger.js';
 import { Metrics } from '../observability/metrics.js';
 import { MemoryStore } from '../store/memory/memory-store.js';
+import { PostgresStore } from '../store/postgres/postgres-store.js';
 import { SqliteStore } from '../store/sqlite/sqlite-store.js';
 import { Denylist, TokenVerifier } from '../security/tokens.js';
 import { Authenticator, type Recheckable, type SessionPolicy } from '../transport/grpc/auth.js';
@@ -42,6 +43,7 @@ export interface RunningServer {
 }
 
 export interface StartOptions {
+  /** A store to use instead of the one --data names (the caller closes it). */
   store?: Store;
   clock?: Clock;
   /** Log destination (tests capture logs); stdout by default. */
@@ -87,8 +89,14 @@ async function authenticator(
   return new Authenticator(verifier, new Denylist(config.authDenylistFile || undefined), policy);
 }
 
-function openStore(config: ServerConfig): Store {
+async function openStore(config: ServerConfig, logger: Logger): Promise<Store> {
   if (config.data === ':memory:') return new MemoryStore();
+  if (/^postgres(ql)?:\/\//.test(config.data)) {
+    return PostgresStore.open(config.data, {
+      retainEvents: config.retainEvents,
+      onError: (err) => logger.warn({ err }, 'postgres: survived a failure'),
+    });
+  }
   return new SqliteStore(config.data, {
     synchronous: config.sqliteSynchronous as 'full' | 'normal',
     groupCommit: config.groupCommit === 'on',
@@ -148,7 +156,7 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
       'DEVELOPMENT MODE: no authentication configured; every caller is trusted as the user it claims, with the author role',
     );
   }
-  const store = options.store ?? openStore(config);
+  const store = options.store ?? (await openStore(config, logger));
   const ownBus = !options.bus && config.bus ? await connectBus(config.bus, logger) : undefined;
   const bus = options.bus ?? ownBus;
   const engine = new Engine({
@@ -319,7 +327,7 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
         metricsServer ? metricsServer.close(() => resolve()) : resolve(),
       );
       await ownBus?.close();
-      await store.close();
+      if (!options.store) await store.close(); // a store passed in belongs to the caller
       logger.info('shut down');
       logger.flush();
     })();

@@ -15,7 +15,11 @@ export async function freePort(): Promise<number> {
 
 /** Starts `livereview serve` on `port` with `data`, rate limits off (load-style tests), and resolves
  * once it listens. */
-export async function startChildServer(port: number, data: string): Promise<ChildProcess> {
+export async function startChildServer(
+  port: number,
+  data: string,
+  extraArgs: string[] = [],
+): Promise<ChildProcess> {
   const args = [
     'serve',
     '--port',
@@ -27,7 +31,7 @@ export async function startChildServer(port: number, data: string): Promise<Chil
     '--log-level',
     'warn',
   ];
-  args.push('--rate-user-per-second', '0', '--rate-session-per-second', '0');
+  args.push('--rate-user-per-second', '0', '--rate-session-per-second', '0', ...extraArgs);
   const child = spawn(process.execPath, [bin, ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
   await new Promise<void>((resolve, reject) => {

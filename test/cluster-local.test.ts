@@ -1,0 +1,158 @@
+// Cluster mode in one process: three servers sharing one store and one in-process bus (a LocalHub),
+// so the replication logic is exercised quickly and deterministically, including a bus that drops
+// everything for a while. The same behaviour over PostgreSQL and Redis, with real processes, is in
+// test/cluster.test.ts.
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { LiveReviewClient } from '../src/client/index.js';
+import { LocalBus, LocalHub } from '../src/bus/local/local-bus.js';
+import { MemoryStore } from '../src/store/memory/memory-store.js';
+import { openReview, ourClient, unaryCall } from './helpers/clients.js';
+import { startTestServer, type TestServer } from './helpers/server.js';
+
+const fast = { baseDelayMs: 20, maxDelayMs: 200 };
+const CLUSTER = { clusterHeartbeatMs: 100, clusterExpiryMs: 800, clusterPollMs: 200, logLevel: 'warn' };
+
+async function until(what: string, check: () => boolean | Promise<boolean>, timeoutMs = 30_000) {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+/** Inserts a unique token at a token boundary, so tokens are never split by later inserts. */
+function insertToken(c: LiveReviewClient, path: string, token: string, pick: number): void {
+  const text = c.file(path)!.text;
+  const boundaries = [0];
+  for (let i = 0; i < text.length; i++) if (text[i] === '>') boundaries.push(i + 1);
+  const at = boundaries[pick % boundaries.length]!;
+  c.edit(path, at > 0 ? [at, token] : [token]);
+}
+
+describe('cluster mode in one process (shared store, in-process bus)', () => {
+  const hub = new LocalHub();
+  const store = new MemoryStore();
+  const buses: LocalBus[] = [];
+  let servers: TestServer[] = [];
+  before(async () => {
+    servers = await Promise.all(
+      [0, 1, 2].map(() => {
+        const bus = new LocalBus(hub);
+        buses.push(bus);
+        return startTestServer(CLUSTER, { store, bus });
+      }),
+    );
+  });
+  after(async () => {
+    await Promise.all(servers.map((s) => s.shutdown(500)));
+    await Promise.all(buses.map((b) => b.close()));
+    await store.close();
+  });
+
+  const client = (user: string, instance: number, session: string) =>
+    new LiveReviewClient({
+      targets: [servers[instance]!.address],
+      sessionId: session,
+      userId: user,
+      clientId: `${user}-${instance}`,
+      backoff: fast,
+    });
+
+  it('clients on every instance edit one file concurrently and converge; comments, cursors and presence cross instances', async () => {
+    const admin = ourClient(servers[0]!.address);
+    await openReview(admin, 'c1', [{ path: 'f.ts', text: '' }]);
+    const clients = ['ann', 'ben', 'cat', 'dan', 'eve', 'fay'].map((u, i) => client(u, i % 3, 'c1'));
+    await Promise.all(clients.map((c) => c.connect()));
+    await until('everyone sees everyone', () => clients.every((c) => c.participants().length >= 5));
+
+    const tokens: string[] = [];
+    for (let round = 0; round < 40; round++) {
+      for (const [i, c] of clients.entries()) {
+        const token = `<${c.clientId}.${round}>`;
+        tokens.push(token);
+        insertToken(c, 'f.ts', token, round * 5 + i);
+      }
+      if (round % 8 === 0) await new Promise((r) => setTimeout(r, 5));
+    }
+    const comment = await clients[1]!.comment('f.ts', 1, 'from instance 1');
+    clients[2]!.moveCursor('f.ts', 1, 3);
+    await until('every client synced', () => clients.every((c) => c.synced));
+    const readers = servers.map((s) => ourClient(s.address));
+    const server = (i: number) => unaryCall(readers[i]!.getSession.bind(readers[i]!), { sessionId: 'c1' });
+    await until('every client has the server text', async () => {
+      const text = (await server(0)).files[0]!.text;
+      return clients.every((c) => c.file('f.ts')!.text === text);
+    });
+    const text = clients[0]!.file('f.ts')!.text;
+    for (const t of tokens) assert.equal(text.split(t).length, 2, `${t} exactly once`);
+    // Every instance (a late joiner on any of them) has the same state.
+    for (const i of [0, 1, 2]) {
+      const s = await server(i);
+      assert.equal(s.files[0]!.text, text, `instance ${i} text`);
+      assert.deepEqual(
+        s.comments.map((c) => c.commentId),
+        [comment.commentId],
+      );
+    }
+    await until('the comment on every client', () =>
+      clients.every((c) => c.comments().some((x) => x.text === 'from instance 1')),
+    );
+    const cursors: unknown[] = [];
+    clients[0]!.on('cursor', (c) => cursors.push(c));
+    clients[2]!.moveCursor('f.ts', 1, 4);
+    await until('a cursor from another instance', () => cursors.length > 0);
+
+    const late = client('late', 2, 'c1');
+    await late.connect();
+    assert.equal(late.file('f.ts')!.text, text);
+    assert.equal(late.comments().length, 1);
+    assert.ok(late.participants().length >= 6, 'the late joiner sees who is on other instances');
+    late.close();
+    for (const c of clients) c.close();
+    for (const r of readers) r.close();
+    admin.close();
+  });
+
+  it('nothing is lost while the bus drops everything: the log is read instead', async () => {
+    const admin = ourClient(servers[0]!.address);
+    await openReview(admin, 'c2', [{ path: 'f.ts', text: '' }]);
+    const a = client('a', 0, 'c2');
+    const b = client('b', 1, 'c2');
+    await Promise.all([a.connect(), b.connect()]);
+    buses[0]!.disconnect();
+    buses[1]!.disconnect();
+    for (let i = 0; i < 30; i++) {
+      insertToken(a, 'f.ts', `<a${i}>`, i);
+      insertToken(b, 'f.ts', `<b${i}>`, i);
+    }
+    await until('both synced, without the bus', () => a.synced && b.synced);
+    await until('both have both', () => a.file('f.ts')!.text === b.file('f.ts')!.text);
+    assert.equal(a.file('f.ts')!.text.length, 30 * 2 * 4 + 20 * 2);
+    buses[0]!.reconnect();
+    buses[1]!.reconnect();
+    insertToken(a, 'f.ts', '<after>', 0);
+    await until('the bus carries again', () => b.file('f.ts')!.text.includes('<after>'));
+    a.close();
+    b.close();
+    admin.close();
+  });
+
+  it('an instance that stops heartbeating: its participants are shown LEFT elsewhere', async () => {
+    const admin = ourClient(servers[0]!.address);
+    await openReview(admin, 'c3', [{ path: 'f.ts', text: 'x' }]);
+    const watcher = client('watcher', 0, 'c3');
+    const ghost = client('ghost', 2, 'c3');
+    await Promise.all([watcher.connect(), ghost.connect()]);
+    await until('the ghost is present', () => watcher.participants().some((p) => p.userId === 'ghost'));
+    buses[2]!.disconnect(); // instance 2 falls silent: no heartbeats, no LEFT
+    await until('the ghost is gone after the expiry', () =>
+      watcher.participants().every((p) => p.userId !== 'ghost'),
+    );
+    buses[2]!.reconnect(); // it comes back: its participants are announced again
+    await until('the ghost is back', () => watcher.participants().some((p) => p.userId === 'ghost'));
+    ghost.close();
+    watcher.close();
+    admin.close();
+  });
+});
