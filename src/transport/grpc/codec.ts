@@ -62,12 +62,13 @@ export function isUndecodable(m: SessionMessage | Undecodable): m is Undecodable
   return (m as Undecodable).undecodable === true;
 }
 
-const PRESENCE_FROM_WIRE: Record<number, PresenceStatus> = {
-  [PresenceUpdate_Status.JOINED]: 'joined',
-  [PresenceUpdate_Status.ACTIVE]: 'active',
-  [PresenceUpdate_Status.IDLE]: 'idle',
-  [PresenceUpdate_Status.LEFT]: 'left',
-};
+// Maps, not object literals: keys come off the wire, and a lookup must never reach a prototype.
+const PRESENCE_FROM_WIRE = new Map<number, PresenceStatus>([
+  [PresenceUpdate_Status.JOINED, 'joined'],
+  [PresenceUpdate_Status.ACTIVE, 'active'],
+  [PresenceUpdate_Status.IDLE, 'idle'],
+  [PresenceUpdate_Status.LEFT, 'left'],
+]);
 
 const PRESENCE_TO_WIRE: Record<PresenceStatus, PresenceUpdate_Status> = {
   joined: PresenceUpdate_Status.JOINED,
@@ -76,14 +77,14 @@ const PRESENCE_TO_WIRE: Record<PresenceStatus, PresenceUpdate_Status> = {
   left: PresenceUpdate_Status.LEFT,
 };
 
-const ACTION_FROM_WIRE: Record<number, CommentActionName | undefined> = {
-  [CommentAction.COMMENT_ACTION_UNSPECIFIED]: undefined,
-  [CommentAction.COMMENT_ACTION_CREATE]: 'create',
-  [CommentAction.COMMENT_ACTION_REPLY]: 'reply',
-  [CommentAction.COMMENT_ACTION_EDIT]: 'edit',
-  [CommentAction.COMMENT_ACTION_RESOLVE]: 'resolve',
-  [CommentAction.COMMENT_ACTION_REOPEN]: 'reopen',
-};
+const ACTION_FROM_WIRE = new Map<number, CommentActionName | undefined>([
+  [CommentAction.COMMENT_ACTION_UNSPECIFIED, undefined],
+  [CommentAction.COMMENT_ACTION_CREATE, 'create'],
+  [CommentAction.COMMENT_ACTION_REPLY, 'reply'],
+  [CommentAction.COMMENT_ACTION_EDIT, 'edit'],
+  [CommentAction.COMMENT_ACTION_RESOLVE, 'resolve'],
+  [CommentAction.COMMENT_ACTION_REOPEN, 'reopen'],
+]);
 
 const ACTION_TO_WIRE: Record<CommentActionName, CommentAction> = {
   create: CommentAction.COMMENT_ACTION_CREATE,
@@ -135,7 +136,7 @@ export function parseInbound(msg: SessionMessage): Inbound {
       };
     }
     case 'presence': {
-      const status = PRESENCE_FROM_WIRE[payload.value.status];
+      const status = PRESENCE_FROM_WIRE.get(payload.value.status);
       if (!status) throw invalidMessage('presence.status', `unknown status ${payload.value.status}`);
       if (status === 'joined') {
         return { kind: 'join', clientId: '', resumeAfter: undefined, displayName: '', capabilities: [] };
@@ -173,14 +174,14 @@ export function parseInbound(msg: SessionMessage): Inbound {
     }
     case 'comment': {
       const c = payload.value;
-      if (!(c.action in ACTION_FROM_WIRE))
+      if (!ACTION_FROM_WIRE.has(c.action))
         throw invalidMessage('comment.action', `unknown action ${c.action}`);
       if (c.version < 0) throw invalidMessage('comment.version', 'must not be negative');
       return {
         kind: 'command',
         command: {
           kind: 'comment',
-          action: ACTION_FROM_WIRE[c.action],
+          action: ACTION_FROM_WIRE.get(c.action),
           commentId: c.commentId,
           path: c.filePath,
           line: c.lineNumber,
