@@ -1,6 +1,6 @@
 // The wire edge: SessionMessage <-> engine values. Parsing validates shapes and returns values or
 // throws a LiveReviewError naming the field; the engine validates meaning.
-import { invalidMessage } from '../../core/errors.js';
+import { invalidMessage, LiveReviewError } from '../../core/errors.js';
 import type {
   AckView,
   Command,
@@ -43,22 +43,37 @@ export type Inbound =
   | { kind: 'token_refresh'; token: string }
   | { kind: 'leave' };
 
-/** A message that could not be decoded at all (kept so the stream can answer it in-stream). */
+/** A message that could not be decoded at all (kept so the call can be answered with a status). */
 export interface Undecodable {
   undecodable: true;
   problem: string;
 }
 
-/** Decodes a SessionMessage without throwing: grpc-js would end the whole call on a throw. */
-export function decodeSessionMessage(bytes: Buffer): SessionMessage | Undecodable {
-  try {
-    return SessionMessage.decode(bytes);
-  } catch (err) {
-    return { undecodable: true, problem: (err as Error).message };
-  }
+/** A request deserializer that never throws: grpc-js answers a throw with INTERNAL (a server bug,
+ * by the documented meaning) and, on a stream, ends the whole call. Bytes that do not decode, or
+ * carry an int64 beyond 2^53, reach the handler as an Undecodable instead. */
+export function tolerantDecoder<T>(codec: {
+  decode(input: Uint8Array): T;
+}): (bytes: Buffer) => T | Undecodable {
+  return (bytes) => {
+    try {
+      return codec.decode(bytes);
+    } catch (err) {
+      return { undecodable: true, problem: (err as Error).message };
+    }
+  };
 }
 
-export function isUndecodable(m: SessionMessage | Undecodable): m is Undecodable {
+export const decodeSessionMessage = tolerantDecoder(SessionMessage);
+
+/** The status for request bytes that did not decode as `messageName`. */
+export function malformedRequest(messageName: string, problem: string): LiveReviewError {
+  return new LiveReviewError('MALFORMED_REQUEST', `the request is not a valid ${messageName}: ${problem}`, {
+    fieldViolations: [{ field: messageName, description: problem }],
+  });
+}
+
+export function isUndecodable<T extends object>(m: T | Undecodable): m is Undecodable {
   return (m as Undecodable).undecodable === true;
 }
 
