@@ -27,6 +27,7 @@ import { SqliteStore } from '../store/sqlite/sqlite-store.js';
 import { Denylist, TokenVerifier } from '../security/tokens.js';
 import { Authenticator, type Recheckable, type SessionPolicy } from '../transport/grpc/auth.js';
 import { createEncoders, type TransportContext } from '../transport/grpc/context.js';
+import { installGrpcJsFixes } from '../transport/grpc/grpc-js-fixes.js';
 import { GrpcListener } from '../transport/grpc/listener.js';
 import { codeReviewHandlers, codeReviewServiceDefinition } from '../transport/grpc/service.js';
 import type { ServerConfig } from './config.js';
@@ -277,6 +278,7 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
     }),
   };
 
+  installGrpcJsFixes();
   const server = new grpc.Server(grpcOptions(config));
   server.addService(codeReviewServiceDefinition, codeReviewHandlers(ctx));
   const health = new HealthImplementation({ '': 'SERVING', [SERVICE_NAME]: 'SERVING' });
