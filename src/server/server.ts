@@ -71,7 +71,7 @@ function openFileLimit(): number | undefined {
 
 /** --max-connections, with 0 meaning: leave 128 descriptors (at least half) of the open-file
  * limit for everything else; 896 (as under the common limit of 1024) where it is unknown. */
-export function connectionCap(configured: number): number {
+function connectionCap(configured: number): number {
   if (configured > 0) return configured;
   const limit = openFileLimit() ?? 1024;
   return Math.max(1, Math.max(Math.floor(limit / 2), limit - 128));
