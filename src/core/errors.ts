@@ -45,6 +45,11 @@ export const REASONS = {
     code: Code.INVALID_ARGUMENT,
     advice: 'The bytes are not a SessionMessage. The stream goes on; fix the client.',
   },
+  MALFORMED_REQUEST: {
+    code: Code.INVALID_ARGUMENT,
+    advice:
+      "The request bytes are not the method's request message (BadRequest says why). Fix the client; do not retry.",
+  },
   SESSION_MISMATCH: {
     code: Code.INVALID_ARGUMENT,
     advice: 'A message named another session than the one this stream joined. Use one stream per session.',

@@ -17,15 +17,16 @@ import { isRole, type Role } from '../core/roles.js';
 
 export interface Principal {
   userId: string;
-  /** Role per session id; '*' applies to every session. */
-  sessions: Record<string, Role>;
+  /** Role per session id; '*' applies to every session. A Map: session ids come from the network,
+   * and a plain object would answer ids such as "constructor" or "__proto__" from its prototype. */
+  sessions: ReadonlyMap<string, Role>;
   /** Milliseconds since the epoch. */
   expiresAt: number;
   tokenId: string;
 }
 
 export function roleIn(principal: Principal, sessionId: string): Role | undefined {
-  return principal.sessions[sessionId] ?? principal.sessions['*'];
+  return principal.sessions.get(sessionId) ?? principal.sessions.get('*');
 }
 
 export interface TokenKeys {
@@ -97,11 +98,11 @@ export class TokenVerifier {
       const why = err instanceof errors.JOSEError ? `${err.code}: ${err.message}` : 'malformed token';
       throw new LiveReviewError('TOKEN_INVALID', `invalid token (${why})`);
     }
-    const sessions: Record<string, Role> = {};
+    const sessions = new Map<string, Role>();
     const claim = payload.sessions;
-    if (claim && typeof claim === 'object') {
+    if (claim && typeof claim === 'object' && !Array.isArray(claim)) {
       for (const [id, role] of Object.entries(claim as Record<string, unknown>))
-        if (isRole(role)) sessions[id] = role;
+        if (isRole(role)) sessions.set(id, role);
     }
     return { userId: payload.sub!, sessions, expiresAt: payload.exp! * 1000, tokenId: payload.jti ?? '' };
   }

@@ -112,6 +112,22 @@ export const OPTIONS = [
     why: 'One line per stream event at info.',
   }),
   spec({
+    key: 'maxConnections',
+    type: 'int',
+    default: 0,
+    description:
+      'Connections open at once on the gRPC port; beyond, new ones are closed at accept (0: the open-file limit minus 128, at least half of it; 896 where the limit cannot be read).',
+    why: 'Past the open-file limit the process can accept nothing and open no file, and every call fails; 128 descriptors stay free for the store, logs and the metrics port.',
+  }),
+  spec({
+    key: 'handshakeTimeoutMs',
+    type: 'int',
+    default: 5000,
+    description:
+      'A new connection must send its first bytes (TLS ClientHello or HTTP/2 preface) within this time or is closed.',
+    why: 'A real client speaks within one round trip of connecting; a connection that never speaks would otherwise hold a descriptor until the keepalive notices (40 s).',
+  }),
+  spec({
     key: 'keepaliveTimeMs',
     type: 'int',
     default: 30_000,

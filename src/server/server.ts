@@ -2,8 +2,14 @@
 // port, logs; and the lifecycle — start, and graceful shutdown (NOT_SERVING, streams told to go
 // with a resumable status, drain within the grace, close).
 import { readFileSync } from 'node:fs';
-import { createServer, type Server as HttpServer } from 'node:http';
+import {
+  createServer,
+  type IncomingMessage,
+  type Server as HttpServer,
+  type ServerResponse,
+} from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
+import type { AddressInfo } from 'node:net';
 import { randomUUID } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
@@ -24,6 +30,8 @@ import { SqliteStore } from '../store/sqlite/sqlite-store.js';
 import { Denylist, TokenVerifier } from '../security/tokens.js';
 import { Authenticator, type Recheckable, type SessionPolicy } from '../transport/grpc/auth.js';
 import { createEncoders, type TransportContext } from '../transport/grpc/context.js';
+import { installGrpcJsFixes } from '../transport/grpc/grpc-js-fixes.js';
+import { GrpcListener } from '../transport/grpc/listener.js';
 import { codeReviewHandlers, codeReviewServiceDefinition } from '../transport/grpc/service.js';
 import type { ServerConfig } from './config.js';
 
@@ -61,6 +69,39 @@ function redactUrl(value: string): string {
 }
 
 const LOOPBACK = /^(127\.\d+\.\d+\.\d+|::1|\[::1\]|localhost)$/;
+
+/** The soft open-file limit of this process (Linux), or undefined where it cannot be read. */
+function openFileLimit(): number | undefined {
+  try {
+    const line = /^Max open files\s+(\S+)/m.exec(readFileSync('/proc/self/limits', 'utf8'));
+    if (!line) return undefined;
+    return line[1] === 'unlimited' ? Infinity : Number(line[1]);
+  } catch {
+    return undefined;
+  }
+}
+
+/** --max-connections, with 0 meaning: leave 128 descriptors (at least half) of the open-file
+ * limit for everything else; 896 (as under the common limit of 1024) where it is unknown. */
+function connectionCap(configured: number): number {
+  if (configured > 0) return configured;
+  const limit = openFileLimit() ?? 1024;
+  return Math.max(1, Math.max(Math.floor(limit / 2), limit - 128));
+}
+
+/** A listen failure that says which port, and which option moves or disables it. */
+function listenError(err: unknown, what: string, host: string, port: number, fix: string): Error {
+  const code = (err as NodeJS.ErrnoException).code ?? '';
+  const why =
+    code === 'EADDRINUSE'
+      ? 'is already in use'
+      : code === 'EACCES'
+        ? 'is not allowed for this user'
+        : code === 'EADDRNOTAVAIL'
+          ? 'is not an address of this machine'
+          : `cannot be listened on (${(err as Error).message})`;
+  return new Error(`the ${what} ${host}:${port} ${why}: ${fix}`);
+}
 
 function serverCredentials(config: ServerConfig): grpc.ServerCredentials {
   if (!config.tlsCertFile) return grpc.ServerCredentials.createInsecure();
@@ -136,6 +177,56 @@ function loadReflection(): ReflectionService {
     keepCase: true,
   });
   return new ReflectionService(definition);
+}
+
+/** The HTTP(S) port serving /metrics and /healthz (TLS and mTLS like the gRPC port). */
+function createMetricsServer(
+  config: ServerConfig,
+  metrics: Metrics,
+  engine: Engine,
+  draining: () => boolean,
+): HttpServer {
+  const handler = (req: IncomingMessage, res: ServerResponse) => {
+    if (req.url === '/metrics') {
+      metrics.sessions.set(engine.liveSessions);
+      metrics.registry.metrics().then(
+        (text) => {
+          res.writeHead(200, { 'content-type': metrics.registry.contentType });
+          res.end(text);
+        },
+        (err: unknown) => {
+          res.writeHead(500).end(String(err));
+        },
+      );
+    } else if (req.url === '/healthz') {
+      const d = draining();
+      res.writeHead(d ? 503 : 200, { 'content-type': 'text/plain' }).end(d ? 'draining\n' : 'ok\n');
+    } else {
+      res.writeHead(404).end();
+    }
+  };
+  return config.tlsCertFile
+    ? createHttpsServer(
+        {
+          key: readFileSync(config.tlsKeyFile),
+          cert: readFileSync(config.tlsCertFile),
+          ...(config.tlsClientCaFile
+            ? { ca: readFileSync(config.tlsClientCaFile), requestCert: true, rejectUnauthorized: true }
+            : {}),
+        },
+        handler,
+      )
+    : createServer(handler);
+}
+
+function listenHttp(server: HttpServer, host: string, port: number): Promise<number> {
+  return new Promise<number>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve((server.address() as AddressInfo).port);
+    });
+  });
 }
 
 export async function startServer(config: ServerConfig, options: StartOptions = {}): Promise<RunningServer> {
@@ -222,61 +313,61 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
     }),
   };
 
+  installGrpcJsFixes();
   const server = new grpc.Server(grpcOptions(config));
   server.addService(codeReviewServiceDefinition, codeReviewHandlers(ctx));
   const health = new HealthImplementation({ '': 'SERVING', [SERVICE_NAME]: 'SERVING' });
   health.addToServer(server);
   loadReflection().addToServer(server);
 
-  const port = await new Promise<number>((resolve, reject) =>
-    server.bindAsync(`${config.host}:${config.port}`, serverCredentials(config), (err, p) =>
-      err ? reject(err) : resolve(p),
-    ),
+  let draining = false;
+  const metricsServer =
+    config.metricsPort >= 0 ? createMetricsServer(config, metrics, engine, () => draining) : undefined;
+  const maxConnections = connectionCap(config.maxConnections);
+  const listener = new GrpcListener(
+    server,
+    serverCredentials(config),
+    { maxConnections, handshakeTimeoutMs: config.handshakeTimeoutMs },
+    {
+      saturated: (full, open) =>
+        full
+          ? logger.warn({ open, maxConnections }, 'connection limit reached: refusing new connections')
+          : logger.info({ open, maxConnections }, 'below the connection limit again'),
+      refused: (peer) => logger.debug({ peer }, 'connection refused: at the connection limit'),
+      silent: (peer) =>
+        logger.debug({ peer, ms: config.handshakeTimeoutMs }, 'connection closed: it sent nothing in time'),
+    },
   );
-
-  let metricsServer: HttpServer | undefined;
+  let port: number;
   let metricsPort = -1;
-  if (config.metricsPort >= 0) {
-    const handler = (req: import('node:http').IncomingMessage, res: import('node:http').ServerResponse) => {
-      if (req.url === '/metrics') {
-        metrics.sessions.set(engine.liveSessions);
-        metrics.registry.metrics().then(
-          (text) => {
-            res.writeHead(200, { 'content-type': metrics.registry.contentType });
-            res.end(text);
-          },
-          (err: unknown) => {
-            res.writeHead(500).end(String(err));
-          },
+  try {
+    if (metricsServer) {
+      metricsPort = await listenHttp(metricsServer, config.metricsHost, config.metricsPort).catch((err) => {
+        throw listenError(
+          err,
+          'metrics port (/metrics, /healthz)',
+          config.metricsHost,
+          config.metricsPort,
+          'choose another with --metrics-port <port> (0: any free port) or turn it off with --metrics-port -1',
         );
-      } else if (req.url === '/healthz') {
-        res
-          .writeHead(draining ? 503 : 200, { 'content-type': 'text/plain' })
-          .end(draining ? 'draining\n' : 'ok\n');
-      } else {
-        res.writeHead(404).end();
-      }
-    };
-    metricsServer = config.tlsCertFile
-      ? createHttpsServer(
-          {
-            key: readFileSync(config.tlsKeyFile),
-            cert: readFileSync(config.tlsCertFile),
-            ...(config.tlsClientCaFile
-              ? { ca: readFileSync(config.tlsClientCaFile), requestCert: true, rejectUnauthorized: true }
-              : {}),
-          },
-          handler,
-        )
-      : createServer(handler);
-    const ms = metricsServer;
-    metricsPort = await new Promise<number>((resolve, reject) => {
-      ms.once('error', reject);
-      ms.listen(config.metricsPort, config.metricsHost, () => {
-        const addr = ms.address();
-        resolve(typeof addr === 'object' && addr ? addr.port : config.metricsPort);
       });
+    }
+    port = await listener.listen(config.host, config.port).catch((err) => {
+      throw listenError(
+        err,
+        'gRPC port',
+        config.host,
+        config.port,
+        'choose another with --port <port> (0: any free port)',
+      );
     });
+  } catch (err) {
+    listener.destroyAll();
+    server.forceShutdown();
+    metricsServer?.close();
+    await engine.close(shuttingDown());
+    await store.close();
+    throw err;
   }
   logger.info(
     {
@@ -286,6 +377,7 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
       serverId,
       data: redactUrl(config.data),
       bus: redactUrl(config.bus),
+      maxConnections,
     },
     'listening',
   );
@@ -299,7 +391,6 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
   );
   recheck.unref();
 
-  let draining = false;
   let shutdownPromise: Promise<void> | undefined;
   const shutdown = (graceMs = config.shutdownGraceMs): Promise<void> => {
     shutdownPromise ??= (async () => {
@@ -310,6 +401,7 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
       health.setStatus(SERVICE_NAME, 'NOT_SERVING');
       // Streams end with UNAVAILABLE + RetryInfo; commits in flight finish first.
       await engine.close(shuttingDown());
+      listener.stopAccepting();
       await new Promise<void>((resolve) => {
         const force = setTimeout(() => {
           logger.warn('grace period over: closing remaining calls');
@@ -322,12 +414,14 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
           resolve();
         });
       });
-      metricsServer?.closeAllConnections();
-      await new Promise<void>((resolve) =>
-        metricsServer ? metricsServer.close(() => resolve()) : resolve(),
-      );
+      listener.destroyAll();
       await ownBus?.close();
       if (!options.store) await store.close(); // a store passed in belongs to the caller
+      // Last: /healthz answers 503 (draining) until everything else is closed.
+      if (metricsServer) {
+        metricsServer.closeAllConnections();
+        await new Promise<void>((resolve) => metricsServer.close(() => resolve()));
+      }
       logger.info('shut down');
       logger.flush();
     })();

@@ -18,6 +18,8 @@ import {
  * `sessions` claim. Re-evaluated for live streams every --auth-recheck-ms. */
 export type SessionPolicy = (principal: Principal, sessionId: string) => Role | undefined;
 
+const DEVELOPMENT_GRANTS: ReadonlyMap<string, Role> = new Map([['*', 'author']]);
+
 export class Authenticator {
   constructor(
     private readonly verifier: TokenVerifier | undefined,
@@ -32,7 +34,7 @@ export class Authenticator {
   /** Who is calling. `claimedUserId` is the user id the request names ('' when it names none). */
   async authenticate(metadata: Metadata, claimedUserId: string): Promise<Principal> {
     if (!this.verifier) {
-      return { userId: claimedUserId, sessions: { '*': 'author' }, expiresAt: Infinity, tokenId: '' };
+      return { userId: claimedUserId, sessions: DEVELOPMENT_GRANTS, expiresAt: Infinity, tokenId: '' };
     }
     return this.accept(await this.verifier.verify(bearerToken(metadata.get('authorization'))), claimedUserId);
   }

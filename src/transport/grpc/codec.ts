@@ -1,6 +1,6 @@
 // The wire edge: SessionMessage <-> engine values. Parsing validates shapes and returns values or
 // throws a LiveReviewError naming the field; the engine validates meaning.
-import { invalidMessage } from '../../core/errors.js';
+import { invalidMessage, LiveReviewError } from '../../core/errors.js';
 import type {
   AckView,
   Command,
@@ -45,31 +45,47 @@ export type Inbound =
   | { kind: 'token_refresh'; token: string }
   | { kind: 'leave' };
 
-/** A message that could not be decoded at all (kept so the stream can answer it in-stream). */
+/** A message that could not be decoded at all (kept so the call can be answered with a status). */
 export interface Undecodable {
   undecodable: true;
   problem: string;
 }
 
-/** Decodes a SessionMessage without throwing: grpc-js would end the whole call on a throw. */
-export function decodeSessionMessage(bytes: Buffer): SessionMessage | Undecodable {
-  try {
-    return SessionMessage.decode(bytes);
-  } catch (err) {
-    return { undecodable: true, problem: (err as Error).message };
-  }
+/** A request deserializer that never throws: grpc-js answers a throw with INTERNAL (a server bug,
+ * by the documented meaning) and, on a stream, ends the whole call. Bytes that do not decode, or
+ * carry an int64 beyond 2^53, reach the handler as an Undecodable instead. */
+export function tolerantDecoder<T>(codec: {
+  decode(input: Uint8Array): T;
+}): (bytes: Buffer) => T | Undecodable {
+  return (bytes) => {
+    try {
+      return codec.decode(bytes);
+    } catch (err) {
+      return { undecodable: true, problem: (err as Error).message };
+    }
+  };
 }
 
-export function isUndecodable(m: SessionMessage | Undecodable): m is Undecodable {
+export const decodeSessionMessage = tolerantDecoder(SessionMessage);
+
+/** The status for request bytes that did not decode as `messageName`. */
+export function malformedRequest(messageName: string, problem: string): LiveReviewError {
+  return new LiveReviewError('MALFORMED_REQUEST', `the request is not a valid ${messageName}: ${problem}`, {
+    fieldViolations: [{ field: messageName, description: problem }],
+  });
+}
+
+export function isUndecodable<T extends object>(m: T | Undecodable): m is Undecodable {
   return (m as Undecodable).undecodable === true;
 }
 
-const PRESENCE_FROM_WIRE: Record<number, PresenceStatus> = {
-  [PresenceUpdate_Status.JOINED]: 'joined',
-  [PresenceUpdate_Status.ACTIVE]: 'active',
-  [PresenceUpdate_Status.IDLE]: 'idle',
-  [PresenceUpdate_Status.LEFT]: 'left',
-};
+// Maps, not object literals: keys come off the wire, and a lookup must never reach a prototype.
+const PRESENCE_FROM_WIRE = new Map<number, PresenceStatus>([
+  [PresenceUpdate_Status.JOINED, 'joined'],
+  [PresenceUpdate_Status.ACTIVE, 'active'],
+  [PresenceUpdate_Status.IDLE, 'idle'],
+  [PresenceUpdate_Status.LEFT, 'left'],
+]);
 
 const PRESENCE_TO_WIRE: Record<PresenceStatus, PresenceUpdate_Status> = {
   joined: PresenceUpdate_Status.JOINED,
@@ -78,14 +94,14 @@ const PRESENCE_TO_WIRE: Record<PresenceStatus, PresenceUpdate_Status> = {
   left: PresenceUpdate_Status.LEFT,
 };
 
-const ACTION_FROM_WIRE: Record<number, CommentActionName | undefined> = {
-  [CommentAction.COMMENT_ACTION_UNSPECIFIED]: undefined,
-  [CommentAction.COMMENT_ACTION_CREATE]: 'create',
-  [CommentAction.COMMENT_ACTION_REPLY]: 'reply',
-  [CommentAction.COMMENT_ACTION_EDIT]: 'edit',
-  [CommentAction.COMMENT_ACTION_RESOLVE]: 'resolve',
-  [CommentAction.COMMENT_ACTION_REOPEN]: 'reopen',
-};
+const ACTION_FROM_WIRE = new Map<number, CommentActionName | undefined>([
+  [CommentAction.COMMENT_ACTION_UNSPECIFIED, undefined],
+  [CommentAction.COMMENT_ACTION_CREATE, 'create'],
+  [CommentAction.COMMENT_ACTION_REPLY, 'reply'],
+  [CommentAction.COMMENT_ACTION_EDIT, 'edit'],
+  [CommentAction.COMMENT_ACTION_RESOLVE, 'resolve'],
+  [CommentAction.COMMENT_ACTION_REOPEN, 'reopen'],
+]);
 
 const ACTION_TO_WIRE: Record<CommentActionName, CommentAction> = {
   create: CommentAction.COMMENT_ACTION_CREATE,
@@ -138,7 +154,7 @@ export function parseInbound(msg: SessionMessage): Inbound {
       };
     }
     case 'presence': {
-      const status = PRESENCE_FROM_WIRE[payload.value.status];
+      const status = PRESENCE_FROM_WIRE.get(payload.value.status);
       if (!status) throw invalidMessage('presence.status', `unknown status ${payload.value.status}`);
       if (status === 'joined') {
         return {
@@ -183,14 +199,14 @@ export function parseInbound(msg: SessionMessage): Inbound {
     }
     case 'comment': {
       const c = payload.value;
-      if (!(c.action in ACTION_FROM_WIRE))
+      if (!ACTION_FROM_WIRE.has(c.action))
         throw invalidMessage('comment.action', `unknown action ${c.action}`);
       if (c.version < 0) throw invalidMessage('comment.version', 'must not be negative');
       return {
         kind: 'command',
         command: {
           kind: 'comment',
-          action: ACTION_FROM_WIRE[c.action],
+          action: ACTION_FROM_WIRE.get(c.action),
           commentId: c.commentId,
           path: c.filePath,
           line: c.lineNumber,

@@ -13,10 +13,15 @@ import type { Participant } from '../../core/participant.js';
 import type { Principal } from '../../security/tokens.js';
 import {
   CodeReviewServiceService,
+  GetSessionRequest as GetSessionRequestCodec,
   GetSessionResponse,
+  ListCommentsRequest as ListCommentsRequestCodec,
   ListCommentsResponse,
+  OpenReviewRequest as OpenReviewRequestCodec,
   OpenReviewResponse,
+  SubmitRequest as SubmitRequestCodec,
   SubmitResponse,
+  SubscribeRequest as SubscribeRequestCodec,
   type GetSessionRequest,
   type ListCommentsRequest,
   type OpenReviewRequest,
@@ -29,8 +34,12 @@ import {
   cursorToWire,
   decodeSessionMessage,
   fileToWire,
+  isUndecodable,
+  malformedRequest,
   parseInbound,
   participantToWire,
+  tolerantDecoder,
+  type Undecodable,
 } from './codec.js';
 import { correlate, countError, outboundObserver, type TransportContext } from './context.js';
 import { OutboundQueue } from './outbound-queue.js';
@@ -38,7 +47,8 @@ import { collaborativeSessionHandler } from './session-stream.js';
 import { toGrpcStatus } from './status.js';
 
 /** The generated definition, except that streamed responses are written as bytes encoded once per
- * broadcast, and a session message that fails to decode reaches the handler as a value. */
+ * broadcast, and a request that fails to decode reaches the handler as a value (Undecodable), to be
+ * answered INVALID_ARGUMENT rather than grpc-js's INTERNAL. */
 export const codeReviewServiceDefinition: ServiceDefinition = {
   ...CodeReviewServiceService,
   collaborativeSession: {
@@ -48,7 +58,24 @@ export const codeReviewServiceDefinition: ServiceDefinition = {
   },
   subscribe: {
     ...CodeReviewServiceService.subscribe,
+    requestDeserialize: tolerantDecoder(SubscribeRequestCodec),
     responseSerialize: (bytes: Buffer) => bytes,
+  },
+  openReview: {
+    ...CodeReviewServiceService.openReview,
+    requestDeserialize: tolerantDecoder(OpenReviewRequestCodec),
+  },
+  getSession: {
+    ...CodeReviewServiceService.getSession,
+    requestDeserialize: tolerantDecoder(GetSessionRequestCodec),
+  },
+  listComments: {
+    ...CodeReviewServiceService.listComments,
+    requestDeserialize: tolerantDecoder(ListCommentsRequestCodec),
+  },
+  submit: {
+    ...CodeReviewServiceService.submit,
+    requestDeserialize: tolerantDecoder(SubmitRequestCodec),
   },
 } as unknown as ServiceDefinition;
 
@@ -64,19 +91,27 @@ function abortSignalOf(call: { on(event: 'cancelled', fn: () => void): unknown }
  * the user the request claims, checked against it), cancellation as an AbortSignal for the engine
  * (deadline or client cancel), and the error mapping.
  */
-function unary<Req, Res>(
+function unary<Req extends object, Res>(
   ctx: TransportContext,
   method: string,
   userOf: (request: Req) => string,
   work: (request: Req, principal: Principal, signal: AbortSignal) => Promise<Res>,
 ) {
-  return (call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res>) => {
+  return (call: ServerUnaryCall<Req | Undecodable, Res>, callback: sendUnaryData<Res>) => {
     const cid = correlate(call);
     const log = ctx.logger.child({ cid, method });
+    const request = call.request;
+    if (isUndecodable(request)) {
+      const e = malformedRequest(`${method}Request`, request.problem);
+      countError(ctx, e);
+      log.debug({ reason: e.reason, problem: request.problem }, 'call failed');
+      callback(toGrpcStatus(e));
+      return;
+    }
     const signal = abortSignalOf(call);
     ctx.auth
-      .authenticate(call.metadata, userOf(call.request))
-      .then((principal) => work(call.request, principal, signal))
+      .authenticate(call.metadata, userOf(request))
+      .then((principal) => work(request, principal, signal))
       .then(
         (response) => callback(null, response),
         (err: unknown) => {
@@ -174,14 +209,17 @@ export function codeReviewHandlers(ctx: TransportContext): UntypedServiceImpleme
       },
     ),
 
-    subscribe: (call: ServerWritableStream<SubscribeRequest, Buffer>) => subscribe(ctx, call),
+    subscribe: (call: ServerWritableStream<SubscribeRequest | Undecodable, Buffer>) => subscribe(ctx, call),
   };
 }
 
 /** Subscribe: a receive-only participant, from a position, then live. A Subscribe call cannot take
  * a fresh token: it ends UNAUTHENTICATED at the token's expiry and the client subscribes again,
  * resuming from its last sequence number. */
-function subscribe(ctx: TransportContext, call: ServerWritableStream<SubscribeRequest, Buffer>): void {
+function subscribe(
+  ctx: TransportContext,
+  call: ServerWritableStream<SubscribeRequest | Undecodable, Buffer>,
+): void {
   const cid = correlate(call);
   const log = ctx.logger.child({ cid, method: 'Subscribe', peer: call.getPeer() });
   const started = Date.now();
@@ -237,6 +275,10 @@ function subscribe(ctx: TransportContext, call: ServerWritableStream<SubscribeRe
     finish();
   });
   const req = call.request;
+  if (isUndecodable(req)) {
+    queue.close(malformedRequest('SubscribeRequest', req.problem));
+    return;
+  }
   if (!req.sessionId) {
     queue.close(
       new LiveReviewError('INVALID_JOIN', 'session_id is required', {

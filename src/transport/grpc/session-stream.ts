@@ -113,7 +113,9 @@ class SessionStream {
       this.fail(asLiveReviewError(err));
       return;
     }
-    if (this.state !== 'joining') return;
+    // Gone while authenticating: nothing to answer. Half-closed (a join sent with its half-close,
+    // as a one-shot client does): the join completes and the stream ends OK after the welcome.
+    if (this.gone) return;
     const join = inbound.kind === 'join' ? inbound : undefined;
     // A seed client (presence JOINED, or a command, as its first message) understands the seed's
     // payloads only: it is brought up to date and followed in those.
@@ -189,6 +191,11 @@ class SessionStream {
     // A seed client may join with an edit or comment as its first message: handle it too.
     if (inbound.kind === 'command') this.handle(m);
     for (const early of this.early.splice(0)) this.handle(early);
+  }
+
+  /** Read through a getter: TypeScript narrows `state` across the awaits in join(). */
+  private get gone(): boolean {
+    return this.state === 'ended';
   }
 
   private handle(m: SessionMessage | Undecodable): void {
