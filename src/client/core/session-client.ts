@@ -345,7 +345,11 @@ export class SessionClient {
 
   private onMessage(m: SessionMessage): void {
     const sequence = int(m.sequence);
-    if (sequence > this.lastSeq) this.lastSeq = sequence;
+    if (sequence > 0) {
+      // An event seen already: our own, acknowledged before its echo arrived.
+      if (sequence <= this.lastSeq) return;
+      this.lastSeq = sequence;
+    }
     const p = m.payload;
     switch (p.case) {
       case 'welcome': {
