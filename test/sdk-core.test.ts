@@ -9,6 +9,9 @@ import vm from 'node:vm';
 import { describe, it } from 'node:test';
 import { create } from '@bufbuild/protobuf';
 import { build } from 'esbuild';
+import fc from 'fast-check';
+import { DocumentState } from '../src/client/core/document-state.js';
+import { applyOp, checkOp, codePointLength, type TextOp } from '../src/ot/text.js';
 import {
   AckSchema,
   SessionMessageSchema,
@@ -190,6 +193,78 @@ describe('the SDK core (@livereview/client/core)', () => {
       "bob's edit once, our echo not as someone's edit",
     );
     assert.equal(transport.sent.length, 1);
+
+    // Submit refuses the next edit for good: it is undone and the user is told.
+    transport.answer = () => Promise.reject(new core.LiveReviewCallError(7, 'ROLE_FORBIDS', 'viewers watch'));
+    const rolledBack = new Promise<Core.RolledBackEdit>((resolve) => client.once('rollback', resolve));
+    client.edit('a.ts', [{ d: 1 }]);
+    assert.equal(client.file('a.ts')?.text, 'hello!\n');
+    const r = await rolledBack;
+    assert.deepEqual([r.error.code, r.error.reason, r.error.message], [7, 'ROLE_FORBIDS', 'viewers watch']);
+    assert.deepEqual({ ...client.file('a.ts') }, { text: 'Ahello!\n', version: 3 });
+    assert.equal(client.synced, true);
     client.close();
+  });
+});
+
+/** A random op on a document of `length` code points. */
+function arbOp(length: number): fc.Arbitrary<TextOp> {
+  const step = fc.record({
+    kind: fc.constantFrom('retain', 'insert', 'delete'),
+    n: fc.integer({ min: 1, max: 4 }),
+    text: fc.constantFrom('x', 'yz', '\n', '😀', 'é'),
+  });
+  return fc.array(step, { maxLength: 6 }).map((steps) => {
+    const op: TextOp = [];
+    let left = length;
+    for (const s of steps) {
+      if (s.kind === 'insert') op.push(s.text);
+      else if (left > 0) {
+        const n = Math.min(s.n, left);
+        left -= n;
+        op.push(s.kind === 'retain' ? n : { d: n });
+      }
+    }
+    const checked = checkOp(op, length);
+    return 'op' in checked ? checked.op : [];
+  });
+}
+
+describe('client OT state (DocumentState)', () => {
+  it('undoes a refused edit and keeps the edits typed after it, whatever arrived meanwhile', () => {
+    const ids = (() => {
+      let n = 0;
+      return () => `m${++n}`;
+    })();
+    const scenario = fc
+      .string({ unit: fc.constantFrom('a', 'b', '\n', '😀'), maxLength: 12 })
+      .chain((base) =>
+        arbOp(codePointLength(base)).chain((remote) =>
+          arbOp(codePointLength(base)).chain((refused) =>
+            arbOp(codePointLength(applyOp(base, refused))).map((typed) => ({ base, remote, refused, typed })),
+          ),
+        ),
+      );
+    fc.assert(
+      fc.property(scenario, ({ base, remote, refused, typed }) => {
+        fc.pre(refused.length > 0);
+        const doc = new DocumentState('f', base, 1);
+        doc.applyLocal(refused, ids);
+        const typedAfter = typed.length > 0;
+        doc.applyLocal(typed, ids);
+        doc.applyRemote(remote, 2);
+        const { next } = doc.reject(ids);
+        const server = applyOp(base, remote);
+        assert.equal(doc.serverText, server);
+        // What is left to send is exactly what the local text holds beyond the server's.
+        assert.equal(doc.text, next ? applyOp(server, next.op) : server);
+        assert.equal(doc.synced, !next);
+        if (!typedAfter) assert.equal(doc.text, server, 'nothing typed after: back to the server text');
+        for (const c of typed) {
+          if (typeof c === 'string') assert.ok(doc.text.includes(c), `typed text ${JSON.stringify(c)} kept`);
+        }
+      }),
+      { numRuns: 300 },
+    );
   });
 });

@@ -6,8 +6,8 @@
 // That makes the in-flight op, once acknowledged, exactly the op the server committed.
 //
 // Besides the local text it keeps the server's text at `version`: comment anchors live on it (they
-// move only with committed ops, as on the server).
-import { applyOp, composeOps, transformOp, type TextOp } from '../../ot/text.js';
+// move only with committed ops, as on the server), and a refused op is undone against it.
+import { applyOp, composeOps, invertOp, makeInvertible, transformOp, type TextOp } from '../../ot/text.js';
 
 export interface PendingOp {
   op: TextOp;
@@ -87,6 +87,26 @@ export class DocumentState {
     this.inflightEdits = 0;
     this.version = version;
     return this.promoteBuffer(nextMessageId);
+  }
+
+  /** The server refused our in-flight op for good: undo it on the local text, keeping the edits
+   * made after it (the buffer, transformed to apply without it). Returns how many local edits were
+   * undone, the op that undid them on the local text, and the buffered op to send next, if any. */
+  reject(nextMessageId: () => string): { undone: number; undo: TextOp; next?: PendingOp } {
+    const refused = this.inflight;
+    const undone = this.inflightEdits;
+    this.inflight = undefined;
+    this.inflightEdits = 0;
+    if (!refused) return { undone: 0, undo: [] };
+    // The refused op applies to the server's text: that text says what its deletes removed.
+    let undo = invertOp(makeInvertible(refused.op, this.committed));
+    if (this.buffer) {
+      const buffered = this.buffer;
+      this.buffer = transformOp(buffered, undo, 'left');
+      undo = transformOp(undo, buffered, 'right');
+    }
+    this.text = applyOp(this.text, undo);
+    return { undone, undo, next: this.promoteBuffer(nextMessageId) };
   }
 
   private promoteBuffer(nextMessageId: () => string): PendingOp | undefined {

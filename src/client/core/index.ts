@@ -10,6 +10,7 @@ export {
   codeName,
   detailsOf,
   isRetryable,
+  isTransientRefusal,
   type StatusDetails,
 } from './status.js';
 export type {
@@ -22,6 +23,7 @@ export type {
   MessageError,
   PresenceInfo,
   RemoteEdit,
+  RolledBackEdit,
   SessionState,
   TextOp,
 } from './types.js';

@@ -101,6 +101,16 @@ export class Replica {
       doc.reset(f.text, f.version);
       if (changed || dropped > 0) resyncs.push({ path, reason: 'snapshot', droppedEdits: dropped });
     }
+    for (const [path, doc] of this.docs) {
+      if (this.snapshotParts.has(path)) continue;
+      // Not on the server: a file this client is creating (edits from version 0) is sent again;
+      // anything else it believed in is gone.
+      if (doc.version === 0 && !doc.synced && !this.serverFiles.has(path)) continue;
+      this.docs.delete(path);
+      this.serverFiles.delete(path);
+      if (doc.text !== '' || doc.unacknowledgedEdits > 0)
+        resyncs.push({ path, reason: 'snapshot', droppedEdits: doc.unacknowledgedEdits });
+    }
     this.snapshotParts.clear();
     this.threads.clear();
     for (const c of this.snapshotComments.splice(0)) this.trackComment(c);
@@ -132,6 +142,17 @@ export class Replica {
     this.serverFiles.add(path);
     this.threads.onCommitted(path, doc.pending.op);
     return doc.acknowledge(version, this.nextMessageId);
+  }
+
+  /** Our edit in flight on `doc` was refused for good: undo it. A file only this client had (its
+   * creation was refused) is gone again (`file` undefined). */
+  rejectEdit(doc: DocumentState): { undone: number; next?: PendingOp; file?: FileInfo } {
+    const { undone, next } = doc.reject(this.nextMessageId);
+    if (doc.synced && doc.version === 0 && !this.serverFiles.has(doc.path)) {
+      this.docs.delete(doc.path);
+      return { undone };
+    }
+    return { undone, next, file: fileInfo(doc) };
   }
 
   /** A comment from the server (an event or a snapshot); returns it as this client shows it. */

@@ -27,11 +27,11 @@ import type { TextOp } from '../../ot/text.js';
 import type { BackoffOptions } from './backoff.js';
 import type { BreakerState, CircuitBreakerOptions } from './circuit-breaker.js';
 import { ConnectionLoop, type StreamEnd } from './connection.js';
-import type { PendingOp } from './document-state.js';
+import type { DocumentState, PendingOp } from './document-state.js';
 import { Emitter, type Listener } from './emitter.js';
 import { Outbox } from './outbox.js';
 import { Replica } from './replica.js';
-import { Code, LiveReviewCallError, OutboxFullError, errorOf } from './status.js';
+import { Code, LiveReviewCallError, OutboxFullError, errorOf, isTransientRefusal } from './status.js';
 import type { CallOptions, SessionStream, Transport } from './transport.js';
 import type {
   Ack,
@@ -76,6 +76,13 @@ export interface SessionClientOptions {
   signal?: AbortSignal;
 }
 
+/** Times a message refused "for now" is sent again before the refusal counts as final. */
+const TRANSIENT_RETRIES = 5;
+
+/** Refusals that mean this client's idea of the file differs from the server's: after undoing the
+ * edit, take a fresh snapshot rather than build on a text the server does not have. */
+const DRIFT = new Set(['INVALID_OPERATION', 'VERSION_AHEAD', 'VERSION_TOO_OLD']);
+
 export class SessionClient {
   readonly clientId: string;
   protected readonly transport: Transport;
@@ -97,6 +104,9 @@ export class SessionClient {
   /** Acks that came ahead of events sequenced before them (a half-duplex transport's Submit
    * answers may overtake its Subscribe stream): applied once those events are in. */
   private heldAcks: WireAck[] = [];
+  /** Transient refusals per client message id, and the timers of their resends. */
+  private readonly retries = new Map<string, number>();
+  private readonly retryTimers = new Set<ReturnType<typeof setTimeout>>();
   private sequenceWaiters: { sequence: number; resolve(): void }[] = [];
   /** How the current stream was brought up to date (reported by 'ready'). */
   private resuming = false;
@@ -316,6 +326,7 @@ export class SessionClient {
         code: Code.UNAUTHENTICATED,
         reason: 'TOKEN_PROVIDER_FAILED',
         message: (err as Error).message,
+        willRetry: false,
       });
     }
   }
@@ -471,9 +482,8 @@ export class SessionClient {
     this.lastSeq = sequence;
     this.catchUpUntil = Math.max(this.catchUpUntil, sequence);
     this.emit('snapshot', { files: this.replica.paths.map((path) => this.replica.file(path)!) });
-    // Comments and other non-edit messages still pending are resent (idempotent); edits were reset.
-    for (const m of this.outbox.messages()) this.write(m);
-    if (this.cursor) this.moveCursor(this.cursor.path, this.cursor.line, this.cursor.column);
+    // What is still unacknowledged goes out again (idempotent): comments, and new files' edits.
+    this.resendUnacknowledged();
     this.releaseSequenceWaiters(this.lastSeq);
     this.maybeReady();
   }
@@ -512,6 +522,7 @@ export class SessionClient {
   }): void {
     const id = ack.clientMessageId;
     if (ack.sequence > this.lastSeq) this.lastSeq = ack.sequence;
+    this.retries.delete(id);
     const next = ack.filePath ? this.replica.acknowledgeEdit(ack.filePath, id, ack.version) : undefined;
     if (next) this.sendEdit(ack.filePath, next);
     const sent = this.outbox.get(id);
@@ -530,25 +541,59 @@ export class SessionClient {
   }
 
   private onRefused(id: string, err: LiveReviewCallError): void {
+    const doc = this.replica.pendingEdit(id);
+    const known = doc !== undefined || this.outbox.get(id) !== undefined;
+    const attempts = (this.retries.get(id) ?? 0) + 1;
+    const willRetry = known && isTransientRefusal(err.code) && attempts <= TRANSIENT_RETRIES;
     const error: MessageError = {
       clientMessageId: id,
       code: err.code,
       reason: err.reason,
       message: err.message,
+      willRetry,
     };
-    if (this.replica.pendingEdit(id)) {
-      // The server could not apply our edit (stale or invalid against its text): resync from a
-      // fresh snapshot rather than drift.
-      this.forceSnapshot = true;
-      this.emit('error', error);
-      this.cutStream?.abort();
+    this.emit('error', error);
+    if (willRetry) {
+      this.retries.set(id, attempts);
+      this.resendLater(id, Math.max(err.retryAfterMs, 250 * 2 ** attempts));
       return;
     }
+    this.retries.delete(id);
+    if (doc) return this.rollback(doc, error);
     if (this.outbox.get(id)) {
-      this.outbox.refuse(id, err);
+      this.outbox.refuse(id, new LiveReviewCallError(err.code, err.reason, err.message, err.retryAfterMs));
       this.checkSynced();
     }
-    this.emit('error', error);
+  }
+
+  /** Undoes a refused edit on the local text; the edits typed after it stay and go out next. */
+  private rollback(doc: DocumentState, error: MessageError): void {
+    const { undone, next, file } = this.replica.rejectEdit(doc);
+    if (next) this.sendEdit(doc.path, next);
+    this.emit('rollback', {
+      path: doc.path,
+      clientMessageId: error.clientMessageId,
+      undoneEdits: undone,
+      error,
+      file,
+    });
+    this.checkSynced();
+    if (DRIFT.has(error.reason)) {
+      // The server's text is not what this client thinks: resync from a fresh snapshot.
+      this.forceSnapshot = true;
+      this.cutStream?.abort();
+    }
+  }
+
+  private resendLater(id: string, delayMs: number): void {
+    const timer = setTimeout(() => {
+      this.retryTimers.delete(timer);
+      const doc = this.replica.pendingEdit(id);
+      if (doc?.pending) return this.sendEdit(doc.path, doc.pending);
+      const m = this.outbox.get(id);
+      if (m) this.write(m);
+    }, delayMs);
+    this.retryTimers.add(timer);
   }
 
   // ---- outgoing --------------------------------------------------------------------------------
@@ -729,6 +774,8 @@ export class SessionClient {
   }
 
   private release(err: LiveReviewCallError): void {
+    for (const t of this.retryTimers) clearTimeout(t);
+    this.retryTimers.clear();
     this.outbox.refuseAll(err);
     this.releaseSequenceWaiters(Infinity);
     this.transport.close();

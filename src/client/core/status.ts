@@ -50,6 +50,19 @@ export function isRetryable(code: number): boolean {
   return !FATAL.has(code);
 }
 
+/** Codes of an in-stream refusal that said "not now" rather than "no": the message was not applied
+ * and is sent again (same client message id) after the server's RetryInfo delay. */
+const TRANSIENT_REFUSALS = new Set<number>([
+  Code.RESOURCE_EXHAUSTED,
+  Code.UNAVAILABLE,
+  Code.DEADLINE_EXCEEDED,
+  Code.CANCELLED,
+]);
+
+export function isTransientRefusal(code: number): boolean {
+  return TRANSIENT_REFUSALS.has(code);
+}
+
 /** A unary call, the session or one message ended with a status. Transports report every failure
  * as one of these. */
 export class LiveReviewCallError extends Error {

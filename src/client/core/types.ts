@@ -58,6 +58,20 @@ export interface MessageError {
   /** The stable reason (docs/errors.md), '' when the server gave none. */
   reason: string;
   message: string;
+  /** True when the refusal said "not now" (rate limit, store unavailable): the message is sent
+   * again after the server's RetryInfo delay; false when it is refused for good. */
+  willRetry: boolean;
+}
+
+/** An edit of this client the server refused for good, undone on the local text. */
+export interface RolledBackEdit {
+  path: string;
+  clientMessageId: string;
+  /** How many local edits the refused operation held (several typed while one was in flight). */
+  undoneEdits: number;
+  error: MessageError;
+  /** The file after the rollback (undefined: the file does not exist on the server). */
+  file: FileInfo | undefined;
 }
 
 export interface Ack {
@@ -88,6 +102,8 @@ export interface ClientEvents {
   presence: [PresenceInfo];
   /** A message of this client was refused (the session goes on). */
   error: [MessageError];
+  /** An edit of this client was refused for good and undone on the local text. */
+  rollback: [RolledBackEdit];
   /** The local text of a file was replaced by the server's (pending local edits were dropped). */
   resync: [{ path: string; reason: string; droppedEdits: number }];
   synced: [boolean];
