@@ -13,7 +13,9 @@ import {
   type MessageError,
   type RolledBackEdit,
 } from '../src/client/index.js';
+import { SessionClient } from '../src/client/core/index.js';
 import { mintToken } from '../src/security/tokens.js';
+import { HalfDuplexTransport } from './helpers/half-duplex-transport.js';
 import { ChaosProxy } from './helpers/chaos-proxy.js';
 import { openReview, ourClient, unaryCall } from './helpers/clients.js';
 import { startTestServer } from './helpers/server.js';
@@ -22,7 +24,7 @@ import { freePort, startChildServer } from './helpers/child-server.js';
 const fast = { baseDelayMs: 20, maxDelayMs: 200 };
 
 /** Inserts a unique token at a token boundary of the client's text, so tokens are never split. */
-function insertToken(c: LiveReviewClient, path: string, token: string, pick: number): void {
+function insertToken(c: SessionClient, path: string, token: string, pick: number): void {
   const text = c.file(path)!.text;
   const boundaries = [0];
   for (let i = 0; i < text.length; i++) if (text[i] === '>') boundaries.push(i + 1);
@@ -373,6 +375,54 @@ describe('client SDK: refused changes', () => {
     assert.equal(s.comments.length, 12, 'every comment once');
     for (let i = 0; i < 12; i++) assert.equal(s.files[0]!.text.split(`<${i}>`).length, 2, `edit ${i} once`);
     c.close();
+    admin.close();
+    await server.shutdown(500);
+  });
+});
+
+describe('client SDK over a half-duplex transport (Subscribe + Submit, as in a browser)', () => {
+  it('converges with a bidirectional client, comments both ways, and undoes a refused edit', async () => {
+    const server = await startTestServer({ logLevel: 'warn' });
+    const admin = ourClient(server.address);
+    await openReview(admin, 'hd', [{ path: 'f.ts', text: '' }]);
+    const bidi = new LiveReviewClient({ targets: [server.address], sessionId: 'hd', userId: 'bea' });
+    const half = new SessionClient({
+      transport: new HalfDuplexTransport(server.address),
+      sessionId: 'hd',
+      userId: 'hal',
+      clientId: 'hal-1',
+    });
+    await Promise.all([bidi.connect(), half.connect()]);
+    const tokens: string[] = [];
+    const acks: Promise<unknown>[] = [];
+    for (let round = 0; round < 30; round++) {
+      for (const [i, c] of [bidi, half].entries()) {
+        const token = `<${i}-${round}>`;
+        tokens.push(token);
+        insertToken(c, 'f.ts', token, round * 3 + i);
+        if (round % 10 === 0) acks.push(c.comment('f.ts', 1, `${token} says hi`));
+      }
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    await Promise.all(acks);
+    const server_ = async () => (await bidi.getSession()).files[0]!;
+    await until('both synced at the server version', async () => {
+      const f = await server_();
+      return [bidi, half].every((c) => c.synced && c.file('f.ts')!.version === f.version);
+    });
+    const final = await server_();
+    assert.equal(half.file('f.ts')!.text, final.text);
+    assert.equal(bidi.file('f.ts')!.text, final.text);
+    for (const t of tokens) assert.equal(final.text.split(t).length - 1, 1, `${t} once`);
+    assert.equal(half.comments().length, 6);
+    assert.equal(bidi.comments().length, 6);
+
+    const undone = new Promise<RolledBackEdit>((resolve) => half.once('rollback', resolve));
+    half.edit('bad\tpath', ['x']);
+    assert.equal((await undone).error.reason, 'INVALID_MESSAGE');
+    assert.equal(half.synced, true);
+    bidi.close();
+    half.close();
     admin.close();
     await server.shutdown(500);
   });

@@ -26,11 +26,14 @@ import { replaceLineOp } from '../../ot/lines.js';
 import type { TextOp } from '../../ot/text.js';
 import type { BackoffOptions } from './backoff.js';
 import type { BreakerState, CircuitBreakerOptions } from './circuit-breaker.js';
+import { AckOrder } from './ack-order.js';
 import { ConnectionLoop, type StreamEnd } from './connection.js';
 import type { DocumentState, PendingOp } from './document-state.js';
 import { Emitter, type Listener } from './emitter.js';
 import { Outbox } from './outbox.js';
+import { randomId } from './random-id.js';
 import { Replica } from './replica.js';
+import { RetrySchedule } from './retry-schedule.js';
 import { Code, LiveReviewCallError, OutboxFullError, errorOf, isTransientRefusal } from './status.js';
 import type { CallOptions, SessionStream, Transport } from './transport.js';
 import type {
@@ -76,9 +79,6 @@ export interface SessionClientOptions {
   signal?: AbortSignal;
 }
 
-/** Times a message refused "for now" is sent again before the refusal counts as final. */
-const TRANSIENT_RETRIES = 5;
-
 /** Refusals that mean this client's idea of the file differs from the server's: after undoing the
  * edit, take a fresh snapshot rather than build on a text the server does not have. */
 const DRIFT = new Set(['INVALID_OPERATION', 'VERSION_AHEAD', 'VERSION_TOO_OLD']);
@@ -101,12 +101,9 @@ export class SessionClient {
   private messageCounter = 0;
   private cursor: { path: string; line: number; column: number } | undefined;
   private catchUpUntil = 0;
-  /** Acks that came ahead of events sequenced before them (a half-duplex transport's Submit
-   * answers may overtake its Subscribe stream): applied once those events are in. */
-  private heldAcks: WireAck[] = [];
-  /** Transient refusals per client message id, and the timers of their resends. */
-  private readonly retries = new Map<string, number>();
-  private readonly retryTimers = new Set<ReturnType<typeof setTimeout>>();
+  private readonly ackOrder = new AckOrder();
+  /** Messages refused "for now", sent again later. */
+  private readonly retries = new RetrySchedule();
   private sequenceWaiters: { sequence: number; resolve(): void }[] = [];
   /** How the current stream was brought up to date (reported by 'ready'). */
   private resuming = false;
@@ -302,8 +299,7 @@ export class SessionClient {
       signal.removeEventListener('abort', onClose);
       if (this.stream === stream) this.stream = undefined;
       this.live = false;
-      // Acks still held are sent again on the resume (as acks or duplicates).
-      this.heldAcks = [];
+      this.ackOrder.clear();
       this.releaseSequenceWaiters(Infinity);
     }
   }
@@ -495,20 +491,16 @@ export class SessionClient {
   }
 
   /** An ack, applied in sequence order: after every event sequenced before it. */
-  private onAck(ack: Pick<WireAck, 'clientMessageId' | 'version' | 'filePath'> & Partial<WireAck>): void {
-    const sequence = int(ack.sequence ?? 0n);
-    if (sequence > this.lastSeq + 1) {
-      this.heldAcks.push(ack as WireAck);
-      return;
-    }
-    this.applyAck({ ...ack, sequence });
+  private onAck(ack: WireAck): void {
+    if (!this.ackOrder.ready(ack, this.lastSeq)) return this.ackOrder.hold(ack);
+    this.applyAck({ ...ack, sequence: int(ack.sequence) });
+    this.releaseHeldAcks();
   }
 
   private releaseHeldAcks(): void {
-    if (this.heldAcks.length === 0) return;
-    const ready = this.heldAcks.filter((a) => int(a.sequence) <= this.lastSeq + 1);
-    this.heldAcks = this.heldAcks.filter((a) => int(a.sequence) > this.lastSeq + 1);
-    for (const a of ready.sort((x, y) => int(x.sequence) - int(y.sequence))) this.onAck(a);
+    for (let a = this.ackOrder.next(this.lastSeq); a; a = this.ackOrder.next(this.lastSeq)) {
+      this.applyAck({ ...a, sequence: int(a.sequence) });
+    }
   }
 
   private applyAck(ack: {
@@ -522,7 +514,7 @@ export class SessionClient {
   }): void {
     const id = ack.clientMessageId;
     if (ack.sequence > this.lastSeq) this.lastSeq = ack.sequence;
-    this.retries.delete(id);
+    this.retries.forget(id);
     const next = ack.filePath ? this.replica.acknowledgeEdit(ack.filePath, id, ack.version) : undefined;
     if (next) this.sendEdit(ack.filePath, next);
     const sent = this.outbox.get(id);
@@ -543,8 +535,10 @@ export class SessionClient {
   private onRefused(id: string, err: LiveReviewCallError): void {
     const doc = this.replica.pendingEdit(id);
     const known = doc !== undefined || this.outbox.get(id) !== undefined;
-    const attempts = (this.retries.get(id) ?? 0) + 1;
-    const willRetry = known && isTransientRefusal(err.code) && attempts <= TRANSIENT_RETRIES;
+    const willRetry =
+      known &&
+      isTransientRefusal(err.code) &&
+      this.retries.schedule(id, err.retryAfterMs, () => this.resend(id));
     const error: MessageError = {
       clientMessageId: id,
       code: err.code,
@@ -553,15 +547,11 @@ export class SessionClient {
       willRetry,
     };
     this.emit('error', error);
-    if (willRetry) {
-      this.retries.set(id, attempts);
-      this.resendLater(id, Math.max(err.retryAfterMs, 250 * 2 ** attempts));
-      return;
-    }
-    this.retries.delete(id);
+    if (willRetry) return;
+    this.retries.forget(id);
     if (doc) return this.rollback(doc, error);
     if (this.outbox.get(id)) {
-      this.outbox.refuse(id, new LiveReviewCallError(err.code, err.reason, err.message, err.retryAfterMs));
+      this.outbox.refuse(id, err);
       this.checkSynced();
     }
   }
@@ -585,15 +575,12 @@ export class SessionClient {
     }
   }
 
-  private resendLater(id: string, delayMs: number): void {
-    const timer = setTimeout(() => {
-      this.retryTimers.delete(timer);
-      const doc = this.replica.pendingEdit(id);
-      if (doc?.pending) return this.sendEdit(doc.path, doc.pending);
-      const m = this.outbox.get(id);
-      if (m) this.write(m);
-    }, delayMs);
-    this.retryTimers.add(timer);
+  /** Sends `id` again, if it still waits for the server. */
+  private resend(id: string): void {
+    const doc = this.replica.pendingEdit(id);
+    if (doc?.pending) return this.sendEdit(doc.path, doc.pending);
+    const m = this.outbox.get(id);
+    if (m) this.write(m);
   }
 
   // ---- outgoing --------------------------------------------------------------------------------
@@ -774,8 +761,7 @@ export class SessionClient {
   }
 
   private release(err: LiveReviewCallError): void {
-    for (const t of this.retryTimers) clearTimeout(t);
-    this.retryTimers.clear();
+    this.retries.clear();
     this.outbox.refuseAll(err);
     this.releaseSequenceWaiters(Infinity);
     this.transport.close();
@@ -793,15 +779,4 @@ export interface UnaryOptions {
 function asCallError(err: unknown): LiveReviewCallError {
   if (err instanceof LiveReviewCallError) return err;
   return new LiveReviewCallError(Code.UNKNOWN, '', (err as Error)?.message ?? String(err));
-}
-
-/** A random UUID where crypto.randomUUID exists (secure contexts), else one from getRandomValues. */
-function randomId(): string {
-  const c = globalThis.crypto;
-  if (typeof c.randomUUID === 'function') return c.randomUUID();
-  const b = c.getRandomValues(new Uint8Array(16));
-  b[6] = (b[6]! & 0x0f) | 0x40;
-  b[8] = (b[8]! & 0x3f) | 0x80;
-  const h = [...b].map((x) => x.toString(16).padStart(2, '0')).join('');
-  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
 }

@@ -198,8 +198,12 @@ export class GrpcTransport implements Transport {
   }
 }
 
-/** A call's status as the SDK's error, with the details of grpc-status-details-bin. */
-function callError(code: number, details: string, metadata: grpc.Metadata | undefined): LiveReviewCallError {
+/** A grpc-js call's status as the SDK's error, with the details of grpc-status-details-bin. */
+export function callError(
+  code: number,
+  details: string,
+  metadata: grpc.Metadata | undefined,
+): LiveReviewCallError {
   const raw = metadata?.get('grpc-status-details-bin')[0];
   let d = { reason: '', retryAfterMs: 0 };
   if (raw && typeof raw !== 'string') {
