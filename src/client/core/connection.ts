@@ -19,7 +19,7 @@ export interface StreamEnd {
 
 export interface ConnectionHooks {
   /** Runs one session stream, from open to end. */
-  runStream(signal: AbortSignal): Promise<StreamEnd>;
+  runStream(): Promise<StreamEnd>;
   setState(state: ConnectionState, info: { code?: number; reason?: string; message?: string }): void;
   /** The client gives up for good. */
   fail(end: StreamEnd): void;
@@ -44,10 +44,6 @@ export class ConnectionLoop {
     return this.attemptsMade;
   }
 
-  get signal(): AbortSignal {
-    return this.closing.signal;
-  }
-
   /** The server welcomed a join: the attempt counts as a success. */
   joined(): void {
     this.breaker.recordSuccess();
@@ -64,7 +60,7 @@ export class ConnectionLoop {
   }
 
   /** Waits `ms`, or less if the client closes. */
-  sleep(ms: number): Promise<void> {
+  private sleep(ms: number): Promise<void> {
     const signal = this.closing.signal;
     return new Promise((resolve) => {
       if (signal.aborted) return resolve();
@@ -88,7 +84,7 @@ export class ConnectionLoop {
       if (wait > 0) await this.sleep(wait);
       if (signal.aborted) return;
       this.attemptsMade++;
-      const end = await this.hooks.runStream(signal);
+      const end = await this.hooks.runStream();
       if (signal.aborted) return;
       if (!end.joined) this.breaker.recordFailure();
       if (!isRetryable(end.code)) return this.hooks.fail(end);

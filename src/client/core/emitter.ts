@@ -14,7 +14,7 @@ export class Emitter<Events extends { [K in keyof Events]: unknown[] }> {
 
   once<K extends keyof Events>(event: K, listener: Listener<Events[K]>): void {
     const wrapped: AnyListener = (...args) => {
-      this.off(event, listener);
+      this.of(event).delete(wrapped);
       (listener as unknown as AnyListener)(...args);
     };
     // `off` with the original listener removes the wrapper.

@@ -116,7 +116,7 @@ export class SessionClient {
     this.outboxLimit = options.outboxLimit ?? 1000;
     this.connection = new ConnectionLoop(
       {
-        runStream: (signal) => this.runStream(signal),
+        runStream: () => this.runStream(),
         setState: (state, info) => this.setState(state, info),
         fail: (end) => this.fail(end),
       },
@@ -261,10 +261,10 @@ export class SessionClient {
   }
 
   /** One session stream, from join to end. */
-  private async runStream(signal: AbortSignal): Promise<StreamEnd> {
+  private async runStream(): Promise<StreamEnd> {
+    // Aborted to cut the stream at once (a resync); close() half-closes it instead, so what was
+    // written before reaches the server.
     const cut = new AbortController();
-    const onClose = () => cut.abort();
-    signal.addEventListener('abort', onClose, { once: true });
     const resume = this.joinedOnce && !this.forceSnapshot ? this.lastSeq : undefined;
     this.forceSnapshot = false;
     const stream = this.transport.open(
@@ -296,7 +296,6 @@ export class SessionClient {
       const e = asCallError(err);
       return { code: e.code, reason: e.reason, message: e.message, retryAfterMs: e.retryAfterMs, joined };
     } finally {
-      signal.removeEventListener('abort', onClose);
       if (this.stream === stream) this.stream = undefined;
       this.live = false;
       this.ackOrder.clear();
