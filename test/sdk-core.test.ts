@@ -56,6 +56,7 @@ const msg = (init: Parameters<typeof create<typeof SessionMessageSchema>>[1]) =>
 /** A scripted half-duplex server: the test pushes what the stream yields and answers sends. */
 class ScriptedTransport {
   readonly sent: SessionMessage[] = [];
+  readonly joins: Core.JoinParams[] = [];
   private readonly items: SessionMessage[] = [];
   private wake: (() => void) | undefined;
   answer: (m: SessionMessage) => Promise<Ack> = () => new Promise(() => undefined);
@@ -65,7 +66,8 @@ class ScriptedTransport {
     this.wake?.();
   }
 
-  open(): Core.SessionStream {
+  open(join: Core.JoinParams): Core.SessionStream {
+    this.joins.push(join);
     const next = async (): Promise<SessionMessage> => {
       for (;;) {
         const m = this.items.shift();
@@ -203,6 +205,51 @@ describe('the SDK core (@livereview/client/core)', () => {
     assert.deepEqual([r.error.code, r.error.reason, r.error.message], [7, 'ROLE_FORBIDS', 'viewers watch']);
     assert.deepEqual({ ...client.file('a.ts') }, { text: 'Ahello!\n', version: 3 });
     assert.equal(client.synced, true);
+    client.close();
+  });
+});
+
+describe('the SDK core on a message it cannot apply', () => {
+  it('resyncs from a fresh snapshot instead of failing', async () => {
+    const core = await loadInSandbox();
+    const transport = new ScriptedTransport();
+    const client = new core.SessionClient({
+      transport,
+      sessionId: 's',
+      userId: 'ann',
+      backoff: { baseDelayMs: 1, maxDelayMs: 5 },
+    });
+    const snapshot = (text: string, sequence: bigint) => [
+      msg({ payload: { case: 'welcome', value: { headSequence: sequence, sync: SyncMode.SNAPSHOT } } }),
+      msg({
+        payload: {
+          case: 'snapshot',
+          value: { sequence, index: 0, count: 1, files: [{ path: 'a.ts', version: 1, text }] },
+        },
+      }),
+    ];
+    transport.push(...snapshot('hi\n', 1n));
+    await client.connect();
+    // An edit that reaches past the end of the file as this client has it.
+    transport.push(
+      msg({
+        sequence: 2n,
+        userId: 'bob',
+        payload: {
+          case: 'edit',
+          value: {
+            filePath: 'a.ts',
+            version: 2,
+            operations: [{ kind: { case: 'retain', value: 50 } }, { kind: { case: 'insert', value: '!' } }],
+          },
+        },
+      }),
+    );
+    await until('a second join', () => transport.joins.length === 2);
+    assert.equal(transport.joins[1]!.resumeAfterSequence, undefined, 'a snapshot, not a resume');
+    transport.push(...snapshot('the server text\n', 2n));
+    await until('the snapshot applied', () => client.file('a.ts')?.text === 'the server text\n');
+    assert.equal(client.state, 'connected');
     client.close();
   });
 });

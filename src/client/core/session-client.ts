@@ -293,6 +293,8 @@ export class SessionClient {
       }
       return { code: Code.UNAVAILABLE, reason: '', message: 'stream ended', retryAfterMs: 0, joined };
     } catch (err) {
+      // A message this client could not apply means its state drifted: resync from a snapshot.
+      if (!(err instanceof LiveReviewCallError)) this.forceSnapshot = true;
       const e = asCallError(err);
       return { code: e.code, reason: e.reason, message: e.message, retryAfterMs: e.retryAfterMs, joined };
     } finally {
