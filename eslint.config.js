@@ -1,6 +1,16 @@
 // Lint: typescript-eslint's recommended type-aware rules. Generated code is not ours to lint.
+import { builtinModules } from 'node:module';
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
+
+// What code without I/O must not import: Node's built-ins, gRPC, database and bus drivers.
+const ioImports = [
+  { group: ['node:*', ...builtinModules], message: 'No Node built-ins here: this code has no I/O.' },
+  {
+    group: ['@grpc/*', '@connectrpc/*', 'better-sqlite3', 'pg', 'pg-*', 'ioredis', 'redis', 'nats', 'pino'],
+    message: 'No transport, driver or logger here: adapters live in their own folders.',
+  },
+];
 
 export default tseslint.config(
   { ignores: ['dist/', '**/dist/', 'src/gen/', 'node_modules/', 'web/vendor/'] },
@@ -12,6 +22,41 @@ export default tseslint.config(
       '@typescript-eslint/no-floating-promises': 'error',
       '@typescript-eslint/no-misused-promises': ['error', { checksVoidReturn: false }],
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
+    },
+  },
+  // The session engine and the text operations import no I/O.
+  {
+    files: ['src/core/**/*.ts', 'src/ot/**/*.ts'],
+    rules: { 'no-restricted-imports': ['error', { patterns: ioImports }] },
+  },
+  // The SDK core runs in browsers: no I/O, no server code, no ts-proto output (it imports grpc-js),
+  // no transport (transports plug in from outside).
+  {
+    files: ['src/client/core/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            ...ioImports,
+            {
+              group: [
+                '**/src/core/**',
+                '../../core/*',
+                '../../server/*',
+                '../../store/*',
+                '../../transport/*',
+              ],
+              message: 'The SDK core shares only src/ot and src/gen/es with the server.',
+            },
+            {
+              group: ['**/gen/codereview/**', '**/gen/google/**'],
+              message: 'Use the protobuf-es messages (src/gen/es).',
+            },
+            { group: ['../transport/*'], message: 'Transports plug into the core, not the other way round.' },
+          ],
+        },
+      ],
     },
   },
   // node:test's describe()/it() return promises the runner tracks itself.

@@ -1,17 +1,38 @@
 // The terminal commands, driven as a person would: `demo` shows live traffic and stops cleanly on
-// Ctrl-C; `join` shows the file and others' edits, and takes typed comments and line edits.
+// Ctrl-C; `join` shows the file and others' edits, takes typed comments and line edits, opens local
+// files, shows what the server refused; `serve` prints hints that work as printed.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { describe, it } from 'node:test';
-import { LiveReviewClient } from '../src/client/index.js';
+import { after, before, describe, it } from 'node:test';
+import { fromJson } from '@bufbuild/protobuf';
+import { GrpcTransport, LiveReviewClient } from '../src/client/index.js';
+import {
+  GetSessionRequestSchema,
+  OpenReviewRequestSchema,
+} from '../src/gen/es/codereview/v1/codereview_pb.js';
+import { mintToken } from '../src/security/tokens.js';
 import { openReview } from './helpers/clients.js';
-import { serverFixture } from './helpers/server.js';
+import { serverFixture, startTestServer, type TestServer } from './helpers/server.js';
 
-const bin = fileURLToPath(new URL('../../bin/livereview.js', import.meta.url));
+const root = fileURLToPath(new URL('../..', import.meta.url));
+const bin = join(root, 'bin/livereview.js');
 
-function run(args: string[]) {
-  const child = spawn(process.execPath, [bin, ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
+function run(args: string[], options: { cwd?: string; env?: NodeJS.ProcessEnv; shell?: boolean } = {}) {
+  const child = options.shell
+    ? spawn('sh', ['-c', args.join(' ')], {
+        stdio: ['pipe', 'pipe', 'pipe'],
+        cwd: options.cwd,
+        env: options.env,
+      })
+    : spawn(process.execPath, [bin, ...args], {
+        stdio: ['pipe', 'pipe', 'pipe'],
+        cwd: options.cwd,
+        env: options.env,
+      });
   let stdout = '';
   child.stdout.on('data', (b: Buffer) => (stdout += b.toString()));
   child.stderr.on('data', (b: Buffer) => (stdout += b.toString()));
@@ -79,5 +100,133 @@ describe('livereview join', () => {
     join.child.stdin.write('q\n');
     assert.equal(await join.exited, 0);
     alice.close();
+  });
+});
+
+describe('livereview join: opening files', () => {
+  const fx = serverFixture();
+
+  it('opens local files into a session nobody opened, and the others see them', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'lr-cli-open-'));
+    writeFileSync(join(dir, 'notes.md'), '# Notes\nfirst\n');
+    writeFileSync(join(dir, 'todo.txt'), 'buy milk\n');
+    const ann = run(['join', 'fresh', '--user', 'ann', '--target', fx.server.address, '--open', 'notes.md'], {
+      cwd: dir,
+    });
+    await ann.waitFor(/\[you\] opened notes\.md/);
+    await ann.waitFor(/ {3}2 │ first/);
+    const bob = new LiveReviewClient({ targets: [fx.server.address], sessionId: 'fresh', userId: 'bob' });
+    await bob.connect();
+    assert.deepEqual(bob.file('notes.md'), { text: '# Notes\nfirst\n', version: 0 });
+    ann.child.stdin.write('o todo.txt\n');
+    await ann.waitFor(/ {3}1 │ buy milk/);
+    const deadline = Date.now() + 10_000;
+    while (!bob.file('todo.txt') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    assert.equal(bob.file('todo.txt')?.text, 'buy milk\n', 'a file opened later reaches the others');
+    ann.child.stdin.write('q\n');
+    assert.equal(await ann.exited, 0);
+    bob.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+});
+
+describe('livereview join on a server with authentication', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'lr-cli-auth-'));
+  const secret = 'a-test-secret-that-is-long-enough-0123456789';
+  const secretFile = join(dir, 'secret');
+  writeFileSync(secretFile, secret);
+  const token = (user: string, role: 'author' | 'reviewer') =>
+    mintToken({
+      secret,
+      userId: user,
+      sessions: { sec: role },
+      ttlSeconds: 600,
+      issuer: 'livereview',
+      audience: 'livereview',
+    });
+  let server: TestServer;
+  let author: LiveReviewClient;
+  before(async () => {
+    server = await startTestServer({ logLevel: 'warn', authSecretFile: secretFile });
+    author = new LiveReviewClient({
+      targets: [server.address],
+      sessionId: 'sec',
+      userId: 'ann',
+      token: await token('ann', 'author'),
+    });
+    await author.connect();
+    await author.openReview([{ path: 'app.py', text: 'print("hi")\nx = 1\n' }]);
+  });
+  after(async () => {
+    author.close();
+    await server.shutdown(500);
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('joins with --token, shows a refused line edit as refused and the real file afterwards', async () => {
+    const rev = run(['join', 'sec', '--token', await token('rev', 'reviewer'), '--target', server.address]);
+    await rev.waitFor(/joined sec as rev/);
+    rev.child.stdin.write('e 1 print("bye")\n');
+    await rev.waitFor(/\[refused\] PERMISSION_DENIED ROLE_FORBIDS: .+/);
+    await rev.waitFor(
+      /\[undone\] your edit of app\.py; the file as it is:\n.*\n {3}1 │ print\("hi"\)\n {3}2 │ x = 1/,
+    );
+    assert.doesNotMatch(rev.output(), /replaced app\.py/);
+    assert.equal(author.file('app.py')!.text, 'print("hi")\nx = 1\n');
+    // What a reviewer may do still works.
+    rev.child.stdin.write('c 2 why one?\n');
+    await rev.waitFor(/\[you\] commented on app\.py:2/);
+    rev.child.stdin.write('q\n');
+    assert.equal(await rev.exited, 0);
+  });
+
+  it('takes the token from LIVEREVIEW_TOKEN, and says why it cannot join without one', async () => {
+    const withEnv = run(['join', 'sec', '--user', 'rev', '--target', server.address], {
+      env: { ...process.env, LIVEREVIEW_TOKEN: await token('rev', 'reviewer') },
+    });
+    await withEnv.waitFor(/joined sec as rev/);
+    withEnv.child.stdin.write('q\n');
+    assert.equal(await withEnv.exited, 0);
+
+    const env = { ...process.env };
+    delete env.LIVEREVIEW_TOKEN;
+    const without = run(['join', 'sec', '--user', 'rev', '--target', server.address], { env });
+    assert.equal(await without.exited, 1);
+    assert.match(without.output(), /cannot join sec: UNAUTHENTICATED TOKEN_MISSING: /);
+  });
+});
+
+describe('livereview serve', () => {
+  it('prints hints that work as printed on a fresh server', async () => {
+    const serve = run(['serve', '--port', '0', '--data', ':memory:', '--metrics-port', '-1'], { cwd: root });
+    await serve.waitFor(/stop: /);
+    const hints = serve.output().split('\n');
+    const target = /listening on (\S+)/.exec(serve.output())![1]!;
+    const joinLine = hints.find((l) => l.includes(' join demo '))!.replace(/^try: +/, '');
+    assert.equal(joinLine, `node bin/livereview.js join demo --user you --target ${target} --open README.md`);
+    const you = run([joinLine], { cwd: root, shell: true });
+    await you.waitFor(/\[you\] opened README\.md/);
+    await you.waitFor(/ {3}1 │ # LiveReview/);
+    you.child.stdin.write('q\n');
+    assert.equal(await you.exited, 0);
+
+    // The grpcurl lines, as grpcurl would send them (proto JSON), in the order printed.
+    const transport = new GrpcTransport({ targets: [target] });
+    const call = { token: () => Promise.resolve(undefined) };
+    const json = (method: string) =>
+      JSON.parse(/-d '([^']+)'/.exec(hints.find((l) => l.endsWith(`/${method}`))!)![1]!) as object;
+    await transport.openReview(fromJson(OpenReviewRequestSchema, json('OpenReview') as never), call);
+    const state = await transport.getSession(
+      fromJson(GetSessionRequestSchema, json('GetSession') as never),
+      call,
+    );
+    assert.deepEqual(state.files.map((f) => f.path).sort(), ['README.md', 'main.ts']);
+    assert.equal(
+      state.files.find((f) => f.path === 'README.md')!.text,
+      readFileSync(join(root, 'README.md'), 'utf8'),
+    );
+    transport.close();
+    serve.child.kill('SIGTERM');
+    assert.equal(await serve.exited, 0);
   });
 });

@@ -40,6 +40,16 @@ describe('@livereview/client package', () => {
       assert.ok(existsSync(join(app, 'node_modules/@livereview/client/dist/client/index.js')));
       assert.ok(existsSync(join(app, 'node_modules/@grpc/grpc-js')));
       assert.ok(!existsSync(join(app, 'node_modules/better-sqlite3')), 'no native server dependency');
+      const core = spawnSync(
+        process.execPath,
+        [
+          '--input-type=module',
+          '-e',
+          "const m = await import('@livereview/client/core'); console.log(typeof m.SessionClient, typeof m.LiveReviewClient)",
+        ],
+        { cwd: app, encoding: 'utf8' },
+      );
+      assert.equal(core.stdout.trim(), 'function undefined', `the browser-safe entry: ${core.stderr}`);
 
       const examples = [
         ...readFileSync(join(root, 'docs/sdk.md'), 'utf8').matchAll(/```js\n([\s\S]*?)```/g),

@@ -2,11 +2,20 @@
 // clients edit and comment; a server is killed and restarted under connected clients; the outbox
 // bound and the circuit breaker behave as documented.
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { LiveReviewClient, OutboxFullError, type ConnectionState } from '../src/client/index.js';
+import {
+  LiveReviewClient,
+  OutboxFullError,
+  type ConnectionState,
+  type MessageError,
+  type RolledBackEdit,
+} from '../src/client/index.js';
+import { SessionClient } from '../src/client/core/index.js';
+import { mintToken } from '../src/security/tokens.js';
+import { HalfDuplexTransport } from './helpers/half-duplex-transport.js';
 import { ChaosProxy } from './helpers/chaos-proxy.js';
 import { openReview, ourClient, unaryCall } from './helpers/clients.js';
 import { startTestServer } from './helpers/server.js';
@@ -15,7 +24,7 @@ import { freePort, startChildServer } from './helpers/child-server.js';
 const fast = { baseDelayMs: 20, maxDelayMs: 200 };
 
 /** Inserts a unique token at a token boundary of the client's text, so tokens are never split. */
-function insertToken(c: LiveReviewClient, path: string, token: string, pick: number): void {
+function insertToken(c: SessionClient, path: string, token: string, pick: number): void {
   const text = c.file(path)!.text;
   const boundaries = [0];
   for (let i = 0; i < text.length; i++) if (text[i] === '>') boundaries.push(i + 1);
@@ -250,6 +259,171 @@ describe('client SDK', () => {
     );
     assert.equal(c.state, 'failed');
     assert.equal(c.connectionAttempts, 1);
+    await server.shutdown(500);
+  });
+});
+
+describe('client SDK: refused changes', () => {
+  it('undoes an edit the server refuses, tells why, keeps what was typed after it, and is synced again', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'lr-sdk-refused-'));
+    const secretFile = join(dir, 'secret');
+    const secret = 'a-test-secret-that-is-long-enough-0123456789';
+    writeFileSync(secretFile, secret);
+    const server = await startTestServer({ logLevel: 'warn', authSecretFile: secretFile });
+    const token = (user: string, role: 'author' | 'reviewer') =>
+      mintToken({
+        secret,
+        userId: user,
+        sessions: { rb: role },
+        ttlSeconds: 600,
+        issuer: 'livereview',
+        audience: 'livereview',
+      });
+    const ann = new LiveReviewClient({
+      targets: [server.address],
+      sessionId: 'rb',
+      userId: 'ann',
+      token: await token('ann', 'author'),
+    });
+    await ann.connect();
+    await ann.openReview([{ path: 'f.ts', text: 'one\ntwo\n' }]);
+    const rev = new LiveReviewClient({
+      targets: [server.address],
+      sessionId: 'rb',
+      userId: 'rev',
+      token: await token('rev', 'reviewer'),
+    });
+    await rev.connect();
+    const rollbacks: RolledBackEdit[] = [];
+    const synced: boolean[] = [];
+    rev.on('rollback', (r) => rollbacks.push(r));
+    rev.on('synced', (s) => synced.push(s));
+
+    // A reviewer may not edit: the first edit goes out, the second waits behind it.
+    rev.editLine('f.ts', 1, 'ONE');
+    rev.edit('f.ts', [8, 'three\n']);
+    assert.equal(rev.file('f.ts')!.text, 'ONE\ntwo\nthree\n', 'local edits show at once');
+    await until('both edits refused', () => rollbacks.length === 2 && rev.synced);
+
+    assert.deepEqual(
+      rollbacks.map((r) => [r.path, r.error.code, r.error.reason, r.error.willRetry, r.undoneEdits]),
+      [
+        ['f.ts', 7, 'ROLE_FORBIDS', false, 1],
+        ['f.ts', 7, 'ROLE_FORBIDS', false, 1],
+      ],
+    );
+    assert.equal(rollbacks[0]!.file!.text, 'one\ntwo\nthree\n', 'the first undone, the second kept');
+    assert.equal(rollbacks[1]!.file!.text, 'one\ntwo\n');
+    assert.deepEqual(rev.file('f.ts'), { text: 'one\ntwo\n', version: 0 });
+    assert.deepEqual(synced, [false, true]);
+    const onServer = await ann.getSession();
+    assert.equal(onServer.files[0]!.text, 'one\ntwo\n');
+
+    // The session goes on: what a reviewer may do still works, at the right line.
+    ann.editLine('f.ts', 1, 'zero\none');
+    await until("ann's edit at the reviewer", () => rev.file('f.ts')!.version === 1);
+    const ack = await rev.comment('f.ts', 3, 'fine');
+    assert.ok(ack.sequence > 0);
+    await until('the comment at line 3 everywhere', () => ann.comments().some((c) => c.line === 3));
+    ann.close();
+    rev.close();
+    await server.shutdown(500);
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('forgets a file whose creation the server refused, in a session with no files', async () => {
+    const server = await startTestServer({ logLevel: 'warn' });
+    const c = new LiveReviewClient({ targets: [server.address], sessionId: 'empty', userId: 'u' });
+    await c.connect();
+    const rolledBack = new Promise<RolledBackEdit>((resolve) => c.once('rollback', resolve));
+    const tooLong = 'd/'.repeat(600) + 'f.ts';
+    c.edit(tooLong, ['hello\n']);
+    assert.deepEqual(c.files, [tooLong]);
+    const r = await rolledBack;
+    assert.equal(r.error.reason, 'INVALID_MESSAGE');
+    assert.equal(r.file, undefined, 'the file does not exist on the server');
+    assert.deepEqual(c.files, []);
+    assert.equal(c.synced, true);
+    c.edit('notes.md', ['hello\n']);
+    await until('a valid file created', () => c.synced);
+    assert.deepEqual((await c.getSession()).files, [{ path: 'notes.md', version: 1, text: 'hello\n' }]);
+    c.close();
+    await server.shutdown(500);
+  });
+
+  it('sends again what a rate limit refused for now, after the delay the server asks for', async () => {
+    const server = await startTestServer({
+      logLevel: 'warn',
+      rateUserPerSecond: 10,
+      rateUserBurst: 4,
+    });
+    const admin = ourClient(server.address);
+    await openReview(admin, 'limited', [{ path: 'f', text: '' }]);
+    const c = new LiveReviewClient({ targets: [server.address], sessionId: 'limited', userId: 'u' });
+    await c.connect();
+    const errors: MessageError[] = [];
+    c.on('error', (e) => errors.push(e));
+    const acks = Array.from({ length: 12 }, (_, i) => c.comment('f', 1, `comment ${i}`));
+    for (let i = 0; i < 12; i++) c.edit('f', [`<${i}>`]);
+    await Promise.all(acks);
+    await until('every edit acknowledged', () => c.synced);
+    assert.ok(
+      errors.length > 0 && errors.every((e) => e.reason === 'RATE_LIMITED' && e.willRetry),
+      `refused for now, and sent again: ${JSON.stringify(errors.slice(0, 3))}`,
+    );
+    const s = await c.getSession();
+    assert.equal(s.comments.length, 12, 'every comment once');
+    for (let i = 0; i < 12; i++) assert.equal(s.files[0]!.text.split(`<${i}>`).length, 2, `edit ${i} once`);
+    c.close();
+    admin.close();
+    await server.shutdown(500);
+  });
+});
+
+describe('client SDK over a half-duplex transport (Subscribe + Submit, as in a browser)', () => {
+  it('converges with a bidirectional client, comments both ways, and undoes a refused edit', async () => {
+    const server = await startTestServer({ logLevel: 'warn' });
+    const admin = ourClient(server.address);
+    await openReview(admin, 'hd', [{ path: 'f.ts', text: '' }]);
+    const bidi = new LiveReviewClient({ targets: [server.address], sessionId: 'hd', userId: 'bea' });
+    const half = new SessionClient({
+      transport: new HalfDuplexTransport(server.address),
+      sessionId: 'hd',
+      userId: 'hal',
+      clientId: 'hal-1',
+    });
+    await Promise.all([bidi.connect(), half.connect()]);
+    const tokens: string[] = [];
+    const acks: Promise<unknown>[] = [];
+    for (let round = 0; round < 30; round++) {
+      for (const [i, c] of [bidi, half].entries()) {
+        const token = `<${i}-${round}>`;
+        tokens.push(token);
+        insertToken(c, 'f.ts', token, round * 3 + i);
+        if (round % 10 === 0) acks.push(c.comment('f.ts', 1, `${token} says hi`));
+      }
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    await Promise.all(acks);
+    const server_ = async () => (await bidi.getSession()).files[0]!;
+    await until('both synced at the server version', async () => {
+      const f = await server_();
+      return [bidi, half].every((c) => c.synced && c.file('f.ts')!.version === f.version);
+    });
+    const final = await server_();
+    assert.equal(half.file('f.ts')!.text, final.text);
+    assert.equal(bidi.file('f.ts')!.text, final.text);
+    for (const t of tokens) assert.equal(final.text.split(t).length - 1, 1, `${t} once`);
+    assert.equal(half.comments().length, 6);
+    assert.equal(bidi.comments().length, 6);
+
+    const undone = new Promise<RolledBackEdit>((resolve) => half.once('rollback', resolve));
+    half.edit('bad\tpath', ['x']);
+    assert.equal((await undone).error.reason, 'INVALID_MESSAGE');
+    assert.equal(half.synced, true);
+    bidi.close();
+    half.close();
+    admin.close();
     await server.shutdown(500);
   });
 });

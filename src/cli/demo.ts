@@ -54,10 +54,9 @@ export function registerDemo(program: Command): void {
       const reviewer = client('grace');
       const second = client('linus');
       const watcher = client('watcher');
-      // The author opens the file by creating it with its first edit.
+      // The author opens the review on the file.
       await author.connect();
-      author.edit('src/total.ts', [SAMPLE]);
-      await new Promise<void>((r) => (author.synced ? r() : author.once('synced', () => r())));
+      await author.openReview([{ path: 'src/total.ts', text: SAMPLE }]);
       await Promise.all([reviewer.connect(), second.connect(), watcher.connect()]);
       printTraffic(out, watcher, 'watcher');
       printFile(out, watcher, 'src/total.ts');

@@ -1,8 +1,11 @@
 // `livereview join <session> --user <name>`: a terminal client. It shows the file, presence and
-// comments live, and takes commands on stdin: comments and line edits.
+// comments live, and takes commands on stdin: comments, line edits, opening local files. What the
+// server refuses is shown as refused, with the file as it really is afterwards.
+import { readFileSync } from 'node:fs';
+import { basename, isAbsolute, relative, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import type { Command } from 'commander';
-import { LiveReviewClient } from '../client/index.js';
+import { codeName, LiveReviewClient, type LiveReviewCallError } from '../client/index.js';
 import { printFile, printTraffic, stdoutPrinter as out } from './printer.js';
 
 const HELP = [
@@ -11,10 +14,39 @@ const HELP = [
   '  e <line> <content>     replace a line (line count + 1 appends one)',
   '  r <comment-id> <text>  reply in a thread',
   '  resolve <comment-id>   resolve a thread   |  reopen <comment-id>',
+  '  o <local file>         open a file from this computer into the session',
   '  f <path>               switch the current file',
   '  p                      print the current file with its comments',
   '  who                    who is here        |  q  quit',
 ].join('\n');
+
+interface JoinOptions {
+  user?: string;
+  token?: string;
+  target: string[];
+  file?: string;
+  open?: string[];
+  runFor?: string;
+}
+
+/** The subject of a JWT (who the server will take us for); not verified here, the server does. */
+function subjectOf(token: string): string | undefined {
+  try {
+    const payload = JSON.parse(Buffer.from(token.split('.')[1] ?? '', 'base64url').toString('utf8')) as {
+      sub?: unknown;
+    };
+    return typeof payload.sub === 'string' ? payload.sub : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** A local file's path in the session: relative to this directory (its name, if outside it),
+ * with forward slashes. */
+function sessionPath(local: string): string {
+  const rel = relative(process.cwd(), resolve(local));
+  return (rel && !rel.startsWith('..') && !isAbsolute(rel) ? rel : basename(local)).replace(/\\/g, '/');
+}
 
 export function registerJoin(program: Command): void {
   program
@@ -23,88 +55,143 @@ export function registerJoin(program: Command): void {
       'Join a session from the terminal: see the file, presence and comments live; type comments and line edits',
     )
     .argument('<session>', 'the session id')
-    .requiredOption('--user <name>', 'your user id')
+    .option('--user <name>', 'your user id (default: the subject of --token)')
+    .option('--token <jwt>', 'bearer token for a server with authentication [env LIVEREVIEW_TOKEN]')
     .option('--target <host:port...>', 'server address(es); several are used round-robin', [
       '127.0.0.1:50051',
     ])
+    .option('--open <file...>', 'open these local files into the session (starts a review)')
     .option('--file <path>', 'the file to show first (default: the first one)')
     .option('--run-for <ms>', 'leave after this many milliseconds (scripts and tests)')
-    .action(
-      async (session: string, o: { user: string; target: string[]; file?: string; runFor?: string }) => {
-        const client = new LiveReviewClient({
-          targets: o.target,
-          sessionId: session,
-          userId: o.user,
-          displayName: o.user,
-        });
-        printTraffic(out, client, o.user);
-        let current = o.file ?? '';
+    .action(async (session: string, o: JoinOptions) => {
+      const token = o.token ?? (process.env.LIVEREVIEW_TOKEN || undefined);
+      const user = o.user ?? (token && subjectOf(token));
+      if (!user) throw new Error('--user is required (or a --token naming its user)');
+      const client = new LiveReviewClient({
+        targets: o.target,
+        sessionId: session,
+        userId: user,
+        displayName: user,
+        token,
+      });
+      let current = o.file ?? '';
+      printTraffic(out, client, user, () => current);
+      try {
         await client.connect();
-        current ||= client.files[0] ?? '';
+      } catch (err) {
+        const e = err as LiveReviewCallError;
         out.line(
-          `joined ${session} as ${o.user}; ${client.participants().length} here. Type "help" for commands.`,
+          `cannot join ${session}: ${codeName(e.code)}${e.reason ? ` ${e.reason}` : ''}: ${e.message}`,
         );
-        if (current) printFile(out, client, current);
-        let done = false;
-        const quit = (code = 0) => {
-          if (done) return;
-          done = true;
-          // Let the last acknowledgements arrive before leaving.
-          const wait = client.synced
-            ? Promise.resolve()
-            : new Promise<void>((r) => client.once('synced', () => r()));
-          void Promise.race([wait, new Promise((r) => setTimeout(r, 2000))]).then(() => {
-            client.close();
-            setTimeout(() => process.exit(code), 150);
-          });
-        };
-        const run = async (line: string) => {
-          const [cmd, ...rest] = line.trim().split(' ');
-          const arg = rest.join(' ');
-          const num = Number(rest[0]);
-          const tail = rest.slice(1).join(' ');
-          try {
-            switch (cmd) {
-              case '':
-                return;
-              case 'c':
-                await client.comment(current, num, tail);
-                return out.line(`[you] commented on ${current}:${num}`);
-              case 'e':
-                client.editLine(current, num, tail);
-                return out.line(`[you] replaced ${current}:${num}`);
-              case 'r':
-                await client.reply(rest[0]!, tail);
-                return out.line(`[you] replied to ${rest[0]}`);
-              case 'resolve':
-                await client.resolve(arg);
-                return out.line(`[you] resolved ${arg}`);
-              case 'reopen':
-                await client.reopen(arg);
-                return out.line(`[you] reopened ${arg}`);
-              case 'f':
-                current = arg;
-                return printFile(out, client, current);
-              case 'p':
-                return printFile(out, client, current);
-              case 'who':
-                return client.participants().forEach((p) => out.line(`  ${p.userId} (${p.status})`));
-              case 'q':
-                return quit();
-              default:
-                return out.line(HELP);
+        process.exit(1);
+      }
+      const open = async (local: string) => {
+        const path = sessionPath(local);
+        await client.openReview([{ path, text: readFileSync(local, 'utf8') }]);
+        current = path;
+        out.line(`[you] opened ${path}`);
+      };
+      for (const local of o.open ?? []) await open(local);
+      current ||= client.files[0] ?? '';
+      out.line(
+        `joined ${session} as ${user}; ${client.participants().length} here. Type "help" for commands.`,
+      );
+      if (current) printFile(out, client, current);
+      else out.line('no files in this session yet: "o <local file>" opens one (or join with --open <file>)');
+      let done = false;
+      const quit = (code = 0) => {
+        if (done) return;
+        done = true;
+        // Let the last acknowledgements arrive before leaving.
+        const wait = client.synced
+          ? Promise.resolve()
+          : new Promise<void>((r) => client.once('synced', () => r()));
+        void Promise.race([wait, new Promise((r) => setTimeout(r, 2000))]).then(() => {
+          client.close();
+          setTimeout(() => process.exit(code), 150);
+        });
+      };
+      /** Waits until the server has taken or refused this client's edits of `path` (a refusal
+       * prints itself), or a few seconds (offline: the edit waits in the outbox). */
+      const settled = (path: string) =>
+        new Promise<'applied' | 'refused' | 'pending'>((resolve) => {
+          if (client.synced) return resolve('applied');
+          const onSynced = (s: boolean) => s && finish('applied');
+          const onRollback = (r: { path: string }) => r.path === path && finish('refused');
+          const timer = setTimeout(() => finish('pending'), 3000);
+          const finish = (how: 'applied' | 'refused' | 'pending') => {
+            clearTimeout(timer);
+            client.off('synced', onSynced);
+            client.off('rollback', onRollback);
+            resolve(how);
+          };
+          client.on('synced', onSynced);
+          client.on('rollback', onRollback);
+        });
+      const needFile = () => {
+        if (current) return true;
+        out.line('no current file: "f <path>" chooses one, "o <local file>" opens one');
+        return false;
+      };
+      const run = async (line: string) => {
+        const [cmd, ...rest] = line.trim().split(' ');
+        const arg = rest.join(' ');
+        const num = Number(rest[0]);
+        const tail = rest.slice(1).join(' ');
+        try {
+          switch (cmd) {
+            case '':
+              return;
+            case 'c':
+              if (!needFile()) return;
+              await client.comment(current, num, tail);
+              return out.line(`[you] commented on ${current}:${num}`);
+            case 'e': {
+              if (!needFile()) return;
+              const path = current;
+              client.editLine(path, num, tail);
+              const how = await settled(path);
+              if (how === 'applied') out.line(`[you] replaced ${path}:${num}`);
+              if (how === 'pending') out.line(`[you] replaced ${path}:${num} (not acknowledged yet)`);
+              return;
             }
-          } catch (err) {
-            out.line(`[error] ${(err as Error).message}`);
+            case 'r':
+              await client.reply(rest[0]!, tail);
+              return out.line(`[you] replied to ${rest[0]}`);
+            case 'resolve':
+              await client.resolve(arg);
+              return out.line(`[you] resolved ${arg}`);
+            case 'reopen':
+              await client.reopen(arg);
+              return out.line(`[you] reopened ${arg}`);
+            case 'o':
+              await open(arg);
+              return printFile(out, client, current);
+            case 'f':
+              current = arg;
+              return printFile(out, client, current);
+            case 'p':
+              if (needFile()) printFile(out, client, current);
+              return;
+            case 'who':
+              return client.participants().forEach((p) => out.line(`  ${p.userId} (${p.status})`));
+            case 'q':
+              return quit();
+            default:
+              return out.line(HELP);
           }
-        };
-        const rl = createInterface({ input: process.stdin });
-        let queue = Promise.resolve();
-        rl.on('line', (line) => (queue = queue.then(() => run(line))));
-        rl.on('close', () => void queue.then(() => (o.runFor ? undefined : quit())));
-        if (o.runFor) setTimeout(() => void queue.then(() => quit()), Number(o.runFor));
-        process.on('SIGINT', () => quit());
-        process.on('SIGTERM', () => quit());
-      },
-    );
+        } catch (err) {
+          // A refusal in the session was printed as it arrived; say what did not happen.
+          const e = err as LiveReviewCallError;
+          out.line(`[not done] ${cmd}: ${e.reason ? `${e.reason}: ` : ''}${e.message}`);
+        }
+      };
+      const rl = createInterface({ input: process.stdin });
+      let queue = Promise.resolve();
+      rl.on('line', (line) => (queue = queue.then(() => run(line))));
+      rl.on('close', () => void queue.then(() => (o.runFor ? undefined : quit())));
+      if (o.runFor) setTimeout(() => void queue.then(() => quit()), Number(o.runFor));
+      process.on('SIGINT', () => quit());
+      process.on('SIGTERM', () => quit());
+    });
 }

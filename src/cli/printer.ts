@@ -1,5 +1,5 @@
 // Prints a session's live traffic for a terminal, one line per event.
-import type { LiveReviewClient } from '../client/index.js';
+import { codeName, type LiveReviewClient } from '../client/index.js';
 
 export interface Printer {
   line(text: string): void;
@@ -9,7 +9,7 @@ export const stdoutPrinter: Printer = { line: (text) => process.stdout.write(tex
 
 export function printFile(out: Printer, client: LiveReviewClient, path: string): void {
   const file = client.file(path);
-  if (!file) return out.line(`(no file ${path})`);
+  if (!file) return out.line(`(no file ${path} in this session)`);
   out.line(`── ${path} (version ${file.version}) ──`);
   file.text.split('\n').forEach((l, i) => out.line(`${String(i + 1).padStart(4)} │ ${l.replace(/\r$/, '')}`));
   const comments = client.comments().filter((c) => c.path === path);
@@ -20,8 +20,13 @@ export function printFile(out: Printer, client: LiveReviewClient, path: string):
   }
 }
 
-/** Follows a client's events and prints them. */
-export function printTraffic(out: Printer, client: LiveReviewClient, self: string): void {
+/** Follows a client's events and prints them. `current` is the file the person is looking at. */
+export function printTraffic(
+  out: Printer,
+  client: LiveReviewClient,
+  self: string,
+  current: () => string = () => '',
+): void {
   client.on('state', (s, info) => out.line(`[connection] ${s}${info.message ? ` (${info.message})` : ''}`));
   client.on('presence', (p) => p.userId !== self && out.line(`[presence] ${p.userId} is ${p.status}`));
   client.on('edit', (e) =>
@@ -33,7 +38,18 @@ export function printTraffic(out: Printer, client: LiveReviewClient, self: strin
     ),
   );
   client.on('cursor', (c) => out.line(`[cursor] ${c.userId} at ${c.path}:${c.line}:${c.column}`));
-  client.on('error', (e) => out.line(`[refused] ${e.clientMessageId}: ${e.reason || e.code} ${e.message}`));
+  client.on('error', (e) =>
+    out.line(
+      `[refused] ${codeName(e.code)}${e.reason ? ` ${e.reason}` : ''}: ${e.message}${e.willRetry ? ' (sending again shortly)' : ''}`,
+    ),
+  );
+  client.on('rollback', (r) => {
+    const edits = r.undoneEdits === 1 ? 'your edit' : `your ${r.undoneEdits} edits`;
+    if (!r.file) return out.line(`[undone] ${edits} of ${r.path}: the file does not exist in the session`);
+    out.line(`[undone] ${edits} of ${r.path}; the file as it is:`);
+    printFile(out, client, r.path);
+    if (current() && current() !== r.path) out.line(`(still showing ${current()} for commands)`);
+  });
   client.on('resync', (r) =>
     out.line(`[resync] ${r.path} reloaded from the server (${r.droppedEdits} local edits dropped)`),
   );

@@ -1,7 +1,45 @@
 // `livereview serve`: the server with its embedded default, until SIGTERM/SIGINT.
+import { existsSync } from 'node:fs';
+import { isAbsolute, relative } from 'node:path';
 import type { Command } from 'commander';
-import { envOf, flagOf, OPTIONS, resolveConfig } from '../server/config.js';
+import { envOf, flagOf, OPTIONS, resolveConfig, type ServerConfig } from '../server/config.js';
 import { startServer } from '../server/server.js';
+
+/** How to run this same command from the current directory. */
+function self(): string {
+  const script = process.argv[1] ?? 'bin/livereview.js';
+  const rel = relative(process.cwd(), script);
+  return `node ${rel && !rel.startsWith('..') && !isAbsolute(rel) ? rel : script}`;
+}
+
+/** Lines a person can paste as they are, on a fresh server: each first opens a review, then reads
+ * it (a GetSession of a session nobody opened would only say NOT_FOUND). */
+export function hints(config: ServerConfig, target: string): string[] {
+  const cli = self();
+  const lines: string[] = [];
+  let grpcurlAuth = '';
+  if (config.authSecretFile) {
+    lines.push(
+      `export LIVEREVIEW_TOKEN="$(${cli} token --secret-file ${config.authSecretFile} --user you --session demo)"`,
+    );
+    grpcurlAuth = ' -H "authorization: Bearer $LIVEREVIEW_TOKEN"';
+  } else if (config.authPublicKeyFile || config.authJwksFile) {
+    lines.push('export LIVEREVIEW_TOKEN=<a token from your identity provider, with a role in "demo">');
+    grpcurlAuth = ' -H "authorization: Bearer $LIVEREVIEW_TOKEN"';
+  }
+  const tls = config.tlsCertFile ? `-cacert ${config.tlsCertFile}` : '-plaintext';
+  if (!config.tlsCertFile) {
+    const open = existsSync('README.md') ? ' --open README.md' : '';
+    lines.push(`${cli} join demo --user you --target ${target}${open}`);
+    if (!open) lines.push('  (then type "o <file>" to open a file into the review)');
+  }
+  lines.push(
+    `grpcurl ${tls}${grpcurlAuth} ${target} list`,
+    `grpcurl ${tls}${grpcurlAuth} -d '{"session_id":"demo","user_id":"you","files":[{"path":"main.ts","text":"hello\\n"}]}' ${target} codereview.v1.CodeReviewService/OpenReview`,
+    `grpcurl ${tls}${grpcurlAuth} -d '{"session_id":"demo"}' ${target} codereview.v1.CodeReviewService/GetSession`,
+  );
+  return lines;
+}
 
 export function registerServe(program: Command): void {
   const cmd = program
@@ -25,8 +63,7 @@ export function registerServe(program: Command): void {
         server.metricsPort >= 0
           ? `metrics: http://${config.metricsHost}:${server.metricsPort}/metrics`
           : 'metrics: off',
-        `try:     grpcurl -plaintext ${target} list`,
-        `         grpcurl -plaintext -d '{"session_id":"demo"}' ${target} codereview.v1.CodeReviewService/GetSession`,
+        ...hints(config, target).map((l, i) => (i === 0 ? 'try:     ' : '         ') + l),
         'stop:    Ctrl-C (graceful: clients are told to resume elsewhere)',
         '',
       ].join('\n'),

@@ -9,8 +9,8 @@ import type {
 import { CommentBook } from '../../src/core/comments.js';
 import { lineRange } from '../../src/ot/lines.js';
 import { SessionMessage as SM } from '../../src/gen/codereview/v1/codereview.js';
-import { DocumentState, type PendingOp } from '../../src/client/document-state.js';
-import { fromWireOps, toWireOps } from '../../src/client/live-review-client.js';
+import { DocumentState, type PendingOp } from '../../src/client/core/document-state.js';
+import { fromWireOps, toWireOps } from './wire-ops.js';
 import type { TextOp } from '../../src/ot/text.js';
 import { Collector, joinSession } from './clients.js';
 

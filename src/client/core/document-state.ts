@@ -3,7 +3,11 @@
 // the last server version seen; remote ops transform what is pending. The server transforms an
 // incoming op with side 'left' against what it committed first, so here a remote op is transformed
 // with side 'right' against pending local ops, and pending ops with 'left' against the remote op.
-import { applyOp, composeOps, transformOp, type TextOp } from '../ot/text.js';
+// That makes the in-flight op, once acknowledged, exactly the op the server committed.
+//
+// Besides the local text it keeps the server's text at `version`: comment anchors live on it (they
+// move only with committed ops, as on the server), and a refused op is undone against it.
+import { applyOp, composeOps, invertOp, makeInvertible, transformOp, type TextOp } from '../../ot/text.js';
 
 export interface PendingOp {
   op: TextOp;
@@ -18,6 +22,8 @@ export class DocumentState {
   /** Local edits in flight and in the buffer (a buffer composes several into one op). */
   private inflightEdits = 0;
   private bufferedEdits = 0;
+  /** The server's text at `version`. */
+  private committed: string;
 
   constructor(
     readonly path: string,
@@ -25,7 +31,9 @@ export class DocumentState {
     public text: string,
     /** The last server version this client has applied. */
     public version: number,
-  ) {}
+  ) {
+    this.committed = text;
+  }
 
   /** True when every local op has been acknowledged. */
   get synced(): boolean {
@@ -36,9 +44,23 @@ export class DocumentState {
     return this.inflight;
   }
 
+  /** The server's text at `version` (without this client's pending edits). */
+  get serverText(): string {
+    return this.committed;
+  }
+
   /** Local edits not yet acknowledged by the server. */
   get unacknowledgedEdits(): number {
     return this.inflightEdits + this.bufferedEdits;
+  }
+
+  /** Local ops not yet acknowledged, in order (in flight, then buffered): they map a position on
+   * the server's text to the same position on the local text. */
+  get pendingOps(): TextOp[] {
+    const ops: TextOp[] = [];
+    if (this.inflight) ops.push(this.inflight.op);
+    if (this.buffer) ops.push(this.buffer);
+    return ops;
   }
 
   /** Applies a local edit. Returns the op to send now, if nothing was in flight. */
@@ -57,11 +79,37 @@ export class DocumentState {
     return this.inflight;
   }
 
-  /** The server committed our in-flight op as `version`. Returns the buffered op to send next. */
+  /** The server committed our in-flight op (`pending.op`, as it stands) as `version`. Returns the
+   * buffered op to send next, if any. */
   acknowledge(version: number, nextMessageId: () => string): PendingOp | undefined {
+    if (this.inflight) this.committed = applyOp(this.committed, this.inflight.op);
     this.inflight = undefined;
     this.inflightEdits = 0;
     this.version = version;
+    return this.promoteBuffer(nextMessageId);
+  }
+
+  /** The server refused our in-flight op for good: undo it on the local text, keeping the edits
+   * made after it (the buffer, transformed to apply without it). Returns how many local edits were
+   * undone, the op that undid them on the local text, and the buffered op to send next, if any. */
+  reject(nextMessageId: () => string): { undone: number; undo: TextOp; next?: PendingOp } {
+    const refused = this.inflight;
+    const undone = this.inflightEdits;
+    this.inflight = undefined;
+    this.inflightEdits = 0;
+    if (!refused) return { undone: 0, undo: [] };
+    // The refused op applies to the server's text: that text says what its deletes removed.
+    let undo = invertOp(makeInvertible(refused.op, this.committed));
+    if (this.buffer) {
+      const buffered = this.buffer;
+      this.buffer = transformOp(buffered, undo, 'left');
+      undo = transformOp(undo, buffered, 'right');
+    }
+    this.text = applyOp(this.text, undo);
+    return { undone, undo, next: this.promoteBuffer(nextMessageId) };
+  }
+
+  private promoteBuffer(nextMessageId: () => string): PendingOp | undefined {
     // A buffer that remote edits reduced to nothing (it deleted what they deleted) is dropped.
     if (!this.buffer || this.buffer.length === 0) {
       this.buffer = undefined;
@@ -78,6 +126,7 @@ export class DocumentState {
   /** A remote op committed as `version` (it applies to version - 1, which is ours). Returns the op
    * as applied to this client's text (transformed past pending local edits). */
   applyRemote(op: TextOp, version: number): TextOp {
+    this.committed = applyOp(this.committed, op);
     let remote = op;
     if (this.inflight) {
       const pending = this.inflight.op;
@@ -99,6 +148,7 @@ export class DocumentState {
   /** Replaces everything with a snapshot (after a resync): pending local ops are dropped. */
   reset(text: string, version: number): void {
     this.text = text;
+    this.committed = text;
     this.version = version;
     this.inflight = undefined;
     this.buffer = undefined;

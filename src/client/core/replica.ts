@@ -1,0 +1,249 @@
+// The session as this client holds it: each file's OT state (DocumentState) and the comment
+// threads with their anchors. It applies what the server says (snapshots, opened files, remote
+// edits, acks of our edits and comments, refusals) and what the user does (local edits), and
+// answers with plain values; it sends nothing and emits nothing itself.
+import {
+  CommentAction,
+  CommentState,
+  type Comment as WireComment,
+  type SnapshotChunk,
+} from '../../gen/es/codereview/v1/codereview_pb.js';
+import { anchorAtLine, anchorLine, moveAnchor } from '../../ot/anchors.js';
+import { lineRange } from '../../ot/lines.js';
+import type { TextOp } from '../../ot/text.js';
+import { CommentThreads, type TrackedComment } from './comment-threads.js';
+import { DocumentState, type PendingOp } from './document-state.js';
+import type { CommentInfo, FileInfo } from './types.js';
+
+export interface Resync {
+  path: string;
+  reason: string;
+  droppedEdits: number;
+}
+
+export class Replica {
+  private readonly docs = new Map<string, DocumentState>();
+  /** Files the server has (opened, snapshotted, edited by anyone, or our edit acknowledged). */
+  private readonly serverFiles = new Set<string>();
+  private readonly threads = new CommentThreads();
+  private snapshotParts = new Map<string, { version: number; text: string }>();
+  private snapshotComments: WireComment[] = [];
+
+  constructor(private readonly nextMessageId: () => string) {}
+
+  file(path: string): FileInfo | undefined {
+    const d = this.docs.get(path);
+    return d && fileInfo(d);
+  }
+
+  get paths(): string[] {
+    return [...this.docs.keys()];
+  }
+
+  comments(): CommentInfo[] {
+    return [...this.threads.all()].map((c) => this.commentInfo(c));
+  }
+
+  /** Local edits not yet acknowledged, over every file. */
+  get unacknowledgedEdits(): number {
+    let n = 0;
+    for (const d of this.docs.values()) n += d.unacknowledgedEdits;
+    return n;
+  }
+
+  /** Each file's edit in flight, to send again after a reconnect. */
+  pendingEdits(): { path: string; pending: PendingOp }[] {
+    return [...this.docs.values()].flatMap((d) => (d.pending ? [{ path: d.path, pending: d.pending }] : []));
+  }
+
+  /** The file whose edit in flight is `clientMessageId`. */
+  pendingEdit(clientMessageId: string): DocumentState | undefined {
+    for (const d of this.docs.values()) if (d.pending?.clientMessageId === clientMessageId) return d;
+    return undefined;
+  }
+
+  /** The file's version a new comment's line refers to (0 while local edits are pending). */
+  commentVersion(path: string): number {
+    const d = this.docs.get(path);
+    return d?.synced ? d.version : 0;
+  }
+
+  // ---- from the server -------------------------------------------------------------------------
+
+  /** Adds a snapshot chunk; true when it was the last one (then call applySnapshot). */
+  addSnapshotChunk(chunk: SnapshotChunk): boolean {
+    for (const f of chunk.files) {
+      const prev = this.snapshotParts.get(f.path);
+      this.snapshotParts.set(f.path, {
+        version: f.version,
+        text: (f.continued && prev ? prev.text : '') + f.text,
+      });
+    }
+    this.snapshotComments.push(...chunk.comments);
+    return chunk.index + 1 === chunk.count;
+  }
+
+  /** The server's files and comments replace this client's; returns the files whose local text
+   * changed or lost pending edits. */
+  applySnapshot(): Resync[] {
+    const resyncs: Resync[] = [];
+    for (const [path, f] of this.snapshotParts) {
+      this.serverFiles.add(path);
+      const doc = this.docs.get(path);
+      if (!doc) {
+        this.docs.set(path, new DocumentState(path, f.text, f.version));
+        continue;
+      }
+      // A snapshot after a resync, or because the resume position was gone: the server's text
+      // wins; local edits not yet acknowledged cannot be placed in it and are dropped (reported).
+      const dropped = doc.unacknowledgedEdits;
+      const changed = doc.text !== f.text;
+      doc.reset(f.text, f.version);
+      if (changed || dropped > 0) resyncs.push({ path, reason: 'snapshot', droppedEdits: dropped });
+    }
+    for (const [path, doc] of this.docs) {
+      if (this.snapshotParts.has(path)) continue;
+      // Not on the server: a file this client is creating (edits from version 0) is sent again;
+      // anything else it believed in is gone.
+      if (doc.version === 0 && !doc.synced && !this.serverFiles.has(path)) continue;
+      this.docs.delete(path);
+      this.serverFiles.delete(path);
+      if (doc.text !== '' || doc.unacknowledgedEdits > 0)
+        resyncs.push({ path, reason: 'snapshot', droppedEdits: doc.unacknowledgedEdits });
+    }
+    this.snapshotParts.clear();
+    this.threads.clear();
+    for (const c of this.snapshotComments.splice(0)) this.trackComment(c);
+    return resyncs;
+  }
+
+  fileOpened(path: string, text: string, version: number): void {
+    this.serverFiles.add(path);
+    if (!this.docs.has(path)) this.docs.set(path, new DocumentState(path, text, version));
+  }
+
+  /** Someone else's committed edit; returns it as applied to this client's text. */
+  remoteEdit(path: string, op: TextOp, version: number): TextOp {
+    let doc = this.docs.get(path);
+    if (!doc) {
+      doc = new DocumentState(path, '', 0);
+      this.docs.set(path, doc);
+    }
+    this.serverFiles.add(path);
+    this.threads.onCommitted(path, op);
+    return doc.applyRemote(op, version);
+  }
+
+  /** Our edit `clientMessageId` of `path` was committed as `version`; returns the edit to send
+   * next, if local edits were buffered behind it. */
+  acknowledgeEdit(path: string, clientMessageId: string, version: number): PendingOp | undefined {
+    const doc = this.docs.get(path);
+    if (!doc?.pending || doc.pending.clientMessageId !== clientMessageId) return undefined;
+    this.serverFiles.add(path);
+    this.threads.onCommitted(path, doc.pending.op);
+    return doc.acknowledge(version, this.nextMessageId);
+  }
+
+  /** Our edit in flight on `doc` was refused for good: undo it. A file only this client had (its
+   * creation was refused) is gone again (`file` undefined). */
+  rejectEdit(doc: DocumentState): { undone: number; next?: PendingOp; file?: FileInfo } {
+    const { undone, next } = doc.reject(this.nextMessageId);
+    if (doc.synced && doc.version === 0 && !this.serverFiles.has(doc.path)) {
+      this.docs.delete(doc.path);
+      return { undone };
+    }
+    return { undone, next, file: fileInfo(doc) };
+  }
+
+  /** A comment from the server (an event or a snapshot); returns it as this client shows it. */
+  trackComment(c: WireComment): CommentInfo {
+    const known = this.threads.get(c.commentId);
+    if (known) {
+      known.text = c.text;
+      known.state = c.state === CommentState.RESOLVED ? 'resolved' : 'open';
+      if (c.outdated && !known.anchor.outdated) {
+        known.anchor = { start: known.anchor.start, end: known.anchor.start, outdated: true };
+      }
+      return this.commentInfo(known);
+    }
+    const record: TrackedComment = {
+      id: c.commentId,
+      path: c.filePath,
+      parentId: c.parentId,
+      authorId: c.authorId,
+      text: c.text,
+      state: c.state === CommentState.RESOLVED ? 'resolved' : 'open',
+      originalLineText: c.originalLineText,
+      // The line is at the file's current version: the server's text this client has.
+      anchor: anchorAtLine(this.docs.get(c.filePath)?.serverText ?? '', c.lineNumber, c.outdated),
+    };
+    this.threads.add(record);
+    return this.commentInfo(record);
+  }
+
+  /** Our own comment change was committed (it comes back as an ack, not as a comment event). */
+  applyOwnComment(
+    sent: WireComment,
+    ack: { filePath: string; commentId?: string; lineNumber?: number },
+    authorId: string,
+  ): void {
+    const id = ack.commentId || sent.commentId;
+    const known = this.threads.get(id);
+    if (sent.action === CommentAction.CREATE || sent.action === CommentAction.REPLY) {
+      const parent = sent.parentId ? this.threads.get(sent.parentId) : undefined;
+      const root = parent && this.threads.root(parent);
+      const path = ack.filePath || root?.path || sent.filePath;
+      const text = this.docs.get(path)?.serverText ?? '';
+      const line = ack.lineNumber || sent.lineNumber;
+      this.threads.add({
+        id,
+        path,
+        parentId: root?.id ?? '',
+        authorId,
+        text: sent.text,
+        state: 'open',
+        originalLineText: root?.originalLineText ?? lineRange(text, line)?.text ?? '',
+        anchor: root ? root.anchor : anchorAtLine(text, line),
+      });
+    } else if (known) {
+      const target = sent.action === CommentAction.EDIT ? known : this.threads.root(known);
+      if (sent.action === CommentAction.EDIT) target.text = sent.text;
+      if (sent.action === CommentAction.RESOLVE) target.state = 'resolved';
+      if (sent.action === CommentAction.REOPEN) target.state = 'open';
+    }
+  }
+
+  private commentInfo(c: TrackedComment): CommentInfo {
+    const root = this.threads.root(c);
+    const doc = this.docs.get(root.path);
+    // The anchor is on the server's text; this client shows it on its own (pending edits applied).
+    const local = (doc?.pendingOps ?? []).reduce(moveAnchor, root.anchor);
+    return {
+      id: c.id,
+      path: c.path,
+      line: anchorLine(doc?.text ?? '', local),
+      text: c.text,
+      authorId: c.authorId,
+      parentId: c.parentId,
+      state: c.state,
+      outdated: root.anchor.outdated,
+      originalLineText: c.originalLineText,
+    };
+  }
+
+  // ---- from the user ---------------------------------------------------------------------------
+
+  /** Applies a local edit; returns the edit to send now, if none was in flight. */
+  localEdit(path: string, op: TextOp): PendingOp | undefined {
+    let doc = this.docs.get(path);
+    if (!doc) {
+      doc = new DocumentState(path, '', 0);
+      this.docs.set(path, doc);
+    }
+    return doc.applyLocal(op, this.nextMessageId);
+  }
+}
+
+function fileInfo(d: DocumentState): FileInfo {
+  return { path: d.path, version: d.version, text: d.text };
+}
