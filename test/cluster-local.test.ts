@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { LiveReviewClient } from '../src/client/index.js';
 import { LocalBus, LocalHub } from '../src/bus/local/local-bus.js';
+import type { Store } from '../src/core/store.js';
 import { MemoryStore } from '../src/store/memory/memory-store.js';
 import { openReview, ourClient, unaryCall } from './helpers/clients.js';
 import { startTestServer, type TestServer } from './helpers/server.js';
@@ -40,7 +41,9 @@ describe('cluster mode in one process (shared store, in-process bus)', () => {
       [0, 1, 2].map(() => {
         const bus = new LocalBus(hub);
         buses.push(bus);
-        return startTestServer(CLUSTER, { store, bus });
+        // Each server closes its store at shutdown: share one through views that leave it open.
+        const view: Store = Object.assign(Object.create(store) as Store, { close: async () => undefined });
+        return startTestServer(CLUSTER, { store: view, bus });
       }),
     );
   });

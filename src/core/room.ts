@@ -463,11 +463,13 @@ export class Room {
     this.deps.published?.(event, recipients);
   }
 
-  /** One committed event to one participant: an echo of its own message is an ack (it may have
-   * missed the ack with a connection, or sent it through another instance or call). */
+  /** One committed event to one participant: an echo of its own edit or comment is an ack (it may
+   * have missed the ack with a connection, or sent it through another instance or call; it has the
+   * content). A file it opened (OpenReview, a unary call) reaches it as the event: the ack of the
+   * call went to the call. */
   private deliver(p: Participant, event: LoggedEvent, shared: Outbound | undefined): void {
     p.lastSeq = event.seq;
-    if (p.isOriginOf(event.origin) && event.origin.clientMessageId) {
+    if (event.change.kind !== 'file_opened' && p.isOriginOf(event.origin) && event.origin.clientMessageId) {
       p.sink.send({ type: 'ack', sessionId: this.id, ack: ackOf(event, false) });
     } else if (p.vocabulary === 'seed' && event.change.kind === 'file_opened') {
       for (const msg of seedMessagesOf(event)) p.sink.send(msg);

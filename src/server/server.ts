@@ -51,7 +51,7 @@ export interface RunningServer {
 }
 
 export interface StartOptions {
-  /** A store to use instead of the one --data names (the caller closes it). */
+  /** A store to use instead of the one --data names (closed at shutdown like that one). */
   store?: Store;
   clock?: Clock;
   /** Log destination (tests capture logs); stdout by default. */
@@ -416,7 +416,7 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
       });
       listener.destroyAll();
       await ownBus?.close();
-      if (!options.store) await store.close(); // a store passed in belongs to the caller
+      await store.close();
       // Last: /healthz answers 503 (draining) until everything else is closed.
       if (metricsServer) {
         metricsServer.closeAllConnections();
