@@ -108,10 +108,9 @@ export class TokenVerifier {
   }
 }
 
-/** Reads `authorization: Bearer <token>` from call metadata values. */
-export function bearerToken(values: (string | Buffer)[]): string {
-  const header = values[0];
-  if (typeof header !== 'string' || header.length === 0) {
+/** The token of an `authorization: Bearer <token>` header (gRPC metadata or HTTP). */
+export function bearerToken(header: string | undefined): string {
+  if (!header) {
     throw new LiveReviewError(
       'TOKEN_MISSING',
       'no authorization metadata: send "authorization: Bearer <token>"',

@@ -7,9 +7,9 @@ import type {
   ServiceDefinition,
   UntypedServiceImplementation,
 } from '@grpc/grpc-js';
-import { asLiveReviewError, invalidMessage, LiveReviewError } from '../../core/errors.js';
+import { asLiveReviewError, invalidJoin, invalidMessage } from '../../core/errors.js';
+import { Connection } from '../connection.js';
 import type { Origin } from '../../core/model.js';
-import type { Participant } from '../../core/participant.js';
 import type { Principal } from '../../security/tokens.js';
 import {
   CodeReviewServiceService,
@@ -40,9 +40,9 @@ import {
   participantToWire,
   tolerantDecoder,
   type Undecodable,
-} from './codec.js';
-import { correlate, countError, outboundObserver, type TransportContext } from './context.js';
-import { OutboundQueue } from './outbound-queue.js';
+} from '../codec.js';
+import { countError, type TransportContext } from '../context.js';
+import { authorizationOf, correlate } from './call-metadata.js';
 import { collaborativeSessionHandler } from './session-stream.js';
 import { toGrpcStatus } from './status.js';
 
@@ -110,7 +110,7 @@ function unary<Req extends object, Res>(
     }
     const signal = abortSignalOf(call);
     ctx.auth
-      .authenticate(call.metadata, userOf(request))
+      .authenticate(authorizationOf(call), userOf(request))
       .then((principal) => work(request, principal, signal))
       .then(
         (response) => callback(null, response),
@@ -213,121 +213,38 @@ export function codeReviewHandlers(ctx: TransportContext): UntypedServiceImpleme
   };
 }
 
-/** Subscribe: a receive-only participant, from a position, then live. A Subscribe call cannot take
- * a fresh token: it ends UNAUTHENTICATED at the token's expiry and the client subscribes again,
- * resuming from its last sequence number. */
+/** Subscribe: a receive-only Connection, from a position, then live. A Subscribe call cannot take
+ * a fresh token: it ends UNAUTHENTICATED at the token's expiry (after a `reauthenticate` ahead of
+ * it) and the client subscribes again, resuming from its last sequence number. */
 function subscribe(
   ctx: TransportContext,
   call: ServerWritableStream<SubscribeRequest | Undecodable, Buffer>,
 ): void {
-  const cid = correlate(call);
-  const log = ctx.logger.child({ cid, method: 'Subscribe', peer: call.getPeer() });
-  const started = Date.now();
-  ctx.metrics.activeStreams.labels('Subscribe').inc();
-  let participant: Participant | undefined;
-  let expiry: NodeJS.Timeout | undefined;
-  let ended = false;
-  let left = false;
-  const leave = () => {
-    if (left || !participant) return;
-    left = true;
-    ctx.engine.leave(participant);
-    ctx.metrics.participants.dec();
-  };
-  const finish = () => {
-    if (ended) return;
-    ended = true;
-    clearTimeout(expiry);
-    ctx.liveStreams.delete(recheckable);
-    leave();
-    ctx.metrics.activeStreams.labels('Subscribe').dec();
-    ctx.metrics.streamDuration.labels('Subscribe').observe((Date.now() - started) / 1000);
-  };
-  const queue = new OutboundQueue(
+  const connection = new Connection(
+    ctx,
     {
       write: (bytes) => call.write(bytes),
       onceDrain: (fn) => call.once('drain', fn),
-      end: (error) => {
-        if (error) {
-          countError(ctx, error);
-          call.emit('error', toGrpcStatus(error));
-        } else call.end();
-        finish();
-      },
+      end: (error) => (error ? call.emit('error', toGrpcStatus(error)) : call.end()),
     },
-    ctx.encoders.subscribe,
-    ctx.limits,
-    outboundObserver(ctx),
+    {
+      method: 'Subscribe',
+      authorization: authorizationOf(call),
+      log: ctx.logger.child({ cid: correlate(call), method: 'Subscribe', peer: call.getPeer() }),
+      encoderFor: () => ctx.encoders.subscribe,
+    },
   );
-  let principal: Principal | undefined;
-  const recheckable = {
-    recheck: () => {
-      if (!participant || !principal) return;
-      try {
-        participant.role = ctx.auth.recheck(principal, participant.sessionId);
-      } catch (err) {
-        queue.close(asLiveReviewError(err));
-      }
-    },
-  };
-  call.on('cancelled', () => {
-    queue.abandon();
-    finish();
-  });
+  call.on('cancelled', () => connection.gone('cancelled'));
   const req = call.request;
-  if (isUndecodable(req)) {
-    queue.close(malformedRequest('SubscribeRequest', req.problem));
-    return;
-  }
-  if (!req.sessionId) {
-    queue.close(
-      new LiveReviewError('INVALID_JOIN', 'session_id is required', {
-        fieldViolations: [{ field: 'session_id', description: 'is required' }],
-      }),
-    );
-    return;
-  }
-  ctx.auth
-    .authenticate(call.metadata, req.userId)
-    .then((p) => {
-      principal = p;
-      if (!p.userId) {
-        throw new LiveReviewError('INVALID_JOIN', 'user_id is required', {
-          fieldViolations: [{ field: 'user_id', description: 'is required' }],
-        });
-      }
-      const role = ctx.auth.roleIn(p, req.sessionId);
-      if (Number.isFinite(p.expiresAt)) {
-        expiry = setTimeout(
-          () => queue.close(new LiveReviewError('TOKEN_EXPIRED', 'the token of this Subscribe call expired')),
-          Math.min(2 ** 31 - 1, Math.max(0, p.expiresAt - Date.now())),
-        );
-        expiry.unref();
-      }
-      return ctx.engine.join({
-        sessionId: req.sessionId,
-        userId: p.userId,
-        role,
-        clientId: req.clientId,
-        displayName: '',
-        resumeAfter: req.resumeAfterSequence,
-        sink: queue,
-      });
-    })
-    .then(
-      (joined) => {
-        participant = joined.participant;
-        ctx.metrics.participants.inc();
-        if (ended || queue.closed) {
-          leave();
-          return;
-        }
-        ctx.liveStreams.add(recheckable);
-        log.info(
-          { session: req.sessionId, user: participant.userId, participant: participant.id },
-          'subscribed',
-        );
-      },
-      (err: unknown) => queue.close(asLiveReviewError(err)),
-    );
+  if (isUndecodable(req)) return connection.fail(malformedRequest('SubscribeRequest', req.problem));
+  if (!req.sessionId) return connection.fail(invalidJoin('session_id', 'is required'));
+  void connection.join({
+    sessionId: req.sessionId,
+    claimedUserId: req.userId,
+    clientId: req.clientId,
+    displayName: '',
+    resumeAfter: req.resumeAfterSequence,
+    capabilities: [],
+    vocabulary: 'full',
+  });
 }

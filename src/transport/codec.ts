@@ -1,6 +1,6 @@
 // The wire edge: SessionMessage <-> engine values. Parsing validates shapes and returns values or
 // throws a LiveReviewError naming the field; the engine validates meaning.
-import { invalidMessage, LiveReviewError } from '../../core/errors.js';
+import { invalidMessage, LiveReviewError } from '../core/errors.js';
 import type {
   AckView,
   Command,
@@ -15,8 +15,8 @@ import type {
   PresenceStatus,
   SnapshotChunkView,
   WelcomeView,
-} from '../../core/model.js';
-import type { TextOp } from '../../ot/text.js';
+} from '../core/model.js';
+import type { TextOp } from '../ot/text.js';
 import {
   CommentAction,
   CommentState,
@@ -28,8 +28,8 @@ import {
   type FileState,
   type Participant as WireParticipant,
   type TextOperation,
-} from '../../gen/codereview/v1/codereview.js';
-import { toRpcStatus } from './status.js';
+} from '../gen/codereview/v1/codereview.js';
+import { toRpcStatus } from './rpc-status.js';
 
 export type Inbound =
   | {

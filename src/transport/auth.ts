@@ -1,18 +1,17 @@
-// Authentication at the gRPC edge: a bearer token on every call, verified by TokenVerifier; the
+// Authentication at every edge (gRPC, HTTP): a bearer token on every call, verified by TokenVerifier; the
 // user id comes from the token, never from a message (a message naming another user is refused
 // with USER_MISMATCH). Without a configured key the server runs in development mode: the user is
 // who the message says, with the author role everywhere (refused on non-loopback addresses unless
 // --insecure; see src/server/server.ts).
-import type { Metadata } from '@grpc/grpc-js';
-import { LiveReviewError } from '../../core/errors.js';
-import type { Role } from '../../core/roles.js';
+import { LiveReviewError } from '../core/errors.js';
+import type { Role } from '../core/roles.js';
 import {
   bearerToken,
   roleIn,
   type Denylist,
   type Principal,
   type TokenVerifier,
-} from '../../security/tokens.js';
+} from '../security/tokens.js';
 
 /** A policy hook for embedders: the role of a principal in a session, instead of the token's
  * `sessions` claim. Re-evaluated for live streams every --auth-recheck-ms. */
@@ -31,12 +30,17 @@ export class Authenticator {
     return this.verifier !== undefined;
   }
 
-  /** Who is calling. `claimedUserId` is the user id the request names ('' when it names none). */
-  async authenticate(metadata: Metadata, claimedUserId: string): Promise<Principal> {
+  /** Who is calling, from the call's `authorization` header. `claimedUserId` is the user id the
+   * request names ('' when it names none). Revocations are read afresh (a file stat when nothing
+   * changed): a revoked token is refused on its next call, not only at the next re-check of the
+   * streams it holds. */
+  async authenticate(authorization: string | undefined, claimedUserId: string): Promise<Principal> {
     if (!this.verifier) {
       return { userId: claimedUserId, sessions: DEVELOPMENT_GRANTS, expiresAt: Infinity, tokenId: '' };
     }
-    return this.accept(await this.verifier.verify(bearerToken(metadata.get('authorization'))), claimedUserId);
+    const principal = await this.verifier.verify(bearerToken(authorization));
+    this.denylist.reload();
+    return this.accept(principal, claimedUserId);
   }
 
   /** A fresh token presented inside a stream: it must be valid and for the same user. */

@@ -3,9 +3,9 @@
 // each peer, not every intermediate one), and write honouring back-pressure (write() === false ->
 // wait for 'drain'). A participant whose queue overflows is cut off with a resumable status: it
 // resumes from the log, and nobody else waits for it.
-import { slowConsumer, type LiveReviewError } from '../../core/errors.js';
-import type { Outbound } from '../../core/model.js';
-import type { ParticipantSink } from '../../core/participant.js';
+import { slowConsumer, type LiveReviewError } from '../core/errors.js';
+import type { Outbound } from '../core/model.js';
+import type { ParticipantSink } from '../core/participant.js';
 
 export interface StreamWriter {
   /** Writes one encoded message; false means "buffer full, wait for drain". */

@@ -1,18 +1,11 @@
-// What the gRPC handlers share: the engine, limits, metrics, logs, and encoding with a cache so a
-// broadcast is encoded once however many participants receive it.
-import { randomUUID } from 'node:crypto';
-import {
-  Metadata,
-  type ServerDuplexStream,
-  type ServerUnaryCall,
-  type ServerWritableStream,
-} from '@grpc/grpc-js';
-import type { Engine } from '../../core/engine.js';
-import { type LiveReviewError } from '../../core/errors.js';
-import type { Outbound } from '../../core/model.js';
-import { SessionMessage } from '../../gen/codereview/v1/codereview.js';
-import type { Logger } from '../../observability/logger.js';
-import type { Metrics } from '../../observability/metrics.js';
+// What every transport's handlers share: the engine, limits, metrics, logs, authentication, and
+// encoding with a cache so a broadcast is encoded once however many participants receive it.
+import type { Engine } from '../core/engine.js';
+import { type LiveReviewError } from '../core/errors.js';
+import type { Outbound } from '../core/model.js';
+import { SessionMessage } from '../gen/codereview/v1/codereview.js';
+import type { Logger } from '../observability/logger.js';
+import type { Metrics } from '../observability/metrics.js';
 import type { Authenticator, Recheckable } from './auth.js';
 import { outboundToSeedWire, outboundToWire, type WelcomeExtras } from './codec.js';
 import type { OutboundLimits, OutboundObserver } from './outbound-queue.js';
@@ -38,21 +31,6 @@ export interface TransportContext {
   auth: Authenticator;
   /** Live streams, re-checked every --auth-recheck-ms. */
   liveStreams: Set<Recheckable>;
-}
-
-type AnyCall =
-  | ServerDuplexStream<unknown, unknown>
-  | ServerWritableStream<unknown, unknown>
-  | ServerUnaryCall<unknown, unknown>;
-
-/** The call's correlation id: the client's x-request-id, or a new one; echoed in response metadata. */
-export function correlate(call: AnyCall): string {
-  const given = call.metadata.get('x-request-id')[0];
-  const cid = typeof given === 'string' && given.length > 0 && given.length <= 128 ? given : randomUUID();
-  const md = new Metadata();
-  md.set('x-request-id', cid);
-  call.sendMetadata(md);
-  return cid;
 }
 
 export interface Encoders {
