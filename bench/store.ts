@@ -5,6 +5,7 @@
 // POSTGRES_URL, dropped afterwards; also its backends' CPU and the round trip a commit costs).
 // Run: npm run bench:store   (DURATION_MS=3000 by default per scenario)
 //      STORE=postgres npm run bench:store   (POSTGRES_URL=postgres://postgres@127.0.0.1:5432/postgres)
+import { DEFAULT_CONTENT_LIMITS } from '../src/core/content-limits.js';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -91,6 +92,7 @@ function newEngine(store: Store, groupCommit: boolean): Engine {
     store,
     clock: systemClock,
     config: {
+      limits: DEFAULT_CONTENT_LIMITS,
       historyVersions: 1000,
       snapshotEvery: 500,
       idleAfterMs: 60_000,

@@ -82,7 +82,8 @@ describe('cluster mode in one process (shared store, in-process bus)', () => {
     clients[2]!.moveCursor('f.ts', 1, 3);
     await until('every client synced', () => clients.every((c) => c.synced));
     const readers = servers.map((s) => ourClient(s.address));
-    const server = (i: number) => unaryCall(readers[i]!.getSession.bind(readers[i]!), { sessionId: 'c1' });
+    const server = (i: number) =>
+      unaryCall(readers[i]!.getSession.bind(readers[i]!), { sessionId: 'c1', pageSize: 0, pageToken: '' });
     await until('every client has the server text', async () => {
       const text = (await server(0)).files[0]!.text;
       return clients.every((c) => c.file('f.ts')!.text === text);

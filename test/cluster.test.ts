@@ -130,7 +130,11 @@ describe('cluster mode: three processes, PostgreSQL and Redis', () => {
     await until('a cursor from instance 1 at instance 2', () => cursors.some((c) => c.userId === 'ben'));
     for (const i of [0, 1, 2]) {
       const reader = ourClient(address(i));
-      const s = await unaryCall(reader.getSession.bind(reader), { sessionId: 'k1' });
+      const s = await unaryCall(reader.getSession.bind(reader), {
+        sessionId: 'k1',
+        pageSize: 0,
+        pageToken: '',
+      });
       assert.equal(s.files[0]!.text, text, `instance ${i}`);
       assert.equal(s.comments.length, 1);
       assert.deepEqual(s.roster.map((p) => p.userId).sort(), ['ann', 'ben', 'cat']);
@@ -179,7 +183,8 @@ describe('cluster mode: three processes, PostgreSQL and Redis', () => {
     await Promise.all(acked);
     await until('all synced after the failover', () => clients.every((c) => c.synced), 90_000);
     const reader = ourClient(address(1));
-    const read = () => unaryCall(reader.getSession.bind(reader), { sessionId: 'k2' });
+    const read = () =>
+      unaryCall(reader.getSession.bind(reader), { sessionId: 'k2', pageSize: 0, pageToken: '' });
     await until('every client has the server text', async () => {
       const text = (await read()).files[0]!.text;
       return clients.every((c) => c.file('f.ts')!.text === text);
@@ -194,7 +199,9 @@ describe('cluster mode: three processes, PostgreSQL and Redis', () => {
     await until('the ghost expired on every live instance', async () => {
       for (const i of [1, 2]) {
         const r = ourClient(address(i));
-        const roster = (await unaryCall(r.getSession.bind(r), { sessionId: 'k2' })).roster;
+        const roster = (
+          await unaryCall(r.getSession.bind(r), { sessionId: 'k2', pageSize: 0, pageToken: '' })
+        ).roster;
         r.close();
         if (roster.some((p) => p.userId === 'ghost')) return false;
       }
@@ -260,7 +267,7 @@ describe('cluster mode: three processes, PostgreSQL and Redis', () => {
       await new Promise((r) => setTimeout(r, 500));
       return raw.got.messages.some(isCase('ack'));
     });
-    const s = await unaryCall(admin.getSession.bind(admin), { sessionId: 'k4' });
+    const s = await unaryCall(admin.getSession.bind(admin), { sessionId: 'k4', pageSize: 0, pageToken: '' });
     assert.equal(s.files[0]!.text, 'Xabc');
     assert.equal(await checkLog('k4'), 2);
     raw.call.end();

@@ -70,6 +70,8 @@ describe('comments anchored to lines', () => {
         sessionId: by.sessionId,
         filePath: '',
         includeResolved: true,
+        pageSize: 0,
+        pageToken: '',
       });
       const c = list.comments.find((x) => x.commentId === id)!;
       by.track(c);
@@ -93,6 +95,8 @@ describe('comments anchored to lines', () => {
       sessionId: id,
       filePath: '',
       includeResolved: true,
+      pageSize: 0,
+      pageToken: '',
     });
     for (const [cid, want] of Object.entries(expected)) {
       const c = listed.comments.find((x) => x.commentId === cid)!;
@@ -141,6 +145,8 @@ describe('comments anchored to lines', () => {
       sessionId: 'anchor-2',
       filePath: 'f.ts',
       includeResolved: false,
+      pageSize: 0,
+      pageToken: '',
     });
     const cb = listed.comments.find((c) => c.commentId === 'cb')!;
     assert.equal(cb.originalLineText, 'b', 'the original line text is kept');
@@ -198,6 +204,8 @@ describe('comments anchored to lines', () => {
       sessionId: 'thread',
       filePath: '',
       includeResolved: false,
+      pageSize: 0,
+      pageToken: '',
     });
     assert.deepEqual(open.comments, [], 'a resolved thread is not listed as open');
     alice.write({
@@ -209,6 +217,8 @@ describe('comments anchored to lines', () => {
       sessionId: 'thread',
       filePath: '',
       includeResolved: false,
+      pageSize: 0,
+      pageToken: '',
     });
     assert.deepEqual(open.comments.map((c) => c.commentId).sort(), ['reply-1', 'root']);
     alice.write({

@@ -112,7 +112,11 @@ describe('connections that never speak', () => {
       assert.equal(during.files[0]?.text, 'x\n');
       // A client arriving during the flood gets in once the silent connections are closed.
       late = ourClient(address);
-      const fresh = await patiently(late.getSession.bind(late), { sessionId: 'busy' }, 20_000);
+      const fresh = await patiently(
+        late.getSession.bind(late),
+        { sessionId: 'busy', pageSize: 0, pageToken: '' },
+        20_000,
+      );
       assert.equal(fresh.headSequence, during.headSequence);
       await silent.closed(20_000);
     } finally {
@@ -163,7 +167,7 @@ describe('connections that never speak', () => {
         await stream.got.waitFor(isCase('ack'), 'the comment acknowledged on the same stream');
         assert.equal(stream.got.ended, undefined, 'the stream is still open');
         late = new CodeReviewServiceClient(server.address, creds());
-        await patiently(late.getSession.bind(late), { sessionId: 'tls' }, 10_000);
+        await patiently(late.getSession.bind(late), { sessionId: 'tls', pageSize: 0, pageToken: '' }, 10_000);
         stream.call.end();
         assert.equal((await stream.got.waitForEnd()).code, grpc.status.OK);
       } finally {

@@ -59,7 +59,7 @@ function open(client: CodeReviewServiceClient, md: grpc.Metadata, sessionId: str
 
 function unaryGetSession(client: CodeReviewServiceClient, md: grpc.Metadata, sessionId: string) {
   return new Promise<grpc.ServiceError | null>((resolve) =>
-    client.getSession({ sessionId }, md, (err) => resolve(err)),
+    client.getSession({ sessionId, pageSize: 0, pageToken: '' }, md, (err) => resolve(err)),
   );
 }
 

@@ -4,7 +4,14 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
 import { SessionMessage, type SubscribeResponse } from '../src/gen/codereview/v1/codereview.js';
-import { Collector, isCase, joinSession, openReview, unaryCall } from './helpers/clients.js';
+import {
+  Collector,
+  isCase,
+  joinSession,
+  openReview,
+  readWholeSession,
+  unaryCall,
+} from './helpers/clients.js';
 import { decodeDetails } from './helpers/status-details.js';
 import { serverFixture } from './helpers/server.js';
 
@@ -69,11 +76,8 @@ describe('session features', () => {
     const assembled = new Map<string, string>();
     for (const c of chunks)
       for (const f of c.files) assembled.set(f.path, (f.continued ? assembled.get(f.path)! : '') + f.text);
-    const s = await unaryCall(
-      fx.client.getSession.bind(fx.client),
-      { sessionId: 'big' },
-      { deadline: Date.now() + 5000 },
-    );
+    const s = await readWholeSession(fx.client, 'big', { deadline: Date.now() + 5000 });
+    assert.ok(s.files.length === 2);
     for (const f of s.files) assert.equal(assembled.get(f.path), f.text, `${f.path} reassembles`);
     a.call.end();
     late.call.end();

@@ -64,11 +64,23 @@ describe('session grants and property-name session ids', () => {
     const md = bearer(await mint('mallory', { 'other-session': 'author' }));
     for (const sessionId of PROPERTY_NAMES) {
       for (const [method, call] of [
-        ['GetSession', () => unary(client.getSession.bind(client, { sessionId }), md)],
+        [
+          'GetSession',
+          () => unary(client.getSession.bind(client, { sessionId, pageSize: 0, pageToken: '' }), md),
+        ],
         [
           'ListComments',
           () =>
-            unary(client.listComments.bind(client, { sessionId, filePath: '', includeResolved: true }), md),
+            unary(
+              client.listComments.bind(client, {
+                sessionId,
+                filePath: '',
+                includeResolved: true,
+                pageSize: 0,
+                pageToken: '',
+              }),
+              md,
+            ),
         ],
         [
           'OpenReview',
@@ -157,7 +169,7 @@ describe('session grants and property-name session ids', () => {
       );
       stream.end();
       assert.equal((await got.waitForEnd()).code, grpc.status.OK);
-      const read = await unary(client.getSession.bind(client, { sessionId }), md);
+      const read = await unary(client.getSession.bind(client, { sessionId, pageSize: 0, pageToken: '' }), md);
       assert.equal(read.err, null, `GetSession ${sessionId}: ${read.err?.details}`);
       assert.equal(read.res?.files[0]?.text, 'yx\n');
     }
@@ -187,7 +199,10 @@ describe('session grants and property-name session ids', () => {
     assert.equal(decodeStatus(refused.payload.value.status!).errorInfo?.reason, 'ROLE_FORBIDS');
     stream.end();
     await got.waitForEnd();
-    const other = await unary(client.getSession.bind(client, { sessionId: 'constructor' }), md);
+    const other = await unary(
+      client.getSession.bind(client, { sessionId: 'constructor', pageSize: 0, pageToken: '' }),
+      md,
+    );
     assert.equal(other.err?.code, grpc.status.PERMISSION_DENIED);
   });
 });

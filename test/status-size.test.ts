@@ -22,7 +22,12 @@ function submit(client: CodeReviewServiceClient, md: grpc.Metadata, message: Ses
 
 function getSession(client: CodeReviewServiceClient, md: grpc.Metadata, sessionId: string) {
   return new Promise<grpc.ServiceError | null>((resolve) =>
-    client.getSession({ sessionId }, md, { deadline: Date.now() + 10_000 }, (err) => resolve(err)),
+    client.getSession(
+      { sessionId, pageSize: 0, pageToken: '' },
+      md,
+      { deadline: Date.now() + 10_000 },
+      (err) => resolve(err),
+    ),
   );
 }
 
@@ -52,7 +57,7 @@ describe('status size', () => {
           payload: { $case: 'cursor', value: { filePath: 'f', line: 1 } },
         }),
       );
-      assertBounded(refused, grpc.status.NOT_FOUND, 'SESSION_NOT_FOUND');
+      assertBounded(refused, grpc.status.INVALID_ARGUMENT, 'INVALID_MESSAGE'); // client ids are bounded
       assertBounded(await getSession(client, md, 'none'), grpc.status.NOT_FOUND, 'SESSION_NOT_FOUND');
     } finally {
       client.close();

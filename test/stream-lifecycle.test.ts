@@ -42,7 +42,9 @@ describe('stream lifecycle', () => {
     assert.equal((await bob.got.waitForEnd()).code, grpc.status.DEADLINE_EXCEEDED);
     await alice.got.waitFor(isLeft('bob'), 'bob LEFT after its deadline');
     const state = await new Promise<{ roster: { userId: string }[] }>((resolve, reject) =>
-      fx.client.getSession({ sessionId: 'life-3' }, (err, res) => (err ? reject(err) : resolve(res))),
+      fx.client.getSession({ sessionId: 'life-3', pageSize: 0, pageToken: '' }, (err, res) =>
+        err ? reject(err) : resolve(res),
+      ),
     );
     assert.deepEqual(
       state.roster.map((p) => p.userId),

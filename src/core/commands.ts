@@ -1,6 +1,15 @@
 // Command decisions: validate -> transform. Turns what a client asks for into the change to commit,
 // against the session's current state, or throws the documented refusal. Pure: reads the state,
 // never changes it (the pipeline applies the change).
+import {
+  fileTooLarge,
+  lineTooLong,
+  longestLine,
+  sessionTooLarge,
+  tooManyComments,
+  tooManyFiles,
+  type ContentLimits,
+} from './content-limits.js';
 import type { FileDocument } from './document.js';
 import { invalidMessage, LiveReviewError } from './errors.js';
 import type {
@@ -14,7 +23,7 @@ import type {
 import type { SessionState } from './session-state.js';
 import { checkLine, checkPath, checkVersion, LIMITS } from './validate.js';
 import { lineCount, lineRange, replaceLineOp } from '../ot/lines.js';
-import { checkOp, stripInvertible, type TextOp } from '../ot/text.js';
+import { checkOp, codePointLength, detach, lengthChange, stripInvertible, type TextOp } from '../ot/text.js';
 
 /** The change a durable command asks for, at the state's current version. */
 export function prepare(
@@ -22,18 +31,26 @@ export function prepare(
   origin: Origin,
   command: DurableCommand,
   now: number,
+  limits: ContentLimits,
 ): DurableChange {
   switch (command.kind) {
     case 'edit':
-      return prepareEdit(state, command);
+      return prepareEdit(state, command, limits);
     case 'comment':
-      return prepareComment(state, origin, command, now);
+      return prepareComment(state, origin, command, now, limits);
     case 'open_file':
-      return prepareOpenFile(state, command.path, command.text);
+      return prepareOpenFile(state, command.path, command.text, limits);
   }
 }
 
-function prepareEdit(state: SessionState, cmd: EditCommand): DurableChange {
+/** All the text of a session's files, in code points. */
+function sessionChars(state: SessionState): number {
+  let n = 0;
+  for (const doc of state.files.values()) n += doc.codePoints;
+  return n;
+}
+
+function prepareEdit(state: SessionState, cmd: EditCommand, limits: ContentLimits): DurableChange {
   checkPath('edit.file_path', cmd.path);
   checkVersion('edit.version', cmd.baseVersion);
   let doc = state.files.get(cmd.path);
@@ -41,11 +58,14 @@ function prepareEdit(state: SessionState, cmd: EditCommand): DurableChange {
     if (cmd.baseVersion !== 0) {
       throw new LiveReviewError('FILE_NOT_FOUND', `no file ${JSON.stringify(cmd.path)} in this session`);
     }
+    if (state.files.size >= limits.maxFiles) throw tooManyFiles(state.sessionId, limits);
     // The first edit of a file creates it, empty at version 0 (applyChange adds it on commit).
     doc = state.newDocument(cmd.path);
   }
   let op: TextOp;
   if ('op' in cmd) {
+    // Transforming costs about the op's size per version it is behind.
+    doc.checkWork(cmd.baseVersion, cmd.op.length + 8, limits.maxRebaseWork);
     const checked = checkOp(cmd.op, doc.lengthAt(cmd.baseVersion));
     if ('problem' in checked) {
       throw new LiveReviewError('INVALID_OPERATION', `${cmd.path}: ${checked.problem}`, {
@@ -54,9 +74,17 @@ function prepareEdit(state: SessionState, cmd: EditCommand): DurableChange {
     }
     op = checked.op;
   } else {
+    // Rebuilding the text at the base version costs the text's length per version behind.
+    doc.checkWork(cmd.baseVersion, doc.codePoints, limits.maxRebaseWork);
+    if (longestLine(cmd.content) > limits.maxLineChars) throw lineTooLong('edit.content', doc.path, limits);
     op = lineEditOp(doc, cmd.baseVersion, cmd.line, cmd.content);
   }
   const rebased = stripInvertible(doc.rebase(op, cmd.baseVersion));
+  const growth = lengthChange(rebased);
+  if (growth > 0) {
+    if (doc.codePoints + growth > limits.maxFileChars) throw fileTooLarge(cmd.path, limits);
+    if (sessionChars(state) + growth > limits.maxSessionChars) throw sessionTooLarge(state.sessionId, limits);
+  }
   return { kind: 'edit', path: cmd.path, version: doc.version + 1, op: rebased, line: 0, lineText: '' };
 }
 
@@ -93,12 +121,21 @@ function prepareComment(
   origin: Origin,
   cmd: CommentCommand,
   now: number,
+  limits: ContentLimits,
 ): DurableChange {
   const { comments } = state;
   const action =
     cmd.action ?? (cmd.commentId && comments.has(cmd.commentId) ? 'edit' : cmd.parentId ? 'reply' : 'create');
   if (cmd.text.length > LIMITS.commentTextLength) {
     throw invalidMessage('comment.text', `is longer than ${LIMITS.commentTextLength} characters`);
+  }
+  if ((action === 'create' || action === 'reply') && comments.size >= limits.maxComments)
+    throw tooManyComments(state.sessionId, `at most ${limits.maxComments} comments per session`);
+  if (cmd.text && comments.textChars + cmd.text.length > limits.maxCommentChars) {
+    throw tooManyComments(
+      state.sessionId,
+      `at most ${limits.maxCommentChars} characters in all comments of a session`,
+    );
   }
   const newId = () => {
     const id = cmd.commentId || `c${state.head + 1}`;
@@ -140,6 +177,7 @@ function prepareComment(
       checkLine('comment.line_number', cmd.line);
       const version = cmd.version ?? doc.version;
       checkVersion('comment.version', version);
+      doc.checkWork(version, doc.codePoints, limits.maxRebaseWork);
       const text = doc.textAt(version);
       const range = lineRange(text, cmd.line);
       if (!range) {
@@ -207,23 +245,39 @@ function prepareComment(
   }
 }
 
-function prepareOpenFile(state: SessionState, path: string, text: string): DurableChange {
+function prepareOpenFile(
+  state: SessionState,
+  path: string,
+  text: string,
+  limits: ContentLimits,
+): DurableChange {
   checkPath('files.path', path);
   if (state.files.has(path)) {
     throw new LiveReviewError('FILE_EXISTS', `${path} is already open in this session`, {
       metadata: { path },
     });
   }
+  if (state.files.size >= limits.maxFiles) throw tooManyFiles(state.sessionId, limits);
+  const chars = codePointLength(text);
+  if (chars > limits.maxFileChars) throw fileTooLarge(path, limits);
+  if (sessionChars(state) + chars > limits.maxSessionChars) throw sessionTooLarge(state.sessionId, limits);
+  if (longestLine(text) > limits.maxLineChars) throw lineTooLong('files.text', path, limits);
   return { kind: 'file_opened', path, version: 0, text };
 }
 
 /** Completes a change after it was applied with what only the new state tells (affected line,
  * a comment's current line), then freezes it: it becomes the logged event's change. */
-export function describe(state: SessionState, change: DurableChange): DurableChange {
+export function describe(state: SessionState, change: DurableChange, limits: ContentLimits): DurableChange {
   if (change.kind === 'edit') {
     const doc = state.files.get(change.path)!;
     const { line, text } = doc.changedLines(change.op);
-    return Object.freeze({ ...change, line, lineText: text });
+    if (longestLine(text) > limits.maxLineChars) throw lineTooLong('edit.operations', change.path, limits);
+    // Far-apart changes (one op editing the top and the bottom of a file) would make the seed's
+    // "replace line N with these lines" as large as the file: then the first changed line only (a
+    // seed client cannot follow such an edit exactly; docs/contract.md says so).
+    const lineText =
+      text.length <= 4 * limits.maxLineChars ? text : detach(text.slice(0, text.indexOf('\n')));
+    return Object.freeze({ ...change, line, lineText });
   }
   if (change.kind === 'comment') {
     const { comments } = state;

@@ -16,8 +16,17 @@ export class CommentBook {
   /** Root comments per file, for moving anchors. */
   private readonly rootsByPath = new Map<string, CommentRecord[]>();
 
+  /** Characters of all comment texts (a session's comment volume is bounded by it). */
+  textChars = 0;
+
   get size(): number {
     return this.byId.size;
+  }
+
+  /** Changes a comment's text, keeping the volume count. */
+  retext(record: CommentRecord, text: string): void {
+    this.textChars += text.length - record.text.length;
+    record.text = text;
   }
 
   has(id: string): boolean {
@@ -38,6 +47,7 @@ export class CommentBook {
 
   add(record: CommentRecord): void {
     this.byId.set(record.id, record);
+    this.textChars += record.text.length;
     if (!record.parentId) {
       const list = this.rootsByPath.get(record.path);
       if (list) list.push(record);
@@ -50,6 +60,7 @@ export class CommentBook {
     const c = this.byId.get(id);
     if (!c) return;
     this.byId.delete(id);
+    this.textChars -= c.text.length;
     if (!c.parentId) {
       const list = this.rootsByPath.get(c.path);
       const i = list?.lastIndexOf(c) ?? -1;

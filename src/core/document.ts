@@ -59,6 +59,23 @@ export class FileDocument {
     }
   }
 
+  /**
+   * Refuses what would cost more than `budget` to bring from `baseVersion` to the current version,
+   * at `perVersion` per version step (the text's length for textAt, an op's size for rebase): a
+   * client far behind on a large file resyncs instead of stalling the event loop for everyone.
+   */
+  checkWork(baseVersion: number, perVersion: number, budget: number): void {
+    this.checkBaseVersion(baseVersion);
+    const behind = this.version - baseVersion;
+    if (behind > 0 && behind * Math.max(1, perVersion) > budget) {
+      throw new LiveReviewError(
+        'VERSION_TOO_OLD',
+        `${this.path}: base version ${baseVersion} is ${behind} versions behind, too far to transform in a file this size; take a fresh snapshot`,
+        { metadata: { path: this.path, version: String(this.version), behind: String(behind) } },
+      );
+    }
+  }
+
   lengthAt(version: number): number {
     this.checkBaseVersion(version);
     return version === this.version ? this.length : this.lengths[version - this.historyBase]!;

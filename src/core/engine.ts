@@ -16,6 +16,7 @@ import type {
   ParticipantView,
   WelcomeView,
 } from './model.js';
+import { readPage, type PageRequest } from './pages.js';
 import { Participant, type ParticipantSink } from './participant.js';
 import { Replicator } from './replicator.js';
 import { Session, type EngineConfig, type EngineHooks } from './session.js';
@@ -78,13 +79,17 @@ function withCursorFile(p: Participant, command: DurableCommand): DurableCommand
   return { ...command, path: p.cursor.path };
 }
 
-export interface SessionState {
+export interface SessionReadout {
   sessionId: string;
   headSequence: number;
-  files: FileView[];
+  /** Files (or parts of a file, `continued` on the next page), comments: one page. */
+  files: (FileView & { continued: boolean })[];
   comments: CommentView[];
+  /** On the first page only. */
   roster: ParticipantView[];
   cursors: CursorView[];
+  /** '' on the last page. */
+  nextPageToken: string;
 }
 
 export class Engine {
@@ -264,14 +269,15 @@ export class Engine {
   ): Promise<AckView> {
     checkId('message.session_id', sessionId);
     checkId('message.user_id', origin.userId);
+    checkId('message.client_id', origin.clientId);
     checkClientMessageId('message.client_message_id', origin.clientMessageId);
     if (command.kind !== 'cursor' && command.kind !== 'presence')
       this.admit(sessionId, origin.userId, role, command);
     const session = await this.session(sessionId);
-    const participant = session.room.participants.get(origin.clientId);
+    const participant = session.room.participantOf(origin.userId, origin.clientId);
     if (command.kind === 'cursor' || command.kind === 'presence') {
       // Ephemeral traffic needs a participant to attach to: the client's Subscribe call.
-      if (!participant || participant.userId !== origin.userId) {
+      if (!participant) {
         throw new LiveReviewError(
           'SESSION_NOT_FOUND',
           `client ${JSON.stringify(origin.clientId)} has no Subscribe call open in ${JSON.stringify(sessionId)}`,
@@ -279,7 +285,7 @@ export class Engine {
       }
       return this.submit(participant, origin.clientMessageId, command);
     }
-    if (participant && participant.userId === origin.userId) session.room.touch(participant);
+    if (participant) session.room.touch(participant);
     return session.submit(undefined, origin, command, signal);
   }
 
@@ -330,35 +336,48 @@ export class Engine {
     }, signal);
   }
 
-  async getSession(sessionId: string, signal?: AbortSignal): Promise<SessionState> {
+  async getSession(sessionId: string, page: PageRequest, signal?: AbortSignal): Promise<SessionReadout> {
     const session = await this.existingSession(sessionId);
-    return session.read(
-      () => ({
+    return session.read(() => {
+      const all = session.state.commentViews(true);
+      const p = readPage(session.state, session.committedHead, page, {
+        budgetChars: this.options.config.snapshotChunkChars,
+        includeFiles: true,
+        tokenField: 'page_token',
+        comments: all,
+        keep: () => true,
+      });
+      return {
         sessionId,
-        headSequence: session.committedHead,
-        files: session.state.fileViews(),
-        comments: session.state.commentViews(true),
-        roster: session.room.roster(),
-        cursors: session.room.cursorViews(),
-      }),
-      signal,
-    );
+        headSequence: p.headSequence,
+        files: p.files,
+        comments: p.comments,
+        roster: p.first ? session.room.roster() : [],
+        cursors: p.first ? session.room.cursorViews() : [],
+        nextPageToken: p.nextToken,
+      };
+    }, signal);
   }
 
   async listComments(
     sessionId: string,
     path: string,
     includeResolved: boolean,
+    page: PageRequest,
     signal?: AbortSignal,
-  ): Promise<{ comments: CommentView[]; headSequence: number }> {
+  ): Promise<{ comments: CommentView[]; headSequence: number; nextPageToken: string }> {
     const session = await this.existingSession(sessionId);
-    return session.read(
-      () => ({
-        comments: session.state.commentViews(includeResolved, path),
-        headSequence: session.committedHead,
-      }),
-      signal,
-    );
+    return session.read(() => {
+      const wanted = new Set(session.state.commentViews(includeResolved, path).map((c) => c.id));
+      const p = readPage(session.state, session.committedHead, page, {
+        budgetChars: this.options.config.snapshotChunkChars,
+        includeFiles: false,
+        tokenField: 'page_token',
+        comments: session.state.commentViews(true),
+        keep: (c) => wanted.has(c.id),
+      });
+      return { comments: p.comments, headSequence: session.committedHead, nextPageToken: p.nextToken };
+    }, signal);
   }
 
   private sweep(): void {

@@ -79,6 +79,30 @@ export const REASONS = {
     code: Code.NOT_FOUND,
     advice: 'No such file in the session. Open it first (OpenReview) or edit from version 0 to create it.',
   },
+  FILE_TOO_LARGE: {
+    code: Code.FAILED_PRECONDITION,
+    advice:
+      'The edit or the opened file would make the file larger than the server allows (QuotaFailure says how large). Do not retry it as is.',
+  },
+  SESSION_TOO_LARGE: {
+    code: Code.FAILED_PRECONDITION,
+    advice:
+      "The session's files together would exceed what the server allows (QuotaFailure). Remove text or start another session.",
+  },
+  TOO_MANY_FILES: {
+    code: Code.FAILED_PRECONDITION,
+    advice: 'The session has its maximum number of files (QuotaFailure). Start another session.',
+  },
+  TOO_MANY_COMMENTS: {
+    code: Code.FAILED_PRECONDITION,
+    advice:
+      'The session has its maximum number of comments, or of comment text (QuotaFailure). Resolve and export, then start another session.',
+  },
+  LINE_TOO_LONG: {
+    code: Code.INVALID_ARGUMENT,
+    advice:
+      'The edit or the opened file would make a line longer than the server allows (BadRequest names the field). Break the line; do not retry as is.',
+  },
   FILE_EXISTS: {
     code: Code.ALREADY_EXISTS,
     advice: 'The file is already open in the session with other content. Edit it instead.',
@@ -113,6 +137,11 @@ export const REASONS = {
     code: Code.UNAVAILABLE,
     advice:
       'The event could not be made durable; nothing was applied. Retry with the same client_message_id.',
+  },
+  SESSION_CHANGED: {
+    code: Code.ABORTED,
+    advice:
+      'The session changed while a file was read across pages. Read it again from the first page (or join and take a snapshot).',
   },
   SUPERSEDED: {
     code: Code.ABORTED,

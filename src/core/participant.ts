@@ -41,7 +41,8 @@ export class Participant {
 
   constructor(
     readonly sessionId: string,
-    readonly id: string,
+    /** Unique in the session (the room may suffix a client id another user already holds). */
+    public id: string,
     readonly userId: string,
     /** Scopes client message ids; the user id for clients that do not send one. */
     readonly clientId: string,

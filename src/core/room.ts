@@ -4,6 +4,7 @@
 // their origin — a commit of this instance, the bus, a read of the log — through publish(), in
 // sequence order.
 import type { Clock } from './clock.js';
+import type { ContentLimits } from './content-limits.js';
 import type { FileDocument } from './document.js';
 import { LiveReviewError, asLiveReviewError, storeUnavailable, type QuotaViolation } from './errors.js';
 import type {
@@ -26,6 +27,8 @@ import { offsetOf, positionOf } from '../ot/lines.js';
 import { transformPosition } from '../ot/text.js';
 
 export interface RoomConfig {
+  /** What a session may hold and how much work one message may cause. */
+  limits: ContentLimits;
   /** A participant quiet for this long is shown IDLE. */
   idleAfterMs: number;
   maxParticipantsPerSession: number;
@@ -109,6 +112,10 @@ export class Room {
         retryAfterMs: 5000,
       });
     }
+    // A client id is the client's own only together with its user: the same user joining again
+    // with it supersedes its older stream; another user naming it (client ids are visible in
+    // events) gets a participant of its own and disturbs nobody.
+    for (let n = 2; this.holderOf(p.id, p.userId) === 'someone else'; n++) p.id = `${p.clientId}~${n}`;
     const previous = this.participants.get(p.id);
     if (previous) {
       previous.sink.close(new LiveReviewError('SUPERSEDED', `client ${p.id} joined again on another stream`));
@@ -162,6 +169,19 @@ export class Room {
     }
     void this.catchUp(p);
     return welcome;
+  }
+
+  /** Whether a participant id is free, held by this user, or held by someone else (here or on
+   * another instance). */
+  private holderOf(id: string, userId: string): 'free' | 'same user' | 'someone else' {
+    const holder = this.participants.get(id)?.userId ?? this.remote.get(id)?.view.userId;
+    return holder === undefined ? 'free' : holder === userId ? 'same user' : 'someone else';
+  }
+
+  /** This instance's participant of a user's client (the client's Subscribe call, for a Submit). */
+  participantOf(userId: string, clientId: string): Participant | undefined {
+    for (const p of this.participants.values()) if (p.userId === userId && p.clientId === clientId) return p;
+    return undefined;
   }
 
   /** Sends a participant the logged events it has not seen, one at a time as its sink has room,
@@ -354,6 +374,7 @@ export class Room {
     if (!doc) return { path: cmd.path, line: cmd.line, column: Math.max(1, Math.floor(cmd.column)) };
     const version = cmd.version ?? doc.version;
     checkVersion('cursor.version', version);
+    doc.checkWork(version, doc.codePoints, this.deps.config.limits.maxRebaseWork);
     const text = version === doc.version ? doc.text : doc.textAt(version);
     const offset = offsetOf(text, cmd.line, cmd.column);
     if (offset === undefined) {

@@ -81,10 +81,13 @@ export class SessionState {
         }
         const existing = this.comments.get(c.id);
         const { text, state, updatedAt } = existing;
-        existing.text = c.text;
+        this.comments.retext(existing, c.text);
         existing.state = c.state;
         existing.updatedAt = c.updatedAt;
-        return () => Object.assign(existing, { text, state, updatedAt });
+        return () => {
+          this.comments.retext(existing, text);
+          Object.assign(existing, { state, updatedAt });
+        };
       }
       case 'file_opened': {
         const previous = this.files.get(change.path);

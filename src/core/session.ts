@@ -204,7 +204,7 @@ export class Session {
             continue;
           }
           const { origin, command } = item.command;
-          const change = prepare(this.state, origin, command, clock.now());
+          const change = prepare(this.state, origin, command, clock.now(), config.limits);
           const undo = this.state.applyChange(change, this.onEdit);
           let event: LoggedEvent;
           try {
@@ -213,7 +213,7 @@ export class Session {
               seq: this.state.head + 1,
               at: clock.now(),
               origin,
-              change: describe(this.state, change),
+              change: describe(this.state, change, config.limits),
             });
           } catch (err) {
             undo();

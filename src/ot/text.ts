@@ -90,9 +90,13 @@ export function composeOps(a: TextOp, b: TextOp): TextOp {
   return type.compose(a, b);
 }
 
-/** Records the deleted text in `op`'s deletes (needed to invert it), given the document it applies to. */
+/** Records the deleted text in `op`'s deletes (needed to invert it), given the document it applies
+ * to. The deleted pieces are detached copies: kept in a file's history, slices would keep every
+ * version of the document they were cut from alive (memory = history length x file size). */
 export function makeInvertible(op: TextOp, doc: string): TextOp {
-  return type.makeInvertible(op, doc);
+  return type
+    .makeInvertible(op, doc)
+    .map((c) => (typeof c === 'object' && typeof c.d === 'string' ? { d: detach(c.d) } : c));
 }
 
 /** Inverse of an invertible op. */

@@ -2,6 +2,7 @@
 // why that default. Precedence: flag > environment > config file (--config FILE, JSON) > default.
 // The README's configuration table is generated from this list (npm run docs:config).
 import { readFileSync } from 'node:fs';
+import { DEFAULT_CONTENT_LIMITS } from '../core/content-limits.js';
 
 interface OptionSpec {
   /** camelCase key; flag is --kebab-case, env is LIVEREVIEW_SNAKE_CASE. */
@@ -175,6 +176,56 @@ export const OPTIONS = [
     default: 1_048_576,
     description: 'Largest message accepted (RESOURCE_EXHAUSTED above it); snapshots are chunked below it.',
     why: '1 MiB holds any reasonable edit or comment; larger messages are abuse or bugs.',
+  }),
+  spec({
+    key: 'maxLineChars',
+    type: 'int',
+    default: DEFAULT_CONTENT_LIMITS.maxLineChars,
+    description: 'Longest line an edit or an opened file may make (LINE_TOO_LONG above it).',
+    why: 'Seed clients receive the changed line with every keystroke: a 5.9 MB line made every later keystroke a message too large to send. 32 Ki characters holds any code line.',
+  }),
+  spec({
+    key: 'maxFileChars',
+    type: 'int',
+    default: DEFAULT_CONTENT_LIMITS.maxFileChars,
+    description: 'Largest file, in characters (FILE_TOO_LARGE above it).',
+    why: 'Far above reviewable source files; bounds the memory and the catch-up of one file.',
+  }),
+  spec({
+    key: 'maxSessionChars',
+    type: 'int',
+    default: DEFAULT_CONTENT_LIMITS.maxSessionChars,
+    description: 'All files of a session together, in characters (SESSION_TOO_LARGE above it).',
+    why: 'Bounds what one session holds in memory and sends to a joiner.',
+  }),
+  spec({
+    key: 'maxFilesPerSession',
+    type: 'int',
+    default: DEFAULT_CONTENT_LIMITS.maxFiles,
+    description: 'Files per session (TOO_MANY_FILES above it).',
+    why: 'A large pull request has hundreds of files.',
+  }),
+  spec({
+    key: 'maxCommentsPerSession',
+    type: 'int',
+    default: DEFAULT_CONTENT_LIMITS.maxComments,
+    description: 'Comments per session, replies included (TOO_MANY_COMMENTS above it).',
+    why: 'Far above any review; 100 MB of comments made a session unreadable.',
+  }),
+  spec({
+    key: 'maxCommentChars',
+    type: 'int',
+    default: DEFAULT_CONTENT_LIMITS.maxCommentChars,
+    description: 'All comment texts of a session together, in characters (TOO_MANY_COMMENTS above it).',
+    why: 'Bounds the memory and the reads of one session whatever the comments hold.',
+  }),
+  spec({
+    key: 'maxRebaseWork',
+    type: 'int',
+    default: DEFAULT_CONTENT_LIMITS.maxRebaseWork,
+    description:
+      'Most work one message may cause to reach the current version: versions behind x characters (or op components) per version (VERSION_TOO_OLD above it).',
+    why: 'One edit at the oldest version of a 900 KB file cost 640 ms of CPU; this bounds it to tens of milliseconds. A client that far behind resyncs.',
   }),
   spec({
     key: 'outboundQueueMessages',

@@ -263,6 +263,15 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
     },
     config: {
       historyVersions: config.historyVersions,
+      limits: {
+        maxLineChars: config.maxLineChars,
+        maxFileChars: config.maxFileChars,
+        maxSessionChars: config.maxSessionChars,
+        maxFiles: config.maxFilesPerSession,
+        maxComments: config.maxCommentsPerSession,
+        maxCommentChars: config.maxCommentChars,
+        maxRebaseWork: config.maxRebaseWork,
+      },
       snapshotEvery: config.snapshotEvery,
       idleAfterMs: config.idleAfterMs,
       maxParticipantsPerSession: config.maxParticipants,

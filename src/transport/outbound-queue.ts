@@ -124,7 +124,7 @@ export class OutboundQueue implements ParticipantSink {
       this.entries = this.entries.slice(this.head);
       this.head = 0;
     }
-    if (this.depth <= this.lowWater) this.wakeWaiters();
+    if (this.hasRoom) this.wakeWaiters();
     if (this.closing && !this.done && this.depth === 0) this.finish(undefined);
   }
 
@@ -139,12 +139,18 @@ export class OutboundQueue implements ParticipantSink {
     }
   }
 
-  private get lowWater(): number {
-    return Math.floor(this.limits.maxMessages / 4);
+  /** Room for more without nearing either bound: a quarter of the messages and of the bytes. A
+   * catch-up through large events waits on bytes, not only on messages (a resume through 600
+   * events of 40 KB used to be cut off by its own catch-up). */
+  private get hasRoom(): boolean {
+    return (
+      this.depth <= Math.floor(this.limits.maxMessages / 4) &&
+      this.bytes <= Math.floor(this.limits.maxBytes / 4)
+    );
   }
 
   ready(): Promise<void> {
-    if (this.closed || (this.depth <= this.lowWater && !this.blocked)) return Promise.resolve();
+    if (this.closed || (this.hasRoom && !this.blocked)) return Promise.resolve();
     return new Promise((resolve) => this.waiters.push(resolve));
   }
 

@@ -3,7 +3,12 @@
 import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
-import { CodeReviewServiceClient, SessionMessage } from '../../src/gen/codereview/v1/codereview.js';
+import {
+  CodeReviewServiceClient,
+  CodeReviewServiceService,
+  SessionMessage,
+  type GetSessionResponse,
+} from '../../src/gen/codereview/v1/codereview.js';
 
 const SEED_PROTO = fileURLToPath(
   new URL('../../../proto/baseline/codereview/v1/codereview.proto', import.meta.url),
@@ -49,8 +54,28 @@ export function seedClient(address: string, options: grpc.ClientOptions = {}) {
   return new seedCtor(address, grpc.credentials.createInsecure(), options);
 }
 
+/** Our generated client, except that requests may leave fields out (filled with their defaults,
+ * as fromPartial does): tests write only the fields they care about. */
+const LenientClient = grpc.makeGenericClientConstructor(
+  Object.fromEntries(
+    Object.entries(CodeReviewServiceService).map(([name, method]) => [
+      name,
+      {
+        ...method,
+        // Defaults are what an empty message decodes to.
+        requestSerialize: (value: object) =>
+          (method.requestSerialize as (v: unknown) => Buffer)({
+            ...(method.requestDeserialize as (b: Buffer) => object)(Buffer.alloc(0)),
+            ...value,
+          }),
+      },
+    ]),
+  ) as unknown as grpc.ServiceDefinition,
+  'codereview.v1.CodeReviewService',
+) as unknown as typeof CodeReviewServiceClient;
+
 export function ourClient(address: string, options: grpc.ClientOptions = {}) {
-  return new CodeReviewServiceClient(address, grpc.credentials.createInsecure(), options);
+  return new LenientClient(address, grpc.credentials.createInsecure(), options);
 }
 
 export interface Ended {
@@ -183,11 +208,12 @@ export function unaryCall<Req, Res>(
     opts: grpc.CallOptions,
     cb: (err: grpc.ServiceError | null, res: Res) => void,
   ) => unknown,
-  req: Req,
+  /** Fields left out take their defaults (ourClient's requests are lenient). */
+  req: Partial<Req>,
   opts: grpc.CallOptions = {},
 ): Promise<Res> {
   return new Promise((resolve, reject) =>
-    fn(req, new grpc.Metadata(), opts, (err, res) => (err ? reject(err) : resolve(res))),
+    fn(req as Req, new grpc.Metadata(), opts, (err, res) => (err ? reject(err) : resolve(res))),
   );
 }
 
@@ -198,4 +224,32 @@ export function openReview(
   files: { path: string; text: string }[],
 ) {
   return unaryCall(client.openReview.bind(client), { sessionId, userId: 'a', clientMessageId: 'o', files });
+}
+
+/** A whole session through GetSession's pages: each file's text reassembled, every comment. */
+export async function readWholeSession(
+  client: CodeReviewServiceClient,
+  sessionId: string,
+  opts: grpc.CallOptions = {},
+  md: () => grpc.Metadata = () => new grpc.Metadata(),
+) {
+  const files = new Map<string, { path: string; version: number; text: string }>();
+  const comments: GetSessionResponse['comments'] = [];
+  let first: GetSessionResponse | undefined;
+  let pageToken = '';
+  do {
+    const page = await new Promise<GetSessionResponse>((resolve, reject) =>
+      client.getSession({ sessionId, pageSize: 0, pageToken }, md(), opts, (err, res) =>
+        err ? reject(err) : resolve(res),
+      ),
+    );
+    first ??= page;
+    for (const f of page.files) {
+      const known = f.continued ? files.get(f.path) : undefined;
+      files.set(f.path, { path: f.path, version: f.version, text: (known?.text ?? '') + f.text });
+    }
+    comments.push(...page.comments);
+    pageToken = page.nextPageToken;
+  } while (pageToken);
+  return { ...first, files: [...files.values()], comments };
 }

@@ -157,7 +157,8 @@ export function codeReviewHandlers(ctx: TransportContext): UntypedServiceImpleme
       () => '',
       async (req: GetSessionRequest, principal, signal) => {
         auth.roleIn(principal, req.sessionId);
-        const s = await engine.getSession(req.sessionId, signal);
+        const page = { size: req.pageSize, token: req.pageToken };
+        const s = await engine.getSession(req.sessionId, page, signal);
         return GetSessionResponse.fromPartial({
           sessionId: s.sessionId,
           headSequence: s.headSequence,
@@ -165,6 +166,7 @@ export function codeReviewHandlers(ctx: TransportContext): UntypedServiceImpleme
           comments: s.comments.map(commentToWire),
           roster: s.roster.map(participantToWire),
           cursors: s.cursors.map(cursorToWire),
+          nextPageToken: s.nextPageToken,
         });
       },
     ),
@@ -175,10 +177,12 @@ export function codeReviewHandlers(ctx: TransportContext): UntypedServiceImpleme
       () => '',
       async (req: ListCommentsRequest, principal, signal) => {
         auth.roleIn(principal, req.sessionId);
-        const r = await engine.listComments(req.sessionId, req.filePath, req.includeResolved, signal);
+        const page = { size: req.pageSize, token: req.pageToken };
+        const r = await engine.listComments(req.sessionId, req.filePath, req.includeResolved, page, signal);
         return ListCommentsResponse.fromPartial({
           comments: r.comments.map(commentToWire),
           headSequence: r.headSequence,
+          nextPageToken: r.nextPageToken,
         });
       },
     ),

@@ -378,9 +378,19 @@ export interface OpenReviewResponse {
   files: FileState[];
 }
 
-/** Request for GetSession. */
+/**
+ * Request for GetSession. A session too large for one response comes in pages: files first (a
+ * file larger than a page continues on the next one, FileState.continued set), then comments.
+ */
 export interface GetSessionRequest {
   sessionId: string;
+  /**
+   * Most comments per page (0: the server's default, 500; at most 1000). Every page is also bounded
+   * in bytes, well under the 4 MiB a gRPC client accepts by default.
+   */
+  pageSize: number;
+  /** next_page_token of the previous page ('': the first page). */
+  pageToken: string;
 }
 
 /** A session's state. */
@@ -391,6 +401,12 @@ export interface GetSessionResponse {
   comments: Comment[];
   roster: Participant[];
   cursors: CursorState[];
+  /**
+   * Where the next page starts; empty on the last page. The roster and cursors are on the first
+   * page; head_sequence on every page is the first page's (a page read after the session changed
+   * mid-file is refused with ABORTED: read again from the first page).
+   */
+  nextPageToken: string;
 }
 
 /** Request for ListComments. */
@@ -400,12 +416,17 @@ export interface ListCommentsRequest {
   filePath: string;
   /** Include resolved threads (default: open ones only). */
   includeResolved: boolean;
+  /** As GetSessionRequest.page_size and page_token. */
+  pageSize: number;
+  pageToken: string;
 }
 
 /** Response of ListComments. */
 export interface ListCommentsResponse {
   comments: Comment[];
   headSequence: number;
+  /** Where the next page starts; empty on the last page. */
+  nextPageToken: string;
 }
 
 /** Request for Subscribe. */
@@ -2664,13 +2685,19 @@ export const OpenReviewResponse: MessageFns<OpenReviewResponse> = {
 };
 
 function createBaseGetSessionRequest(): GetSessionRequest {
-  return { sessionId: "" };
+  return { sessionId: "", pageSize: 0, pageToken: "" };
 }
 
 export const GetSessionRequest: MessageFns<GetSessionRequest> = {
   encode(message: GetSessionRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.sessionId !== "") {
       writer.uint32(10).string(message.sessionId);
+    }
+    if (message.pageSize !== 0) {
+      writer.uint32(16).int32(message.pageSize);
+    }
+    if (message.pageToken !== "") {
+      writer.uint32(26).string(message.pageToken);
     }
     return writer;
   },
@@ -2696,6 +2723,22 @@ export const GetSessionRequest: MessageFns<GetSessionRequest> = {
             message.sessionId = reader.string();
             continue;
           }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.pageSize = reader.int32();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.pageToken = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2714,12 +2757,14 @@ export const GetSessionRequest: MessageFns<GetSessionRequest> = {
   fromPartial<I extends Exact<DeepPartial<GetSessionRequest>, I>>(object: I): GetSessionRequest {
     const message = createBaseGetSessionRequest();
     message.sessionId = object.sessionId ?? "";
+    message.pageSize = object.pageSize ?? 0;
+    message.pageToken = object.pageToken ?? "";
     return message;
   },
 };
 
 function createBaseGetSessionResponse(): GetSessionResponse {
-  return { sessionId: "", headSequence: 0, files: [], comments: [], roster: [], cursors: [] };
+  return { sessionId: "", headSequence: 0, files: [], comments: [], roster: [], cursors: [], nextPageToken: "" };
 }
 
 export const GetSessionResponse: MessageFns<GetSessionResponse> = {
@@ -2741,6 +2786,9 @@ export const GetSessionResponse: MessageFns<GetSessionResponse> = {
     }
     for (const v of message.cursors) {
       CursorState.encode(v!, writer.uint32(50).fork()).join();
+    }
+    if (message.nextPageToken !== "") {
+      writer.uint32(58).string(message.nextPageToken);
     }
     return writer;
   },
@@ -2806,6 +2854,14 @@ export const GetSessionResponse: MessageFns<GetSessionResponse> = {
             message.cursors.push(CursorState.decode(reader, reader.uint32()));
             continue;
           }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.nextPageToken = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2829,12 +2885,13 @@ export const GetSessionResponse: MessageFns<GetSessionResponse> = {
     message.comments = object.comments?.map((e) => Comment.fromPartial(e)) || [];
     message.roster = object.roster?.map((e) => Participant.fromPartial(e)) || [];
     message.cursors = object.cursors?.map((e) => CursorState.fromPartial(e)) || [];
+    message.nextPageToken = object.nextPageToken ?? "";
     return message;
   },
 };
 
 function createBaseListCommentsRequest(): ListCommentsRequest {
-  return { sessionId: "", filePath: "", includeResolved: false };
+  return { sessionId: "", filePath: "", includeResolved: false, pageSize: 0, pageToken: "" };
 }
 
 export const ListCommentsRequest: MessageFns<ListCommentsRequest> = {
@@ -2847,6 +2904,12 @@ export const ListCommentsRequest: MessageFns<ListCommentsRequest> = {
     }
     if (message.includeResolved !== false) {
       writer.uint32(24).bool(message.includeResolved);
+    }
+    if (message.pageSize !== 0) {
+      writer.uint32(32).int32(message.pageSize);
+    }
+    if (message.pageToken !== "") {
+      writer.uint32(42).string(message.pageToken);
     }
     return writer;
   },
@@ -2888,6 +2951,22 @@ export const ListCommentsRequest: MessageFns<ListCommentsRequest> = {
             message.includeResolved = reader.bool();
             continue;
           }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.pageSize = reader.int32();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.pageToken = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2908,12 +2987,14 @@ export const ListCommentsRequest: MessageFns<ListCommentsRequest> = {
     message.sessionId = object.sessionId ?? "";
     message.filePath = object.filePath ?? "";
     message.includeResolved = object.includeResolved ?? false;
+    message.pageSize = object.pageSize ?? 0;
+    message.pageToken = object.pageToken ?? "";
     return message;
   },
 };
 
 function createBaseListCommentsResponse(): ListCommentsResponse {
-  return { comments: [], headSequence: 0 };
+  return { comments: [], headSequence: 0, nextPageToken: "" };
 }
 
 export const ListCommentsResponse: MessageFns<ListCommentsResponse> = {
@@ -2923,6 +3004,9 @@ export const ListCommentsResponse: MessageFns<ListCommentsResponse> = {
     }
     if (message.headSequence !== 0) {
       writer.uint32(16).int64(message.headSequence);
+    }
+    if (message.nextPageToken !== "") {
+      writer.uint32(26).string(message.nextPageToken);
     }
     return writer;
   },
@@ -2956,6 +3040,14 @@ export const ListCommentsResponse: MessageFns<ListCommentsResponse> = {
             message.headSequence = longToNumber(reader.int64());
             continue;
           }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.nextPageToken = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2975,6 +3067,7 @@ export const ListCommentsResponse: MessageFns<ListCommentsResponse> = {
     const message = createBaseListCommentsResponse();
     message.comments = object.comments?.map((e) => Comment.fromPartial(e)) || [];
     message.headSequence = object.headSequence ?? 0;
+    message.nextPageToken = object.nextPageToken ?? "";
     return message;
   },
 };
