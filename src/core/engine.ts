@@ -67,6 +67,8 @@ export interface JoinParams {
 
 /** The join capability for batched presence (RosterUpdate). */
 export const ROSTER_UPDATES = 'roster_updates';
+/** The join capability for edits without the changed lines' text (the client keeps the text). */
+export const OPS_ONLY = 'ops_only';
 
 /** The authorization action of a command. */
 function actionOf(command: Command): Action {

@@ -208,7 +208,7 @@ export async function runLoad(o: LoadOptions): Promise<LoadReport> {
             userId: `u${index}`,
             payload: {
               $case: 'join',
-              value: { clientId: `c${index}`, capabilities: ['ops', 'roster_updates'] },
+              value: { clientId: `c${index}`, capabilities: ['ops', 'ops_only', 'roster_updates'] },
             },
           }),
         );

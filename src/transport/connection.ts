@@ -65,7 +65,10 @@ export class Connection {
       authorization: string | undefined;
       log: Logger;
       /** The bytes of an outbound message for this client (undefined: not sent to it). */
-      encoderFor(vocabulary: 'seed' | 'full'): (msg: Outbound) => Buffer | undefined;
+      encoderFor(
+        vocabulary: 'seed' | 'full',
+        capabilities: readonly string[],
+      ): (msg: Outbound) => Buffer | undefined;
     },
   ) {
     ctx.metrics.activeStreams.labels(options.method).inc();
@@ -113,7 +116,7 @@ export class Connection {
         onceDrain: (fn) => this.wire.onceDrain(fn),
         end: (error) => this.endCall(error),
       },
-      this.options.encoderFor(request.vocabulary),
+      this.options.encoderFor(request.vocabulary, request.capabilities),
       ctx.limits,
       outboundObserver(ctx),
     );

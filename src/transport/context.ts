@@ -37,6 +37,10 @@ export interface Encoders {
   /** SessionMessage bytes, cached per message object: every recipient of a broadcast gets the same
    * object, so it is encoded once. */
   session(msg: Outbound): Buffer;
+  /** For clients that join with the capability "ops_only": edits carry their operations and the
+   * first changed line's number, not the changed lines' text (the client has the text: a keystroke
+   * on a long line stays a few bytes). Other messages are the `session` bytes. */
+  opsOnly(msg: Outbound): Buffer;
   /** What a seed client receives (seed payloads only, edits without operations), cached like
    * `session`; undefined for what the seed's vocabulary lacks (never sent). */
   seed(msg: Outbound): Buffer | undefined;
@@ -55,6 +59,18 @@ export function createEncoders(extras: WelcomeExtras): Encoders {
     if (!bytes) {
       bytes = toBuffer(SessionMessage.encode(outboundToWire(msg, extras, Date.now())).finish());
       sessionCache.set(msg, bytes);
+    }
+    return bytes;
+  };
+  const opsOnlyCache = new WeakMap<Outbound, Buffer>();
+  const opsOnly = (msg: Outbound): Buffer => {
+    if (msg.type !== 'event' || msg.event.change.kind !== 'edit') return session(msg);
+    let bytes = opsOnlyCache.get(msg);
+    if (!bytes) {
+      const wire = outboundToWire(msg, extras, Date.now());
+      if (wire.payload?.$case === 'edit') wire.payload.value.content = '';
+      bytes = toBuffer(SessionMessage.encode(wire).finish());
+      opsOnlyCache.set(msg, bytes);
     }
     return bytes;
   };
@@ -85,7 +101,7 @@ export function createEncoders(extras: WelcomeExtras): Encoders {
     }
     return bytes;
   };
-  return { session, seed, subscribe };
+  return { session, opsOnly, seed, subscribe };
 }
 
 export function outboundObserver(ctx: TransportContext): OutboundObserver {

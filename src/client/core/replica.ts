@@ -31,6 +31,11 @@ export class Replica {
 
   constructor(private readonly nextMessageId: () => string) {}
 
+  /** The text of a line (1-based) of a file as the server has it ('' when there is none). */
+  serverLine(path: string, line: number): string {
+    return lineRange(this.docs.get(path)?.serverText ?? '', line)?.text ?? '';
+  }
+
   file(path: string): FileInfo | undefined {
     const d = this.docs.get(path);
     return d && fileInfo(d);

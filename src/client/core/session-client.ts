@@ -274,7 +274,7 @@ export class SessionClient {
         clientId: this.clientId,
         displayName: this.options.displayName ?? '',
         resumeAfterSequence: resume,
-        capabilities: ['ops', 'roster_updates'],
+        capabilities: ['ops', 'ops_only', 'roster_updates'],
       },
       this.callOptions({ signal: cut.signal }),
     );
@@ -407,7 +407,8 @@ export class SessionClient {
           op: applied,
           version: p.value.version,
           line: p.value.lineNumber,
-          lineText: p.value.content,
+          // With the capability ops_only the server leaves the text out: it is in the replica.
+          lineText: p.value.content || this.replica.serverLine(p.value.filePath, p.value.lineNumber),
           userId: m.userId,
           sequence,
         });

@@ -10,6 +10,7 @@ import { invalidJoin, LiveReviewError, asLiveReviewError } from '../../core/erro
 import type { SessionMessage } from '../../gen/codereview/v1/codereview.js';
 import { isUndecodable, parseInbound, type Inbound, type Undecodable } from '../codec.js';
 import { Connection } from '../connection.js';
+import { OPS_ONLY } from '../../core/engine.js';
 import type { TransportContext } from '../context.js';
 import { authorizationOf, correlate } from './call-metadata.js';
 import { toGrpcStatus } from './status.js';
@@ -48,7 +49,12 @@ class SessionStream {
         method: 'CollaborativeSession',
         authorization: authorizationOf(call),
         log,
-        encoderFor: (vocabulary) => (vocabulary === 'seed' ? ctx.encoders.seed : ctx.encoders.session),
+        encoderFor: (vocabulary, capabilities) =>
+          vocabulary === 'seed'
+            ? ctx.encoders.seed
+            : capabilities.includes(OPS_ONLY)
+              ? ctx.encoders.opsOnly
+              : ctx.encoders.session,
       },
     );
   }
