@@ -10,7 +10,7 @@ import pg from 'pg';
 import { LiveReviewClient } from '../src/client/index.js';
 import { SessionMessage } from '../src/gen/codereview/v1/codereview.js';
 import { ChaosProxy } from './helpers/chaos-proxy.js';
-import { freePort, startChildServer } from './helpers/child-server.js';
+import { freePorts, startChildServer } from './helpers/child-server.js';
 import { isCase, joinSession, openReview, ourClient, unaryCall } from './helpers/clients.js';
 import { createTestDatabase, databaseUrl, type TestDatabase } from './helpers/postgres.js';
 import { PrivateRedis } from './helpers/redis.js';
@@ -59,11 +59,12 @@ describe('cluster mode: three processes, PostgreSQL and Redis', () => {
 
   before(async () => {
     db = await createTestDatabase();
-    redis = new PrivateRedis(await freePort());
+    const [redisPort, ...instancePorts] = await freePorts(4);
+    ports.push(...instancePorts);
+    redis = new PrivateRedis(redisPort!);
     await redis.start();
     pgProxy = new ChaosProxy(5432);
     await pgProxy.listen();
-    for (let i = 0; i < 3; i++) ports.push(await freePort());
     // Started together: migrations must be safe when several instances start at once.
     await Promise.all([0, 1, 2].map(start));
     sql = new pg.Client({ connectionString: db.url });

@@ -9,8 +9,6 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import * as grpc from '@grpc/grpc-js';
@@ -47,6 +45,7 @@ import {
   subscribeRequest,
   type FuzzItem,
 } from './helpers/fuzz-messages.js';
+import { heapAfterGc } from './helpers/memory.js';
 import { startTestServer, type TestServer } from './helpers/server.js';
 
 // A fixed seed by default, so CI is repeatable; LIVEREVIEW_FUZZ_SEED=random explores new ones.
@@ -55,14 +54,6 @@ const SEED = seedSetting === 'random' ? Math.floor(Math.random() * 2 ** 31) : Nu
 const MAX_MESSAGE_BYTES = 64 * 1024;
 /** Heap allowed to remain after everything ends (generous: GC timing, JIT code, grpc-js pools). */
 const HEAP_MARGIN_BYTES = 20 * 1024 * 1024;
-
-setFlagsFromString('--expose-gc');
-const gc = runInNewContext('gc') as () => void;
-
-function heapAfterGc(): number {
-  for (let i = 0; i < 4; i++) gc();
-  return process.memoryUsage().heapUsed;
-}
 
 const sample = <T>(arb: fc.Arbitrary<T>, n: number, salt: number) =>
   fc.sample(arb, { seed: SEED + salt, numRuns: n });
