@@ -60,6 +60,8 @@ const kbPerParticipant = (r: Report) =>
   ((r.server.rssAfterJoinMb - r.server.rssBeforeMb) * 1024) / (r.options.sessions * r.options.participants);
 
 const METRICS: Metric[] = [
+  // A generator that cannot keep up types less than offered: this says what the server was given.
+  { name: 'edits typed/s', of: (r) => r.sent / r.measuredSeconds, digits: 0 },
   { name: 'delivered/s', of: (r) => r.deliveredPerSecond, digits: 0, ratio: true },
   { name: 'lost (worst run)', of: (r) => r.lost, digits: 0, worst: true },
   { name: 'duplicated (worst run)', of: (r) => r.duplicated, digits: 0, worst: true },
@@ -116,22 +118,23 @@ type Runs = Map<System, Report[]>;
 
 function printTable(title: string, runs: Runs, metrics: Metric[]): void {
   const systems = [...runs.keys()];
-  const others = runs.has('livereview') ? systems.filter((s) => s !== 'livereview') : [];
+  const lr = runs.get('livereview');
+  const others = lr ? systems.filter((s) => s !== 'livereview') : [];
+  const head = [
+    'metric',
+    ...systems.map((s) => LABELS[s]),
+    ...others.map((s) => `LiveReview / ${LABELS[s].split(' ')[0]}`),
+  ];
   console.log(`\n### ${title}\n`);
-  console.log(
-    `| metric | ${systems.map((s) => LABELS[s]).join(' | ')} | ${others.map((s) => `LiveReview / ${LABELS[s].split(' ')[0]}`).join(' | ')} |`,
-  );
-  console.log(`|${' --- |'.repeat(1 + systems.length + others.length)}`);
+  console.log(`| ${head.join(' | ')} |`);
+  console.log(`|${' --- |'.repeat(head.length)}`);
   for (const m of metrics) {
-    const lr = runs.get('livereview');
     const ratios = others.map((s) => {
       const a = lr && aggregate(m, lr);
       const b = aggregate(m, runs.get(s)!);
       return m.ratio && a !== undefined && b ? `${(a / b).toFixed(2)}x` : '';
     });
-    console.log(
-      `| ${m.name} | ${systems.map((s) => cell(m, runs.get(s)!)).join(' | ')} | ${ratios.join(' | ')} |`,
-    );
+    console.log(`| ${[m.name, ...systems.map((s) => cell(m, runs.get(s)!)), ...ratios].join(' | ')} |`);
   }
 }
 
@@ -144,8 +147,10 @@ async function compare(
 ): Promise<Runs> {
   const systems = selected.filter((s) => !only || only.includes(s));
   const runs: Runs = new Map(systems.map((s) => [s, []]));
+  const load1: number[] = [];
   for (let i = 0; i < REPEAT; i++) {
     for (const system of systems) {
+      load1.push(Number(readFileSync('/proc/loadavg', 'utf8').split(' ')[0]));
       const server = await startServer(system);
       try {
         runs.get(system)!.push(await generate(system, server, load));
@@ -157,6 +162,8 @@ async function compare(
     }
   }
   printTable(title, runs, metrics);
+  // The machine is shared: anything else running shows here (this benchmark itself adds about 2).
+  console.log(`\nload average (1 min) as each run started: ${Math.min(...load1)}–${Math.max(...load1)}`);
   return runs;
 }
 
