@@ -4,20 +4,33 @@
 // (bench/peers/) — under the same load: server pinned to core 0, load generator (its own process) to
 // core 1. Prints each system's figures and LiveReview's ratio to each of the others.
 // Run: npm run bench -- [--scenario rates,typing,overload,idle,resume|all]
-//        [--systems floor,livereview,sharedb,hocuspocus] [--duration ms] [--repeat n]
+//        [--systems floor,livereview,sharedb,hocuspocus (and livereview-memory: --data :memory:)]
+//        [--duration ms] [--repeat n]
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { procStat, type LoadReport } from '../src/loadgen/load-generator.js';
-import { GRPC, LABELS, SYSTEMS, generate, pin, root, startServer, type System } from './systems.js';
+import { procStat } from '../src/loadgen/load-generator.js';
+import {
+  DEFAULT_SYSTEMS,
+  GRPC,
+  LABELS,
+  SHORT,
+  SYSTEMS,
+  generate,
+  pin,
+  root,
+  startServer,
+  type GeneratedReport,
+  type System,
+} from './systems.js';
 
 const SCENARIOS = ['rates', 'typing', 'overload', 'idle', 'resume'] as const;
 const { values: args } = parseArgs({
   options: {
     scenario: { type: 'string', default: 'all' },
-    systems: { type: 'string', default: SYSTEMS.join(',') },
+    systems: { type: 'string', default: DEFAULT_SYSTEMS.join(',') },
     duration: { type: 'string', default: '8000' },
     repeat: { type: 'string', default: '3' },
   },
@@ -31,7 +44,7 @@ for (const s of scenarios)
 for (const s of selected)
   if (!(SYSTEMS as readonly string[]).includes(s)) throw new Error(`unknown system ${s}: ${SYSTEMS}`);
 
-type Report = LoadReport & { diverged?: number };
+type Report = GeneratedReport & { diverged?: number };
 
 function median(values: number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
@@ -74,6 +87,12 @@ const METRICS: Metric[] = [
   { name: 'latency p99.9 ms', of: (r) => r.latencyMs.p999, digits: 2 },
   { name: 'server peak RSS MB', of: (r) => r.server?.peakRssMb, digits: 1, ratio: true },
   { name: 'generator CPU % of its core', of: (r) => r.generator.cpuPercentOfCore, digits: 1 },
+  {
+    name: "server's core taken by other processes %",
+    of: (r) => r.serverCoreTakenPercent,
+    digits: 1,
+    spread: true,
+  },
 ];
 const IDLE_METRICS: Metric[] = [
   {
@@ -85,6 +104,7 @@ const IDLE_METRICS: Metric[] = [
   },
   { name: 'server RSS before joins MB', of: (r) => r.server?.rssBeforeMb, digits: 1 },
   { name: 'time to join all (ms)', of: (r) => r.joinMs, digits: 0, ratio: true },
+  METRICS.at(-1)!,
 ];
 
 function aggregate(m: Metric, runs: Report[]): number | undefined {
@@ -120,11 +140,7 @@ function printTable(title: string, runs: Runs, metrics: Metric[]): void {
   const systems = [...runs.keys()];
   const lr = runs.get('livereview');
   const others = lr ? systems.filter((s) => s !== 'livereview') : [];
-  const head = [
-    'metric',
-    ...systems.map((s) => LABELS[s]),
-    ...others.map((s) => `LiveReview / ${LABELS[s].split(' ')[0]}`),
-  ];
+  const head = ['metric', ...systems.map((s) => LABELS[s]), ...others.map((s) => `LiveReview / ${SHORT[s]}`)];
   console.log(`\n### ${title}\n`);
   console.log(`| ${head.join(' | ')} |`);
   console.log(`|${' --- |'.repeat(head.length)}`);

@@ -2,24 +2,37 @@
 // process, with that system's own client, pinned to core 1: the floor and LiveReview driven by
 // `livereview bench` (gRPC), ShareDB and Hocuspocus by bench/peers/generator.ts.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { LoadReport } from '../src/loadgen/load-generator.js';
+import { procStat, type LoadReport } from '../src/loadgen/load-generator.js';
 
-export const SYSTEMS = ['floor', 'livereview', 'sharedb', 'hocuspocus'] as const;
+/** /proc/stat's clock tick (USER_HZ), as procStat assumes. */
+const CLK_TCK = 100;
+
+export const SYSTEMS = ['floor', 'livereview', 'livereview-memory', 'sharedb', 'hocuspocus'] as const;
 export type System = (typeof SYSTEMS)[number];
+/** What `npm run bench` compares unless told otherwise. */
+export const DEFAULT_SYSTEMS: readonly System[] = ['floor', 'livereview', 'sharedb', 'hocuspocus'];
 
 export const LABELS: Record<System, string> = {
   floor: 'floor (bare grpc-js)',
   livereview: 'LiveReview',
+  'livereview-memory': 'LiveReview :memory:',
   sharedb: 'ShareDB (memory)',
   hocuspocus: 'Hocuspocus (memory)',
 };
+export const SHORT: Record<System, string> = {
+  floor: 'floor',
+  livereview: 'LiveReview',
+  'livereview-memory': ':memory:',
+  sharedb: 'ShareDB',
+  hocuspocus: 'Hocuspocus',
+};
 
 /** Speak the LiveReview .proto: the gRPC-only scenarios (a shared channel) run only these. */
-export const GRPC: readonly System[] = ['floor', 'livereview'];
+export const GRPC: readonly System[] = ['floor', 'livereview', 'livereview-memory'];
 
 export const root = fileURLToPath(new URL('../..', import.meta.url));
 export const bin = join(root, 'bin/livereview.js');
@@ -48,6 +61,7 @@ function serverArgv(system: System, port: number, data: string): string[] {
     case 'hocuspocus':
       return [node, join(root, 'dist/bench/peers/hocuspocus-server.js'), String(port)];
     case 'livereview':
+    case 'livereview-memory':
       return [
         node,
         bin,
@@ -57,7 +71,7 @@ function serverArgv(system: System, port: number, data: string): string[] {
         '--metrics-port',
         '0',
         '--data',
-        data,
+        system === 'livereview' ? data : ':memory:',
         '--log-level',
         'warn',
         '--rate-user-per-second',
@@ -117,8 +131,26 @@ export async function startServer(system: System, reuse?: { port: number; data: 
   };
 }
 
+/** A core's busy and total time so far, in clock ticks, from /proc/stat. */
+function coreTicks(core: number): { busy: number; total: number } {
+  const line = readFileSync('/proc/stat', 'utf8')
+    .split('\n')
+    .find((l) => l.startsWith(`cpu${core} `));
+  const [user, nice, system, idle, iowait, irq, softirq, steal] = line!.split(/\s+/).slice(1).map(Number);
+  const busy = user! + nice! + system! + irq! + softirq! + steal!;
+  return { busy, total: busy + idle! + iowait! };
+}
+
+export type GeneratedReport = LoadReport & {
+  /** Of the server's core over the whole run, the share that neither the server nor idle took: other
+   * processes (or the hypervisor) competing with it. The machine is shared; this says how much. */
+  serverCoreTakenPercent?: number;
+};
+
 /** Runs the load generator for `system` against `server` on core 1 and returns its report. */
-export async function generate(system: System, server: Server, load: string[]): Promise<LoadReport> {
+export async function generate(system: System, server: Server, load: string[]): Promise<GeneratedReport> {
+  const core0 = coreTicks(0);
+  const server0 = procStat(server.pid);
   const generator = GRPC.includes(system)
     ? [bin, 'bench']
     : [join(root, 'dist/bench/peers/generator.js'), '--system', system];
@@ -140,9 +172,20 @@ export async function generate(system: System, server: Server, load: string[]): 
   // The gRPC generator draws a progress bar on stderr: keep only the end, for a failure's message.
   child.stderr!.on('data', (b: Buffer) => (err = (err + b.toString()).slice(-2000)));
   const code = await new Promise((r) => child.once('exit', r));
+  const core1 = coreTicks(0);
+  const server1 = procStat(server.pid);
+  let report: GeneratedReport;
   try {
-    return JSON.parse(out) as LoadReport;
+    report = JSON.parse(out) as GeneratedReport;
   } catch {
     throw new Error(`${system} load generator exited ${code} without a report: ${err.trim()}`);
   }
+  if (cpus().length >= 2 && server0 && server1 && core1.total > core0.total) {
+    const serverTicks = (server1.cpuSeconds - server0.cpuSeconds) * CLK_TCK;
+    report.serverCoreTakenPercent = Math.max(
+      0,
+      ((core1.busy - core0.busy - serverTicks) / (core1.total - core0.total)) * 100,
+    );
+  }
+  return report;
 }
