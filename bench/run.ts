@@ -5,7 +5,7 @@
 // core 1. Prints each system's figures and LiveReview's ratio to each of the others.
 // Run: npm run bench -- [--scenario rates,typing,overload,idle,resume|all]
 //        [--systems floor,livereview,sharedb,hocuspocus (and livereview-memory: --data :memory:)]
-//        [--duration ms] [--repeat n]
+//        [--rates 20,50,100,200,400] [--duration ms] [--repeat n]
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { cpus } from 'node:os';
@@ -33,6 +33,7 @@ const { values: args } = parseArgs({
     systems: { type: 'string', default: DEFAULT_SYSTEMS.join(',') },
     duration: { type: 'string', default: '8000' },
     repeat: { type: 'string', default: '3' },
+    rates: { type: 'string', default: '20,50,100,200,400' },
   },
 });
 const DURATION = Number(args.duration);
@@ -213,7 +214,7 @@ const oneSession = (rate: number) => [
 ];
 
 if (scenarios.has('rates')) {
-  for (const rate of [20, 50, 100, 200, 400]) {
+  for (const rate of args.rates!.split(',').map(Number)) {
     const runs = await compare(
       `1 session x 10 participants at ${rate} edits/s each (${rate * 90} deliveries/s offered)`,
       oneSession(rate),
