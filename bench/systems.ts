@@ -131,14 +131,16 @@ export async function startServer(system: System, reuse?: { port: number; data: 
   };
 }
 
-/** A core's busy and total time so far, in clock ticks, from /proc/stat. */
+/** A core's time so far, in clock ticks, from /proc/stat: spent in processes (and stolen by the
+ * hypervisor), and in all. Interrupt time is left out of the first: it is mostly the loopback
+ * traffic of the benchmark itself. */
 function coreTicks(core: number): { busy: number; total: number } {
   const line = readFileSync('/proc/stat', 'utf8')
     .split('\n')
     .find((l) => l.startsWith(`cpu${core} `));
   const [user, nice, system, idle, iowait, irq, softirq, steal] = line!.split(/\s+/).slice(1).map(Number);
-  const busy = user! + nice! + system! + irq! + softirq! + steal!;
-  return { busy, total: busy + idle! + iowait! };
+  const busy = user! + nice! + system! + steal!;
+  return { busy, total: busy + idle! + iowait! + irq! + softirq! };
 }
 
 export type GeneratedReport = LoadReport & {
