@@ -72,8 +72,8 @@ export async function runPeerLoad(driver: PeerDriver, o: PeerLoadOptions): Promi
   const total = o.sessions * o.participants;
   /** sentAt[s][n - 1]: when participant s typed its n-th edit, NaN outside the measured window. */
   const sentAt: number[][] = Array.from({ length: total }, () => []);
-  /** heardFrom[r][s]: how many of s's edits have reached r. */
-  const heardFrom: Int32Array[] = Array.from({ length: total }, () => new Int32Array(total));
+  /** heardFrom[r][s % participants]: how many of s's edits have reached r (s in r's document). */
+  const heardFrom: Int32Array[] = Array.from({ length: total }, () => new Int32Array(o.participants));
   const latencies: number[] = [];
   let measuring = false;
   let sent = 0;
@@ -88,7 +88,7 @@ export async function runPeerLoad(driver: PeerDriver, o: PeerLoadOptions): Promi
       const times = sentAt[sender]!;
       const seen = heardFrom[receiver]!;
       for (let i = 0; i < count; i++) {
-        const n = ++seen[sender]!;
+        const n = ++seen[sender % o.participants]!;
         const at = times[n - 1];
         if (at === undefined)
           duplicated++; // more edits than the sender typed
