@@ -165,10 +165,8 @@ async function compare(
 ): Promise<Runs> {
   const systems = selected.filter((s) => !only || only.includes(s));
   const runs: Runs = new Map(systems.map((s) => [s, []]));
-  const load1: number[] = [];
   for (let i = 0; i < REPEAT; i++) {
     for (const system of systems) {
-      load1.push(Number(readFileSync('/proc/loadavg', 'utf8').split(' ')[0]));
       const server = await startServer(system);
       try {
         runs.get(system)!.push(await generate(system, server, load));
@@ -180,8 +178,6 @@ async function compare(
     }
   }
   printTable(title, runs, metrics);
-  // The machine is shared: anything else running shows here (this benchmark itself adds about 2).
-  console.log(`\nload average (1 min) as each run started: ${Math.min(...load1)}–${Math.max(...load1)}`);
   return runs;
 }
 
