@@ -1,122 +1,51 @@
-// Runs each scenario against the floor (a bare grpc-js broadcast server, bench/floor-server.ts)
-// and against LiveReview (OT, the durable SQLite log, metrics, back-pressure all on), under the
-// same load, server pinned to core 0 and the load generator (`livereview bench`, its own process)
-// to core 1, and prints both and their ratio.
-// Run: npm run bench -- [--scenario rates|typing|idle|resume|all] [--duration ms] [--repeat n]
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { cpus, tmpdir } from 'node:os';
+// Runs each scenario against the floor (a bare grpc-js broadcast server, bench/floor-server.ts),
+// LiveReview (OT, the durable SQLite log, metrics, back-pressure all on), and the servers a team
+// would otherwise pick — ShareDB and Hocuspocus, in memory, each driven by its own client
+// (bench/peers/) — under the same load: server pinned to core 0, load generator (its own process) to
+// core 1. Prints each system's figures and LiveReview's ratio to each of the others.
+// Run: npm run bench -- [--scenario rates,typing,overload,idle,resume|all]
+//        [--systems floor,livereview,sharedb,hocuspocus (and livereview-memory: --data :memory:)]
+//        [--rates 20,50,100,200,400] [--duration ms] [--repeat n]
+import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { cpus } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { procStat, type LoadReport } from '../src/loadgen/load-generator.js';
+import { procStat } from '../src/loadgen/load-generator.js';
+import {
+  DEFAULT_SYSTEMS,
+  GRPC,
+  LABELS,
+  SHORT,
+  SYSTEMS,
+  generate,
+  pin,
+  root,
+  startServer,
+  type GeneratedReport,
+  type System,
+} from './systems.js';
 
-const root = fileURLToPath(new URL('../..', import.meta.url));
-const bin = join(root, 'bin/livereview.js');
+const SCENARIOS = ['rates', 'typing', 'overload', 'idle', 'resume'] as const;
 const { values: args } = parseArgs({
   options: {
     scenario: { type: 'string', default: 'all' },
+    systems: { type: 'string', default: DEFAULT_SYSTEMS.join(',') },
     duration: { type: 'string', default: '8000' },
     repeat: { type: 'string', default: '3' },
+    rates: { type: 'string', default: '20,50,100,200,400' },
   },
 });
 const DURATION = Number(args.duration);
 const REPEAT = Math.max(1, Number(args.repeat));
-const pin = (core: number, argv: string[]) =>
-  (cpus().length >= 2 ? ['taskset', ['-c', String(core), ...argv]] : [argv[0]!, argv.slice(1)]) as [
-    string,
-    string[],
-  ];
+const scenarios = new Set(args.scenario === 'all' ? SCENARIOS : args.scenario!.split(','));
+const selected = args.systems!.split(',') as System[];
+for (const s of scenarios)
+  if (!(SCENARIOS as readonly string[]).includes(s)) throw new Error(`unknown scenario ${s}: ${SCENARIOS}`);
+for (const s of selected)
+  if (!(SYSTEMS as readonly string[]).includes(s)) throw new Error(`unknown system ${s}: ${SYSTEMS}`);
 
-type Kind = 'floor' | 'livereview';
-interface Server {
-  pid: number;
-  port: number;
-  stop(): Promise<void>;
-}
-
-async function startServer(
-  kind: Kind,
-  reuse?: { port: number; data: string },
-): Promise<Server & { data: string; kill(): Promise<void> }> {
-  // Port 0: the OS picks a free one. A fixed guess can collide with one of the generator's
-  // thousands of client connections, whose local ports come from the same ephemeral range.
-  const requestedPort = reuse?.port ?? 0;
-  const data = reuse?.data ?? mkdtempSync(join(tmpdir(), 'lr-bench-'));
-  const argv =
-    kind === 'floor'
-      ? [process.execPath, join(root, 'dist/bench/floor-server.js'), String(requestedPort)]
-      : [
-          process.execPath,
-          bin,
-          'serve',
-          '--port',
-          String(requestedPort),
-          '--metrics-port',
-          '0',
-          '--data',
-          data,
-          '--log-level',
-          'warn',
-          '--rate-user-per-second',
-          '0',
-          '--rate-session-per-second',
-          '0',
-          '--max-participants',
-          '10000',
-          // The shared-channel scenario puts 500 streams on one connection (default limit: 100).
-          '--max-concurrent-streams',
-          '1000',
-        ];
-  const [cmd, rest] = pin(0, argv);
-  const child: ChildProcess = spawn(cmd, rest, { stdio: ['ignore', 'ignore', 'pipe'] });
-  const port = await new Promise<number>((resolve, reject) => {
-    let err = '';
-    child.stderr!.on('data', (b: Buffer) => {
-      err += b.toString();
-      const listening = /listening on \S*:(\d+)/.exec(err);
-      if (listening) resolve(Number(listening[1]));
-    });
-    child.once('exit', (code) => reject(new Error(`${kind} exited ${code}: ${err}`)));
-  });
-  return {
-    pid: child.pid!,
-    port,
-    data,
-    kill: async () => {
-      child.kill('SIGKILL');
-      await new Promise((r) => child.once('exit', r));
-    },
-    stop: async () => {
-      child.kill('SIGTERM');
-      await new Promise((r) => child.once('exit', r));
-      rmSync(data, { recursive: true, force: true });
-    },
-  };
-}
-
-async function bench(server: Server, extra: string[]): Promise<LoadReport> {
-  const argv = [
-    process.execPath,
-    bin,
-    'bench',
-    '--target',
-    `127.0.0.1:${server.port}`,
-    '--server-pid',
-    String(server.pid),
-    '--json',
-    ...extra,
-  ];
-  const [cmd, rest] = pin(1, argv);
-  const child = spawn(cmd, rest, { stdio: ['ignore', 'pipe', 'ignore'] });
-  let out = '';
-  child.stdout!.on('data', (b: Buffer) => (out += b.toString()));
-  await new Promise((r) => child.once('exit', r));
-  return JSON.parse(out) as LoadReport;
-}
-
-/** The worst of these across runs (a loss in any run is a loss); every other figure is the median. */
-const WORST = new Set(['lost', 'duplicated', 'streamsEnded', 'refused']);
+type Report = GeneratedReport & { diverged?: number };
 
 function median(values: number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
@@ -124,159 +53,214 @@ function median(values: number[]): number {
   return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
 }
 
-/** One report of several runs: the median of every figure (the worst for losses). */
-function combine<T>(runs: T[], key = ''): T {
-  const first = runs[0];
-  if (typeof first === 'number') {
-    const values = runs as number[];
-    return (WORST.has(key) ? Math.max(...values) : median(values)) as T;
-  }
-  if (typeof first === 'boolean') return (runs as boolean[]).some(Boolean) as T;
-  if (first && typeof first === 'object' && !Array.isArray(first)) {
-    const out: Record<string, unknown> = {};
-    for (const k of Object.keys(first))
-      out[k] = combine(
-        runs.map((r) => (r as Record<string, unknown>)[k]),
-        k,
-      );
-    return out as T;
-  }
-  return first as T;
-}
-
-const cpuPerDelivery = (r: LoadReport) =>
-  r.server && r.delivered ? (r.server.cpuSeconds / r.delivered) * 1e6 : undefined;
-
 const f = (n: number | undefined, d = 1) => (n === undefined ? '-' : n.toFixed(d));
-const ratio = (a: number | undefined, b: number | undefined) => (a && b ? `${(b / a).toFixed(2)}x` : '-');
 
-interface Measured {
-  report: LoadReport;
-  /** Per run, for the spread. */
-  cpuPerDelivery: number[];
-  p99: number[];
+interface Metric {
+  name: string;
+  of(r: Report): number | undefined;
+  digits: number;
+  /** The worst run (a loss in any run is a loss) instead of the median. */
+  worst?: boolean;
+  /** Show min–max across runs. */
+  spread?: boolean;
+  /** Show LiveReview's ratio to the others. */
+  ratio?: boolean;
 }
 
-const spread = (values: number[], d: number) =>
-  values.length > 1 ? ` (${f(Math.min(...values), d)}–${f(Math.max(...values), d)})` : '';
+const cpuPerDelivery = (r: Report) =>
+  r.server && r.delivered ? (r.server.cpuSeconds / r.delivered) * 1e6 : undefined;
+const kbPerParticipant = (r: Report) =>
+  r.server &&
+  ((r.server.rssAfterJoinMb - r.server.rssBeforeMb) * 1024) / (r.options.sessions * r.options.participants);
 
-function compare(title: string, floorRuns: Measured, lrRuns: Measured): void {
-  const floor = floorRuns.report;
-  const lr = lrRuns.report;
-  const cpuPerK = (m: Measured) => (m.cpuPerDelivery.length ? median(m.cpuPerDelivery) : undefined);
-  const rows: [string, string, string, string][] = [
-    [
-      'delivered/s',
-      f(floor.deliveredPerSecond, 0),
-      f(lr.deliveredPerSecond, 0),
-      ratio(floor.deliveredPerSecond, lr.deliveredPerSecond),
-    ],
-    ['lost / duplicated', `${floor.lost} / ${floor.duplicated}`, `${lr.lost} / ${lr.duplicated}`, ''],
-    [
-      'streams ended (cut off) / refused',
-      `${floor.streamsEnded} / ${floor.refused}`,
-      `${lr.streamsEnded} / ${lr.refused}`,
-      '',
-    ],
-    [
-      'server CPU % of a core',
-      f(floor.server?.cpuPercentOfCore),
-      f(lr.server?.cpuPercentOfCore),
-      ratio(floor.server?.cpuPercentOfCore, lr.server?.cpuPercentOfCore),
-    ],
-    [
-      'server CPU µs per delivery',
-      f(cpuPerK(floorRuns), 2) + spread(floorRuns.cpuPerDelivery, 1),
-      f(cpuPerK(lrRuns), 2) + spread(lrRuns.cpuPerDelivery, 1),
-      ratio(cpuPerK(floorRuns), cpuPerK(lrRuns)),
-    ],
-    [
-      'latency p50 ms',
-      f(floor.latencyMs.p50, 2),
-      f(lr.latencyMs.p50, 2),
-      ratio(floor.latencyMs.p50, lr.latencyMs.p50),
-    ],
-    [
-      'latency p99 ms',
-      f(floor.latencyMs.p99, 2) + spread(floorRuns.p99, 1),
-      f(lr.latencyMs.p99, 2) + spread(lrRuns.p99, 1),
-      ratio(floor.latencyMs.p99, lr.latencyMs.p99),
-    ],
-    ['latency p99.9 ms', f(floor.latencyMs.p999, 2), f(lr.latencyMs.p999, 2), ''],
-    ['server peak RSS MB', f(floor.server?.peakRssMb), f(lr.server?.peakRssMb), ''],
-    [
-      'generator CPU % (bottleneck?)',
-      `${f(floor.generator.cpuPercentOfCore)}${floor.generator.bottleneck ? ' YES' : ''}`,
-      `${f(lr.generator.cpuPercentOfCore)}${lr.generator.bottleneck ? ' YES' : ''}`,
-      '',
-    ],
-  ];
+const METRICS: Metric[] = [
+  // A generator that cannot keep up types less than offered: this says what the server was given.
+  { name: 'edits typed/s', of: (r) => r.sent / r.measuredSeconds, digits: 0 },
+  { name: 'delivered/s', of: (r) => r.deliveredPerSecond, digits: 0, ratio: true },
+  { name: 'lost (worst run)', of: (r) => r.lost, digits: 0, worst: true },
+  { name: 'duplicated (worst run)', of: (r) => r.duplicated, digits: 0, worst: true },
+  { name: 'documents diverged after the drain', of: (r) => r.diverged, digits: 0, worst: true },
+  { name: 'streams cut off', of: (r) => r.streamsEnded, digits: 0, worst: true },
+  { name: 'edits refused', of: (r) => r.refused, digits: 0, worst: true },
+  { name: 'server CPU % of a core', of: (r) => r.server?.cpuPercentOfCore, digits: 1, ratio: true },
+  { name: 'server CPU µs per delivery', of: cpuPerDelivery, digits: 2, spread: true, ratio: true },
+  { name: 'latency p50 ms', of: (r) => r.latencyMs.p50, digits: 2, spread: true, ratio: true },
+  { name: 'latency p99 ms', of: (r) => r.latencyMs.p99, digits: 2, spread: true, ratio: true },
+  { name: 'latency p99.9 ms', of: (r) => r.latencyMs.p999, digits: 2 },
+  { name: 'server peak RSS MB', of: (r) => r.server?.peakRssMb, digits: 1, ratio: true },
+  { name: 'generator CPU % of its core', of: (r) => r.generator.cpuPercentOfCore, digits: 1 },
+  {
+    name: "server's core taken by other processes %",
+    of: (r) => r.serverCoreTakenPercent,
+    digits: 1,
+    spread: true,
+  },
+];
+const IDLE_METRICS: Metric[] = [
+  {
+    name: 'KB of server RSS per idle participant',
+    of: kbPerParticipant,
+    digits: 1,
+    spread: true,
+    ratio: true,
+  },
+  { name: 'server RSS before joins MB', of: (r) => r.server?.rssBeforeMb, digits: 1 },
+  { name: 'time to join all (ms)', of: (r) => r.joinMs, digits: 0, ratio: true },
+  METRICS.at(-1)!,
+];
+
+function aggregate(m: Metric, runs: Report[]): number | undefined {
+  const values = runs.map((r) => m.of(r)).filter((x): x is number => x !== undefined);
+  if (!values.length) return undefined;
+  return m.worst ? Math.max(...values) : median(values);
+}
+
+/** "median (min–max)" across runs; the worst for losses. */
+function cell(m: Metric, runs: Report[]): string {
+  if (!runs.length) return 'failed';
+  const value = aggregate(m, runs);
+  const values = runs.map((r) => m.of(r)).filter((x): x is number => x !== undefined);
+  const spread =
+    m.spread && values.length > 1
+      ? ` (${f(Math.min(...values), m.digits)}–${f(Math.max(...values), m.digits)})`
+      : '';
+  return f(value, m.digits) + spread;
+}
+
+/** "min–max" across runs (one value if they agree), for the summary. */
+function range(m: Metric, runs: Report[]): string {
+  const values = runs.map((r) => m.of(r)).filter((x): x is number => x !== undefined);
+  if (!values.length) return '-';
+  if (m.worst) return f(Math.max(...values), m.digits);
+  const [lo, hi] = [f(Math.min(...values), m.digits), f(Math.max(...values), m.digits)];
+  return lo === hi ? lo : `${lo}–${hi}`;
+}
+
+type Runs = Map<System, Report[]>;
+
+function printTable(title: string, runs: Runs, metrics: Metric[]): void {
+  const systems = [...runs.keys()];
+  const lr = runs.get('livereview');
+  const others = lr ? systems.filter((s) => s !== 'livereview') : [];
+  const head = ['metric', ...systems.map((s) => LABELS[s]), ...others.map((s) => `LiveReview / ${SHORT[s]}`)];
   console.log(`\n### ${title}\n`);
-  console.log('| metric | floor (bare grpc-js) | LiveReview | LiveReview / floor |');
-  console.log('| --- | --- | --- | --- |');
-  for (const r of rows) console.log(`| ${r.join(' | ')} |`);
+  console.log(`| ${head.join(' | ')} |`);
+  console.log(`|${' --- |'.repeat(head.length)}`);
+  for (const m of metrics) {
+    const ratios = others.map((s) => {
+      const a = lr && aggregate(m, lr);
+      const b = aggregate(m, runs.get(s)!);
+      return m.ratio && a !== undefined && b ? `${(a / b).toFixed(2)}x` : '';
+    });
+    console.log(`| ${[m.name, ...systems.map((s) => cell(m, runs.get(s)!)), ...ratios].join(' | ')} |`);
+  }
 }
 
-/** Runs the load against the floor and LiveReview, alternating, REPEAT times each (a fresh server
- * per run), and prints the medians side by side. */
-async function both(title: string, extra: string[]): Promise<[LoadReport, LoadReport]> {
-  const runs: Record<Kind, LoadReport[]> = { floor: [], livereview: [] };
+/** Runs the load against every selected system that can take it, alternating, REPEAT times each (a
+ * fresh server per run), and prints the medians side by side. */
+async function compare(
+  title: string,
+  load: string[],
+  { only, metrics = METRICS }: { only?: readonly System[]; metrics?: Metric[] } = {},
+): Promise<Runs> {
+  const systems = selected.filter((s) => !only || only.includes(s));
+  const runs: Runs = new Map(systems.map((s) => [s, []]));
   for (let i = 0; i < REPEAT; i++) {
-    for (const kind of ['floor', 'livereview'] as Kind[]) {
-      const server = await startServer(kind);
+    for (const system of systems) {
+      const server = await startServer(system);
       try {
-        runs[kind].push(await bench(server, extra));
+        runs.get(system)!.push(await generate(system, server, load));
+      } catch (e) {
+        console.error(`${system}, run ${i + 1} of "${title}" failed: ${(e as Error).message}`);
       } finally {
         await server.stop();
       }
     }
   }
-  const measured = (kind: Kind): Measured => ({
-    report: combine(runs[kind]),
-    cpuPerDelivery: runs[kind].map(cpuPerDelivery).filter((x): x is number => x !== undefined),
-    p99: runs[kind].map((r) => r.latencyMs.p99),
-  });
-  const floor = measured('floor');
-  const lr = measured('livereview');
-  compare(title, floor, lr);
-  return [floor.report, lr.report];
+  printTable(title, runs, metrics);
+  return runs;
 }
 
+/** The figures issue 14 tracks, one row per scenario, gathered as the scenarios run. */
+const summary: { row: string; cells: Map<System, string> }[] = [];
+const summarise = (row: string, runs: Runs, text: (r: Report[]) => string) =>
+  summary.push({ row, cells: new Map([...runs].map(([s, r]) => [s, r.length ? text(r) : 'failed'])) });
+const metric = (name: string) => [...METRICS, ...IDLE_METRICS].find((m) => m.name === name)!;
+
+const version = (pkg: string) =>
+  (JSON.parse(readFileSync(join(root, 'node_modules', pkg, 'package.json'), 'utf8')) as { version: string })
+    .version;
 console.log(
   `# LiveReview benchmarks — ${new Date().toISOString()}, node ${process.version}, ${cpus().length} x ${cpus()[0]?.model}`,
 );
+console.log(`command: npm run bench -- ${process.argv.slice(2).join(' ')}`);
 console.log(
   `server pinned to core 0, generator to core 1 (taskset); ${DURATION} ms measured per run after a 2 s warm-up; ` +
-    `${REPEAT} runs per server and scenario: medians, (min–max) across runs, worst-case losses`,
+    `${REPEAT} runs per system and scenario, alternating: medians, (min–max) across runs, worst-case losses; ` +
+    `ShareDB ${version('sharedb')} and Hocuspocus ${version('@hocuspocus/server')} in memory, with their own clients`,
 );
-const scenario = args.scenario!;
 const d = ['--duration', String(DURATION), '--warmup', '2000'];
+const oneSession = (rate: number) => [
+  '--sessions',
+  '1',
+  '--participants',
+  '10',
+  '--rate',
+  String(rate),
+  ...d,
+];
 
-if (scenario === 'all' || scenario === 'rates') {
-  for (const rate of [20, 50, 100, 200, 400]) {
-    await both(`1 session x 10 participants at ${rate} edits/s each (${rate * 90} deliveries/s offered)`, [
-      '--sessions',
-      '1',
-      '--participants',
-      '10',
-      '--rate',
-      String(rate),
-      ...d,
-    ]);
+if (scenarios.has('rates')) {
+  for (const rate of args.rates!.split(',').map(Number)) {
+    const runs = await compare(
+      `1 session x 10 participants at ${rate} edits/s each (${rate * 90} deliveries/s offered)`,
+      oneSession(rate),
+    );
+    if (rate === 200)
+      summarise('1 session x 10 x 200 edits/s: server CPU µs per delivery', runs, (r) =>
+        range(metric('server CPU µs per delivery'), r),
+      );
   }
 }
-if (scenario === 'all' || scenario === 'typing') {
+if (scenarios.has('typing')) {
   const typing = ['--sessions', '100', '--participants', '5', '--rate', '5', ...d];
-  await both('100 sessions x 5 participants x 5 edits/s (human typing), one connection each', typing);
-  await both('100 sessions x 5 participants x 5 edits/s, generator on one shared channel', [
-    ...typing,
-    '--shared-channel',
-  ]);
+  const runs = await compare(
+    '100 sessions x 5 participants x 5 edits/s (human typing), one connection each',
+    typing,
+  );
+  summarise(
+    '100 sessions x 5 x 5 edits/s: p50 / p99 ms',
+    runs,
+    (r) => `${range(metric('latency p50 ms'), r)} / ${range(metric('latency p99 ms'), r)}`,
+  );
+  summarise('same: server CPU % of a core', runs, (r) => range(metric('server CPU % of a core'), r));
+  summarise('same: server CPU µs per delivery', runs, (r) => range(metric('server CPU µs per delivery'), r));
+  await compare(
+    '100 sessions x 5 participants x 5 edits/s, generator on one shared channel',
+    [...typing, '--shared-channel'],
+    { only: GRPC },
+  );
 }
-if (scenario === 'all' || scenario === 'idle') {
-  const [floor, lr] = await both('5000 idle participants (50 sessions x 100), one connection each', [
+if (scenarios.has('overload')) {
+  const runs = await compare(
+    '1 session x 10 participants at 1 600 edits/s each (overload: 144 000 deliveries/s offered)',
+    oneSession(1600),
+  );
+  // A server that cuts its streams off receives nothing more, so loses nothing more: say both, and
+  // how much the generator managed to type (a client that cannot keep up offers less).
+  summarise(
+    '1 session x 10 x 1 600 edits/s (overload): edits typed/s; lost, streams cut off; peak RSS MB',
+    runs,
+    (r) =>
+      `${range(metric('edits typed/s'), r)}; ${range(metric('lost (worst run)'), r)}, ` +
+      `${range(metric('streams cut off'), r)}; ${range(metric('server peak RSS MB'), r)}`,
+  );
+}
+if (scenarios.has('idle')) {
+  const title = '2 000 idle participants (20 sessions x 100), one connection each';
+  const idle = [
     '--sessions',
-    '50',
+    '20',
     '--participants',
     '100',
     '--rate',
@@ -285,19 +269,23 @@ if (scenario === 'all' || scenario === 'idle') {
     '2000',
     '--warmup',
     '0',
-  ]);
-  const perParticipant = (r: LoadReport) =>
-    r.server && ((r.server.rssAfterJoinMb - r.server.rssBeforeMb) * 1024) / 5000;
-  console.log(`\n| idle | floor | LiveReview | ratio |\n| --- | --- | --- | --- |`);
-  console.log(
-    `| KB per idle participant | ${f(perParticipant(floor))} | ${f(perParticipant(lr))} | ${ratio(perParticipant(floor), perParticipant(lr))} |`,
-  );
-  console.log(
-    `| time to join 5000 (ms) | ${floor.joinMs} | ${lr.joinMs} | ${ratio(floor.joinMs, lr.joinMs)} |`,
+  ];
+  const runs = await compare(title, idle, { metrics: IDLE_METRICS });
+  summarise('2 000 idle participants: KB of server RSS each', runs, (r) =>
+    range(metric('KB of server RSS per idle participant'), r),
   );
 }
 
-if (scenario === 'all' || scenario === 'resume') {
+if (summary.length) {
+  const systems = selected;
+  console.log(`\n### Summary\n`);
+  console.log(`| | ${systems.map((s) => LABELS[s]).join(' | ')} |`);
+  console.log(`|${' --- |'.repeat(1 + systems.length)}`);
+  for (const { row, cells } of summary)
+    console.log(`| ${row} | ${systems.map((s) => cells.get(s) ?? '-').join(' | ')} |`);
+}
+
+if (scenarios.has('resume')) {
   const clients = 2000;
   let server = await startServer('livereview');
   const [cmd, rest] = pin(1, [

@@ -5,6 +5,7 @@ import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { describe, it } from 'node:test';
 import type { LoadReport } from '../src/loadgen/load-generator.js';
+import { generate, startServer } from '../bench/systems.js';
 import { serverFixture } from './helpers/server.js';
 
 const bin = fileURLToPath(new URL('../../bin/livereview.js', import.meta.url));
@@ -52,4 +53,30 @@ describe('livereview bench', () => {
     assert.ok(report.server && report.server.cpuSeconds >= 0, 'server CPU measured from /proc');
     assert.match(err, /bench \|/, 'a progress bar on stderr');
   });
+});
+
+// The peer servers of `npm run bench`, at a tiny scale: their own clients type into them and every
+// edit is accounted for, so the comparison's code runs in CI (its figures are for `npm run bench`).
+describe('npm run bench against ShareDB and Hocuspocus', () => {
+  for (const system of ['sharedb', 'hocuspocus'] as const) {
+    it(`drives ${system} with its own client and accounts for every edit`, async () => {
+      const server = await startServer(system);
+      try {
+        const load = ['--sessions', '2', '--participants', '3', '--rate', '20', '--duration', '800'];
+        const report = (await generate(system, server, [...load, '--warmup', '300'])) as LoadReport & {
+          diverged: number;
+        };
+        assert.ok(report.sent > 20, `sent ${report.sent}`);
+        assert.equal(report.expectedDeliveries, report.sent * 2);
+        assert.equal(report.delivered, report.expectedDeliveries);
+        assert.equal(report.lost, 0);
+        assert.equal(report.duplicated, 0);
+        assert.equal(report.diverged, 0, 'every participant ends with the same text');
+        assert.ok(report.latencyMs.p50 > 0 && report.latencyMs.p50 <= report.latencyMs.p99);
+        assert.ok(report.server && report.server.cpuSeconds >= 0, 'server CPU measured from /proc');
+      } finally {
+        await server.stop();
+      }
+    });
+  }
 });

@@ -1,0 +1,193 @@
+// The systems the runner compares, each a server process pinned to core 0 and a load generator
+// process, with that system's own client, pinned to core 1: the floor and LiveReview driven by
+// `livereview bench` (gRPC), ShareDB and Hocuspocus by bench/peers/generator.ts.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { cpus, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { procStat, type LoadReport } from '../src/loadgen/load-generator.js';
+
+/** /proc/stat's clock tick (USER_HZ), as procStat assumes. */
+const CLK_TCK = 100;
+
+export const SYSTEMS = ['floor', 'livereview', 'livereview-memory', 'sharedb', 'hocuspocus'] as const;
+export type System = (typeof SYSTEMS)[number];
+/** What `npm run bench` compares unless told otherwise. */
+export const DEFAULT_SYSTEMS: readonly System[] = ['floor', 'livereview', 'sharedb', 'hocuspocus'];
+
+export const LABELS: Record<System, string> = {
+  floor: 'floor (bare grpc-js)',
+  livereview: 'LiveReview',
+  'livereview-memory': 'LiveReview :memory:',
+  sharedb: 'ShareDB (memory)',
+  hocuspocus: 'Hocuspocus (memory)',
+};
+export const SHORT: Record<System, string> = {
+  floor: 'floor',
+  livereview: 'LiveReview',
+  'livereview-memory': ':memory:',
+  sharedb: 'ShareDB',
+  hocuspocus: 'Hocuspocus',
+};
+
+/** Speak the LiveReview .proto: the gRPC-only scenarios (a shared channel) run only these. */
+export const GRPC: readonly System[] = ['floor', 'livereview', 'livereview-memory'];
+
+export const root = fileURLToPath(new URL('../..', import.meta.url));
+export const bin = join(root, 'bin/livereview.js');
+
+export const pin = (core: number, argv: string[]) =>
+  (cpus().length >= 2 ? ['taskset', ['-c', String(core), ...argv]] : [argv[0]!, argv.slice(1)]) as [
+    string,
+    string[],
+  ];
+
+export interface Server {
+  pid: number;
+  port: number;
+  data: string;
+  kill(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+function serverArgv(system: System, port: number, data: string): string[] {
+  const node = process.execPath;
+  switch (system) {
+    case 'floor':
+      return [node, join(root, 'dist/bench/floor-server.js'), String(port)];
+    case 'sharedb':
+      return [node, join(root, 'dist/bench/peers/sharedb-server.js'), String(port)];
+    case 'hocuspocus':
+      return [node, join(root, 'dist/bench/peers/hocuspocus-server.js'), String(port)];
+    case 'livereview':
+    case 'livereview-memory':
+      return [
+        node,
+        bin,
+        'serve',
+        '--port',
+        String(port),
+        '--metrics-port',
+        '0',
+        '--data',
+        system === 'livereview' ? data : ':memory:',
+        '--log-level',
+        'warn',
+        '--rate-user-per-second',
+        '0',
+        '--rate-session-per-second',
+        '0',
+        '--max-participants',
+        '10000',
+        // The shared-channel scenario puts 500 streams on one connection (default limit: 100).
+        '--max-concurrent-streams',
+        '1000',
+      ];
+  }
+}
+
+const exited = (child: ChildProcess) =>
+  child.exitCode !== null || child.signalCode !== null
+    ? Promise.resolve()
+    : new Promise<void>((r) => child.once('exit', () => r()));
+
+/** Starts a system's server on core 0; `reuse` restarts LiveReview on the same port and data. */
+export async function startServer(system: System, reuse?: { port: number; data: string }): Promise<Server> {
+  // Port 0: the OS picks a free one. A fixed guess can collide with one of the generator's
+  // thousands of client connections, whose local ports come from the same ephemeral range.
+  const data = reuse?.data ?? mkdtempSync(join(tmpdir(), 'lr-bench-'));
+  const [cmd, rest] = pin(0, serverArgv(system, reuse?.port ?? 0, data));
+  const child = spawn(cmd, rest, { stdio: ['ignore', 'ignore', 'pipe'] });
+  const port = await new Promise<number>((resolve, reject) => {
+    let err = '';
+    child.stderr!.on('data', (b: Buffer) => {
+      err += b.toString();
+      const listening = /listening on \S*:(\d+)/.exec(err);
+      if (listening) resolve(Number(listening[1]));
+    });
+    child.once('exit', (code) => reject(new Error(`${system} exited ${code}: ${err}`)));
+  });
+  return {
+    pid: child.pid!,
+    port,
+    data,
+    kill: async () => {
+      child.kill('SIGKILL');
+      await exited(child);
+    },
+    stop: async () => {
+      child.kill('SIGTERM');
+      const stopped = await Promise.race([
+        exited(child).then(() => true),
+        new Promise<false>((r) => setTimeout(() => r(false), 15_000)),
+      ]);
+      if (!stopped) {
+        child.kill('SIGKILL');
+        await exited(child);
+      }
+      rmSync(data, { recursive: true, force: true });
+    },
+  };
+}
+
+/** A core's time so far, in clock ticks, from /proc/stat: spent in processes (and stolen by the
+ * hypervisor), and in all. Interrupt time is left out of the first: it is mostly the loopback
+ * traffic of the benchmark itself. */
+function coreTicks(core: number): { busy: number; total: number } {
+  const line = readFileSync('/proc/stat', 'utf8')
+    .split('\n')
+    .find((l) => l.startsWith(`cpu${core} `));
+  const [user, nice, system, idle, iowait, irq, softirq, steal] = line!.split(/\s+/).slice(1).map(Number);
+  const busy = user! + nice! + system! + steal!;
+  return { busy, total: busy + idle! + iowait! + irq! + softirq! };
+}
+
+export type GeneratedReport = LoadReport & {
+  /** Of the server's core over the whole run, the share that neither the server nor idle took: other
+   * processes (or the hypervisor) competing with it. The machine is shared; this says how much. */
+  serverCoreTakenPercent?: number;
+};
+
+/** Runs the load generator for `system` against `server` on core 1 and returns its report. */
+export async function generate(system: System, server: Server, load: string[]): Promise<GeneratedReport> {
+  const core0 = coreTicks(0);
+  const server0 = procStat(server.pid);
+  const generator = GRPC.includes(system)
+    ? [bin, 'bench']
+    : [join(root, 'dist/bench/peers/generator.js'), '--system', system];
+  const argv = [
+    process.execPath,
+    ...generator,
+    '--target',
+    `127.0.0.1:${server.port}`,
+    '--server-pid',
+    String(server.pid),
+    '--json',
+    ...load,
+  ];
+  const [cmd, rest] = pin(1, argv);
+  const child = spawn(cmd, rest, { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  let err = '';
+  child.stdout!.on('data', (b: Buffer) => (out += b.toString()));
+  // The gRPC generator draws a progress bar on stderr: keep only the end, for a failure's message.
+  child.stderr!.on('data', (b: Buffer) => (err = (err + b.toString()).slice(-2000)));
+  const code = await new Promise((r) => child.once('exit', r));
+  const core1 = coreTicks(0);
+  const server1 = procStat(server.pid);
+  let report: GeneratedReport;
+  try {
+    report = JSON.parse(out) as GeneratedReport;
+  } catch {
+    throw new Error(`${system} load generator exited ${code} without a report: ${err.trim()}`);
+  }
+  if (cpus().length >= 2 && server0 && server1 && core1.total > core0.total) {
+    const serverTicks = (server1.cpuSeconds - server0.cpuSeconds) * CLK_TCK;
+    report.serverCoreTakenPercent = Math.max(
+      0,
+      ((core1.busy - core0.busy - serverTicks) / (core1.total - core0.total)) * 100,
+    );
+  }
+  return report;
+}
