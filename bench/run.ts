@@ -3,7 +3,7 @@
 // would otherwise pick — ShareDB and Hocuspocus, in memory, each driven by its own client
 // (bench/peers/) — under the same load: server pinned to core 0, load generator (its own process) to
 // core 1. Prints each system's figures and LiveReview's ratio to each of the others.
-// Run: npm run bench -- [--scenario rates,typing,overload,idle,resume|all]
+// Run: npm run bench -- [--scenario rates,typing,overload,idle,resume,cluster|all]
 //        [--systems floor,livereview,sharedb,hocuspocus (and livereview-memory: --data :memory:)]
 //        [--rates 20,50,100,200,400] [--duration ms] [--repeat n]
 import { spawn } from 'node:child_process';
@@ -26,7 +26,7 @@ import {
   type System,
 } from './systems.js';
 
-const SCENARIOS = ['rates', 'typing', 'overload', 'idle', 'resume'] as const;
+const SCENARIOS = ['rates', 'typing', 'overload', 'idle', 'resume', 'cluster'] as const;
 const { values: args } = parseArgs({
   options: {
     scenario: { type: 'string', default: 'all' },
@@ -325,4 +325,9 @@ if (scenarios.has('resume')) {
   console.log(`| acknowledged or offline edits lost / duplicated | ${r.lostEdits} / ${r.duplicatedEdits} |`);
   console.log(`| clients whose text differs from the server's | ${r.divergedClients} |`);
   console.log(`| time to connect the ${clients} clients first | ${r.joinMs} ms |`);
+}
+
+if (scenarios.has('cluster')) {
+  const { runClusterScenario } = await import('./cluster.js');
+  console.log('\n' + (await runClusterScenario(REPEAT, DURATION)));
 }

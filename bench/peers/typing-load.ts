@@ -220,7 +220,7 @@ export async function runPeerLoad(driver: PeerDriver, o: PeerLoadOptions): Promi
       mix: { edits: 1, comments: 0, cursors: 0 },
       sharedChannel: false,
       sessionPrefix: o.sessionPrefix,
-      serverPid: o.serverPid,
+      serverPids: o.serverPid ? [o.serverPid] : [],
     },
     joinMs: Math.round(joinMs),
     measuredSeconds,

@@ -17,7 +17,7 @@ export function registerBench(program: Command): void {
     .option('--warmup <ms>', 'time sending before measuring', '2000')
     .option('--mix <edits:comments:cursors>', 'relative weights of message kinds', '1:0:0')
     .option('--shared-channel', 'all participants on one channel per target (default: one connection each)')
-    .option('--server-pid <pid>', 'a local server process: report its CPU and peak memory')
+    .option('--server-pid <pid...>', 'local server process(es): report their CPU and peak memory (summed)')
     .option('--token <jwt>', 'bearer token (a server with authentication)')
     .option('--session-prefix <s>', 'session id prefix', `bench-${process.pid}`)
     .option('--json', 'print the report as JSON')
@@ -47,7 +47,7 @@ export function registerBench(program: Command): void {
         warmupMs,
         mix: { edits: edits ?? 1, comments: comments ?? 0, cursors: cursors ?? 0 },
         sharedChannel: Boolean(o.sharedChannel),
-        serverPid: o.serverPid ? Number(o.serverPid) : undefined,
+        serverPids: ((o.serverPid as string[] | undefined) ?? []).map(Number),
         token: o.token as string | undefined,
         sessionPrefix: String(o.sessionPrefix),
         onProgress: (p) => {

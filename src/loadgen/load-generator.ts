@@ -22,7 +22,8 @@ export interface LoadOptions {
   sessionPrefix: string;
   token?: string;
   /** A local server process to measure (CPU seconds, peak memory). */
-  serverPid?: number;
+  /** Local server processes (several: a cluster's instances): their CPU and peak memory, summed. */
+  serverPids?: number[];
   onProgress?: (p: Progress) => void;
 }
 
@@ -72,6 +73,20 @@ interface Participant {
 const CLK_TCK = 100;
 
 /** A local process's CPU seconds so far (user + system, every thread) and resident memory, from /proc. */
+/** Several processes (a cluster's instances) as one: CPU and RSS summed. */
+export function procStats(pids: readonly number[]): { cpuSeconds: number; rssMb: number } | undefined {
+  if (pids.length === 0) return undefined;
+  let cpuSeconds = 0;
+  let rssMb = 0;
+  for (const pid of pids) {
+    const s = procStat(pid);
+    if (!s) return undefined;
+    cpuSeconds += s.cpuSeconds;
+    rssMb += s.rssMb;
+  }
+  return { cpuSeconds, rssMb };
+}
+
 export function procStat(pid: number): { cpuSeconds: number; rssMb: number } | undefined {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
@@ -100,11 +115,12 @@ export async function runLoad(o: LoadOptions): Promise<LoadReport> {
   const clients: CodeReviewServiceClient[] = [...shared];
   const metadata = new grpc.Metadata();
   if (o.token) metadata.set('authorization', `Bearer ${o.token}`);
-  const server0 = o.serverPid ? procStat(o.serverPid) : undefined;
+  const pids = o.serverPids ?? [];
+  const server0 = procStats(pids);
   let peakRss = server0?.rssMb ?? 0;
-  const rssSampler = o.serverPid
+  const rssSampler = pids.length
     ? setInterval(() => {
-        const s = procStat(o.serverPid!);
+        const s = procStats(pids);
         if (s) peakRss = Math.max(peakRss, s.rssMb);
       }, 100)
     : undefined;
@@ -242,7 +258,7 @@ export async function runLoad(o: LoadOptions): Promise<LoadReport> {
       await new Promise((r) => setTimeout(r, 100));
     }
   }
-  const serverAfterJoin = o.serverPid ? procStat(o.serverPid) : undefined;
+  const serverAfterJoin = procStats(pids);
 
   const send = (p: Participant, measured: boolean) => {
     if (p.ended) return;
@@ -320,7 +336,7 @@ export async function runLoad(o: LoadOptions): Promise<LoadReport> {
           phase = 'measuring';
           measureStart = now;
           cpuMeasureStart = process.cpuUsage();
-          serverMeasureStart = o.serverPid ? procStat(o.serverPid) : undefined;
+          serverMeasureStart = procStats(pids);
         }
         if (now >= end) {
           clearInterval(timer);
@@ -342,7 +358,7 @@ export async function runLoad(o: LoadOptions): Promise<LoadReport> {
     await new Promise((r) => setTimeout(r, o.durationMs));
   }
   const measuredSeconds = (performance.now() - measureStart) / 1000;
-  const serverEnd = o.serverPid ? procStat(o.serverPid) : undefined;
+  const serverEnd = procStats(pids);
   const cpuMeasured = process.cpuUsage(cpuMeasureStart);
 
   // Drain: wait until deliveries stop (or 10 s).
