@@ -272,7 +272,7 @@ function operationsToWire(op: TextOp): TextOperation[] {
 }
 
 export function fileToWire(f: FileView & { continued?: boolean }): FileState {
-  return { path: f.path, version: f.version, text: f.text, continued: f.continued ?? false };
+  return { path: f.path, version: f.version, text: f.text, continued: f.continued ?? false, base: undefined };
 }
 
 export function participantToWire(p: ParticipantView): WireParticipant {
@@ -324,7 +324,10 @@ function eventToWire(event: LoggedEvent): SessionMessage {
     case 'file_opened':
       return {
         ...base,
-        payload: { $case: 'fileOpened', value: { path: c.path, version: c.version, text: c.text } },
+        payload: {
+          $case: 'fileOpened',
+          value: { path: c.path, version: c.version, text: c.text, base: undefined },
+        },
       };
   }
 }
@@ -356,6 +359,8 @@ function snapshotToWire(c: SnapshotChunkView) {
     count: c.count,
     files: c.files.map(fileToWire),
     comments: c.comments.map(commentToWire),
+    verdicts: [],
+    viewed: [],
   };
 }
 
