@@ -9,8 +9,18 @@ import type {
   DurableChange,
   DurableCommand,
   EditCommand,
+  FileBase,
   Origin,
 } from './model.js';
+import {
+  checkBase,
+  describeReview,
+  isReviewChange,
+  prepareBaseComment,
+  prepareReview,
+  suggestionStatusOf,
+  withSuggestion,
+} from './review-commands.js';
 import type { SessionState } from './session-state.js';
 import { checkLine, checkPath, checkVersion, LIMITS } from './validate.js';
 import { lineCount, lineRange, replaceLineOp } from '../ot/lines.js';
@@ -27,9 +37,14 @@ export function prepare(
     case 'edit':
       return prepareEdit(state, command);
     case 'comment':
-      return prepareComment(state, origin, command, now);
+      return (
+        prepareBaseComment(state, origin, command, now) ??
+        withSuggestion(state, command, prepareComment(state, origin, command, now))
+      );
     case 'open_file':
-      return prepareOpenFile(state, command.path, command.text);
+      return prepareOpenFile(state, command.path, command.text, command.base);
+    default:
+      return prepareReview(state, origin, command, now);
   }
 }
 
@@ -207,19 +222,31 @@ function prepareComment(
   }
 }
 
-function prepareOpenFile(state: SessionState, path: string, text: string): DurableChange {
+function prepareOpenFile(
+  state: SessionState,
+  path: string,
+  text: string,
+  base: FileBase | undefined,
+): DurableChange {
   checkPath('files.path', path);
   if (state.files.has(path)) {
     throw new LiveReviewError('FILE_EXISTS', `${path} is already open in this session`, {
       metadata: { path },
     });
   }
-  return { kind: 'file_opened', path, version: 0, text };
+  return {
+    kind: 'file_opened',
+    path,
+    version: 0,
+    text,
+    ...(base ? { base: checkBase('files.base', base) } : {}),
+  };
 }
 
 /** Completes a change after it was applied with what only the new state tells (affected line,
  * a comment's current line), then freezes it: it becomes the logged event's change. */
 export function describe(state: SessionState, change: DurableChange): DurableChange {
+  if (isReviewChange(change)) return describeReview(state, change);
   if (change.kind === 'edit') {
     const doc = state.files.get(change.path)!;
     const { line, text } = doc.changedLines(change.op);
@@ -228,12 +255,15 @@ export function describe(state: SessionState, change: DurableChange): DurableCha
   if (change.kind === 'comment') {
     const { comments } = state;
     const doc = state.files.get(change.comment.path);
-    const view = comments.view(comments.get(change.comment.id), doc?.text ?? '', doc?.version ?? 0);
+    const record = comments.get(change.comment.id);
+    const view = comments.view(record, doc?.text ?? '', doc?.version ?? 0);
+    const suggestionStatus = suggestionStatusOf(comments.root(record), doc?.text);
     return Object.freeze({
       ...change,
-      comment: Object.freeze({ ...comments.get(change.comment.id) }),
+      comment: Object.freeze({ ...record }),
       line: view.line,
       version: view.version,
+      ...(suggestionStatus && !record.parentId ? { suggestionStatus } : {}),
     });
   }
   return Object.freeze(change);
