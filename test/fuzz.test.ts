@@ -1,8 +1,8 @@
 // A bounded, seeded fuzz of every method: a few thousand hostile messages, structured and
 // byte-level, over CollaborativeSession, Subscribe, Submit, OpenReview, GetSession, ListComments,
 // GetFileAt and ExportReview, while the SDK edits the same session. It must hold that the server
-// lives, every call ends with a status (none left to its deadline, none INTERNAL), the SDK converges with the
-// server's text, and memory comes back after the calls end.
+// lives, every call ends with a status (none left to its deadline, none INTERNAL), the SDK
+// converges with the server's text, and memory comes back after the calls end.
 // The server runs in this process: an uncaught exception in it fails the test. The seed is in the
 // test's name; replay one with LIVEREVIEW_FUZZ_SEED=<seed>.
 import assert from 'node:assert/strict';
