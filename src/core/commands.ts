@@ -257,7 +257,7 @@ export function describe(state: SessionState, change: DurableChange): DurableCha
     const doc = state.files.get(change.comment.path);
     const record = comments.get(change.comment.id);
     const view = comments.view(record, doc?.text ?? '', doc?.version ?? 0);
-    const suggestionStatus = suggestionStatusOf(comments.root(record), doc?.text);
+    const suggestionStatus = suggestionStatusOf(comments.root(record), doc);
     return Object.freeze({
       ...change,
       comment: Object.freeze({ ...record }),

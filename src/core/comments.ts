@@ -8,7 +8,6 @@ import { LiveReviewError } from './errors.js';
 import type { CommentRecord, CommentView } from './model.js';
 import { transformPosition, type TextOp } from '../ot/text.js';
 import { positionOf } from '../ot/lines.js';
-import { moveSuggestionAnchor } from '../review/suggestion.js';
 
 const noop = () => undefined;
 
@@ -82,9 +81,9 @@ export class CommentBook {
       c.anchorEnd = Math.max(c.anchorStart, transformPosition(c.anchorEnd, op, false));
       if (!c.outdated && !wasEmpty && c.anchorStart >= c.anchorEnd) c.outdated = true;
       if (c.suggestionStart !== undefined && c.suggestionEnd !== undefined && c.appliedSeq === undefined) {
-        const moved = moveSuggestionAnchor({ start: c.suggestionStart, end: c.suggestionEnd }, op);
-        c.suggestionStart = moved.start;
-        c.suggestionEnd = moved.end;
+        // moveSuggestionAnchor's rule, in place (no allocation per suggestion per keystroke).
+        c.suggestionStart = transformPosition(c.suggestionStart, op, true);
+        c.suggestionEnd = Math.max(c.suggestionStart, transformPosition(c.suggestionEnd, op, false));
       }
     }
     return () =>

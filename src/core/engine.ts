@@ -110,19 +110,14 @@ export interface ReviewOfSession {
   files: number;
 }
 
-function reviewOfState(state: LiveState): ReviewOfSession {
+function reviewOfState(state: LiveState, files: FileView[], comments: CommentView[]): ReviewOfSession {
   const verdicts = state.review.verdictViews();
   const viewed = state.review.viewedViews();
   return {
     verdicts,
     viewed,
-    summary: summarizeCaptured({
-      files: state.fileViews(),
-      comments: state.commentViews(true),
-      verdicts,
-      viewed,
-    }),
-    files: state.files.size,
+    summary: summarizeCaptured({ files, comments, verdicts, viewed }),
+    files: files.length,
   };
 }
 
@@ -386,18 +381,19 @@ export class Engine {
 
   async getSession(sessionId: string, signal?: AbortSignal): Promise<SessionState> {
     const session = await this.existingSession(sessionId);
-    return session.read(
-      () => ({
+    return session.read(() => {
+      const files = session.state.fileViews();
+      const comments = session.state.commentViews(true);
+      return {
         sessionId,
         headSequence: session.committedHead,
-        files: session.state.fileViews(),
-        comments: session.state.commentViews(true),
+        files,
+        comments,
         roster: session.room.roster(),
         cursors: session.room.cursorViews(),
-        review: reviewOfState(session.state),
-      }),
-      signal,
-    );
+        review: reviewOfState(session.state, files, comments),
+      };
+    }, signal);
   }
 
   /** A file's text as it was right after event `sequence` (undefined: now). */

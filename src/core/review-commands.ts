@@ -6,6 +6,7 @@
 //   text it was made for (src/review/suggestion.ts decides), else SUGGESTION_CONFLICT;
 // - verdicts and viewed marks.
 import type { CommentBook } from './comments.js';
+import type { FileDocument } from './document.js';
 import { invalidMessage, LiveReviewError } from './errors.js';
 import type {
   CommentCommand,
@@ -252,6 +253,7 @@ function prepareApply(state: SessionState, origin: Origin, commentId: string, no
     anchor: { start: suggestionStart, end: suggestionEnd },
     originalText: suggestion.originalText,
     replacement: suggestion.replacement,
+    known: doc.known,
   });
   if (decision.status === 'conflicting') {
     throw suggestionConflict(root.id, doc.path, decision.reason, decision.message);
@@ -313,11 +315,11 @@ export function markApplied(
 /** A suggestion's status against the current text of its file (undefined: no suggestion). */
 export function suggestionStatusOf(
   c: CommentRecord,
-  text: string | undefined,
+  doc: FileDocument | undefined,
 ): SuggestionStatusView | undefined {
   if (!c.suggestion) return undefined;
   if (c.appliedSeq !== undefined) return { status: 'applied' };
-  if (text === undefined || c.suggestionStart === undefined || c.suggestionEnd === undefined) {
+  if (doc === undefined || c.suggestionStart === undefined || c.suggestionEnd === undefined) {
     return {
       status: 'conflicting',
       conflict: 'anchor_invalid',
@@ -325,10 +327,11 @@ export function suggestionStatusOf(
     };
   }
   const decision = decideSuggestion({
-    text,
+    text: doc.text,
     anchor: { start: c.suggestionStart, end: c.suggestionEnd },
     originalText: c.suggestion.originalText,
     replacement: c.suggestion.replacement,
+    known: doc.known,
   });
   return decision.status === 'applicable'
     ? { status: 'pending' }

@@ -151,7 +151,7 @@ export class SessionState {
       if (!includeResolved && this.comments.root(c).state === 'resolved') continue;
       const doc = this.files.get(c.path);
       const view: CommentView = this.comments.view(c, doc?.text ?? '', doc?.version ?? 0);
-      const status = suggestionStatusOf(c, doc?.text);
+      const status = suggestionStatusOf(c, doc);
       views.push(status ? { ...view, suggestionStatus: status } : view);
     }
     return views;

@@ -12,9 +12,9 @@ import {
 } from '../../gen/es/codereview/v1/codereview_pb.js';
 import { anchorAtLine, anchorLine, moveAnchor } from '../../ot/anchors.js';
 import { lineRange, positionOf } from '../../ot/lines.js';
-import type { TextOp } from '../../ot/text.js';
+import { codePointLength, hasSurrogate, type TextOp } from '../../ot/text.js';
 import { diffTexts, type DiffOptions, type DiffResult } from '../../review/diff.js';
-import { decideSuggestion, moveSuggestionAnchor } from '../../review/suggestion.js';
+import { decideSuggestion, moveSuggestionAnchor, type KnownText } from '../../review/suggestion.js';
 import { summarizeReview } from '../../review/summary.js';
 import { CommentThreads, type TrackedComment, type TrackedSuggestion } from './comment-threads.js';
 import { DocumentState, type PendingOp } from './document-state.js';
@@ -48,6 +48,7 @@ export class Replica {
   private snapshotParts = new Map<string, { version: number; text: string; base: FileBaseInfo }>();
   private snapshotComments: WireComment[] = [];
   private snapshotVerdicts: VerdictInfo[] = [];
+  private readonly knownTexts = new WeakMap<DocumentState, { text: string; known: KnownText }>();
   private snapshotViewed: ViewedInfo[] = [];
 
   constructor(private readonly nextMessageId: () => string) {}
@@ -333,6 +334,16 @@ export class Replica {
     };
   }
 
+  /** What deciding suggestions needs of a file's server text, measured once per version (not once
+   * per suggestion: a summary decides them all at every event). */
+  private known(doc: DocumentState): KnownText {
+    const cached = this.knownTexts.get(doc);
+    if (cached?.text === doc.serverText) return cached.known;
+    const known = { codePoints: codePointLength(doc.serverText), bmpOnly: !hasSurrogate(doc.serverText) };
+    this.knownTexts.set(doc, { text: doc.serverText, known });
+    return known;
+  }
+
   /** A suggestion's status, decided on the server's text as the server decides it, and where its
    * lines are in this client's text. */
   private suggestionInfo(root: TrackedComment, s: TrackedSuggestion): SuggestionInfo {
@@ -345,7 +356,12 @@ export class Replica {
     if (s.applied) return { ...info, status: 'applied', appliedBy: s.applied.by, appliedAt: s.applied.at };
     const doc = this.docs.get(root.path);
     if (!doc) return { ...info, status: 'conflicting', conflict: 'anchor_invalid' };
-    const decision = decideSuggestion({ text: doc.serverText, anchor: s.anchor, ...info });
+    const decision = decideSuggestion({
+      text: doc.serverText,
+      anchor: s.anchor,
+      ...info,
+      known: this.known(doc),
+    });
     if (decision.status === 'conflicting')
       return { ...info, status: 'conflicting', conflict: decision.reason };
     const local = doc.pendingOps.reduce(moveSuggestionAnchor, s.anchor);
