@@ -1,8 +1,8 @@
 // A bounded, seeded fuzz of every method: a few thousand hostile messages, structured and
-// byte-level, over CollaborativeSession, Subscribe, Submit, OpenReview, GetSession and
-// ListComments, while the SDK edits the same session. It must hold that the server lives, every
-// call ends with a status (none left to its deadline, none INTERNAL), the SDK converges with the
-// server's text, and memory comes back after the calls end.
+// byte-level, over CollaborativeSession, Subscribe, Submit, OpenReview, GetSession, ListComments,
+// GetFileAt and ExportReview, while the SDK edits the same session. It must hold that the server
+// lives, every call ends with a status (none left to its deadline, none INTERNAL), the SDK
+// converges with the server's text, and memory comes back after the calls end.
 // The server runs in this process: an uncaught exception in it fails the test. The seed is in the
 // test's name; replay one with LIVEREVIEW_FUZZ_SEED=<seed>, explore with LIVEREVIEW_FUZZ_SEED=random.
 import assert from 'node:assert/strict';
@@ -34,6 +34,8 @@ import {
   CODECS,
   encoder,
   fuzzItems,
+  exportReviewRequest,
+  getFileAtRequest,
   getSessionRequest,
   listCommentsRequest,
   MAIN_SESSION,
@@ -230,6 +232,8 @@ async function fuzz(
     add('GetSession', getSessionRequest(MAX_MESSAGE_BYTES), n(250), 4000);
     add('ListComments', listCommentsRequest(MAX_MESSAGE_BYTES), n(250), 5000);
     add('Subscribe', subscribeRequest(MAX_MESSAGE_BYTES), n(120), 6000);
+    add('GetFileAt', getFileAtRequest(MAX_MESSAGE_BYTES), n(80), 8000);
+    add('ExportReview', exportReviewRequest(MAX_MESSAGE_BYTES), n(30), 9000);
     const order = sample(fc.shuffledSubarray([...plan.keys()], { minLength: plan.length }), 1, 7000)[0]!;
     const unary = pool(order, 12, async (index) => {
       const { method, item } = plan[index]!;

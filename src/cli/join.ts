@@ -6,19 +6,29 @@ import { basename, isAbsolute, relative, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import type { Command } from 'commander';
 import { codeName, LiveReviewClient, type LiveReviewCallError } from '../client/index.js';
-import { printFile, printTraffic, stdoutPrinter as out } from './printer.js';
+import { tokenOf, userOf } from './identity.js';
+import { printDiff, printFile, printSummary, printTraffic, stdoutPrinter as out } from './printer.js';
 
 const HELP = [
   'commands:',
   '  c <line> <text>        comment on a line of the current file',
+  '  b <line> <text>        comment on a line of its base (e.g. removed code)',
   '  e <line> <content>     replace a line (line count + 1 appends one)',
+  '  s <line>[-<end>] <new> suggest new content for lines ("\\n" between lines; empty deletes)',
+  '  a <comment-id>         apply the suggestion of a thread',
   '  r <comment-id> <text>  reply in a thread',
   '  resolve <comment-id>   resolve a thread   |  reopen <comment-id>',
+  '  d                      the diff of the current file against its base',
+  '  viewed | unviewed      mark the current file viewed (until it changes), or not',
+  '  v approve|changes|comment [message]   give your verdict',
+  '  summary                where the review stands',
   '  o <local file>         open a file from this computer into the session',
   '  f <path>               switch the current file',
   '  p                      print the current file with its comments',
   '  who                    who is here        |  q  quit',
 ].join('\n');
+
+const VERDICTS = { approve: 'approve', changes: 'request_changes', comment: 'comment' } as const;
 
 interface JoinOptions {
   user?: string;
@@ -27,18 +37,6 @@ interface JoinOptions {
   file?: string;
   open?: string[];
   runFor?: string;
-}
-
-/** The subject of a JWT (who the server will take us for); not verified here, the server does. */
-function subjectOf(token: string): string | undefined {
-  try {
-    const payload = JSON.parse(Buffer.from(token.split('.')[1] ?? '', 'base64url').toString('utf8')) as {
-      sub?: unknown;
-    };
-    return typeof payload.sub === 'string' ? payload.sub : undefined;
-  } catch {
-    return undefined;
-  }
 }
 
 /** A local file's path in the session: relative to this directory (its name, if outside it),
@@ -64,8 +62,8 @@ export function registerJoin(program: Command): void {
     .option('--file <path>', 'the file to show first (default: the first one)')
     .option('--run-for <ms>', 'leave after this many milliseconds (scripts and tests)')
     .action(async (session: string, o: JoinOptions) => {
-      const token = o.token ?? (process.env.LIVEREVIEW_TOKEN || undefined);
-      const user = o.user ?? (token && subjectOf(token));
+      const token = tokenOf(o.token);
+      const user = userOf(o.user, token, false);
       if (!user) throw new Error('--user is required (or a --token naming its user)');
       const client = new LiveReviewClient({
         targets: o.target,
@@ -155,6 +153,37 @@ export function registerJoin(program: Command): void {
               if (how === 'pending') out.line(`[you] replaced ${path}:${num} (not acknowledged yet)`);
               return;
             }
+            case 'b':
+              if (!needFile()) return;
+              await client.commentOnBase(current, num, tail);
+              return out.line(`[you] commented on base line ${num} of ${current}`);
+            case 's': {
+              if (!needFile()) return;
+              const [from, to = from] = (rest[0] ?? '').split('-').map(Number);
+              const lines = tail === '' ? [] : tail.split('\\n');
+              const ack = await client.suggest(current, from!, to!, lines, 'Suggested change');
+              return out.line(`[you] suggested a change to ${current}:${rest[0]} (${ack.commentId})`);
+            }
+            case 'a':
+              await client.applySuggestion(arg);
+              return out.line(`[you] applied the suggestion of ${arg}`);
+            case 'd':
+              if (needFile()) printDiff(out, client, current);
+              return;
+            case 'viewed':
+            case 'unviewed':
+              if (!needFile()) return;
+              await client.markViewed(current, cmd === 'viewed');
+              return out.line(`[you] marked ${current} ${cmd === 'viewed' ? 'viewed' : 'not viewed'}`);
+            case 'v': {
+              const verdict = VERDICTS[(rest[0] ?? '') as keyof typeof VERDICTS];
+              if (!Object.hasOwn(VERDICTS, rest[0] ?? ''))
+                return out.line('v approve|changes|comment [message]');
+              await client.setVerdict(verdict, tail);
+              return out.line(`[you] gave your verdict: ${verdict}`);
+            }
+            case 'summary':
+              return printSummary(out, client);
             case 'r':
               await client.reply(rest[0]!, tail);
               return out.line(`[you] replied to ${rest[0]}`);

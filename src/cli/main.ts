@@ -3,7 +3,9 @@ import { Command } from 'commander';
 import { registerBackup } from './backup.js';
 import { registerBench } from './bench.js';
 import { registerDemo } from './demo.js';
+import { registerExport } from './export.js';
 import { registerJoin } from './join.js';
+import { registerOpen } from './open.js';
 import { registerServe } from './serve.js';
 import { registerToken } from './token.js';
 
@@ -13,6 +15,8 @@ const program = new Command('livereview')
 registerServe(program);
 registerBackup(program);
 registerJoin(program);
+registerOpen(program);
+registerExport(program);
 registerDemo(program);
 registerToken(program);
 registerBench(program);

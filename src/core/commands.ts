@@ -18,8 +18,18 @@ import type {
   DurableChange,
   DurableCommand,
   EditCommand,
+  FileBase,
   Origin,
 } from './model.js';
+import {
+  checkBase,
+  describeReview,
+  isReviewChange,
+  prepareBaseComment,
+  prepareReview,
+  suggestionStatusOf,
+  withSuggestion,
+} from './review-commands.js';
 import type { SessionState } from './session-state.js';
 import { checkLine, checkPath, checkVersion, LIMITS } from './validate.js';
 import { lineCount, lineRange, replaceLineOp } from '../ot/lines.js';
@@ -37,9 +47,15 @@ export function prepare(
     case 'edit':
       return prepareEdit(state, command, limits);
     case 'comment':
-      return prepareComment(state, origin, command, now, limits);
+      checkCommentVolume(state, command, limits);
+      return (
+        prepareBaseComment(state, origin, command, now) ??
+        withSuggestion(state, command, prepareComment(state, origin, command, now, limits))
+      );
     case 'open_file':
-      return prepareOpenFile(state, command.path, command.text, limits);
+      return prepareOpenFile(state, command.path, command.text, command.base, limits);
+    default:
+      return prepareReview(state, origin, command, now);
   }
 }
 
@@ -105,6 +121,23 @@ function lineEditOp(doc: FileDocument, baseVersion: number, line: number, conten
   );
 }
 
+/** A session's comment volume is bounded: their number, and their text in all. */
+function checkCommentVolume(state: SessionState, cmd: CommentCommand, limits: ContentLimits): void {
+  const { comments } = state;
+  const creates =
+    cmd.action === 'create' ||
+    cmd.action === 'reply' ||
+    (cmd.action === undefined && !comments.has(cmd.commentId));
+  if (creates && comments.size >= limits.maxComments)
+    throw tooManyComments(state.sessionId, `at most ${limits.maxComments} comments per session`);
+  if (cmd.text && comments.textChars + cmd.text.length > limits.maxCommentChars) {
+    throw tooManyComments(
+      state.sessionId,
+      `at most ${limits.maxCommentChars} characters in all comments of a session`,
+    );
+  }
+}
+
 /** The file a new comment is on. A comment that names none (a seed client's: the seed's Comment
  * has no file) goes to the session's only file; with no file or several, it is a comment on the
  * review as a whole (the engine first fills in the file of the author's cursor, when it has one). */
@@ -130,14 +163,6 @@ function prepareComment(
     cmd.action ?? (cmd.commentId && comments.has(cmd.commentId) ? 'edit' : cmd.parentId ? 'reply' : 'create');
   if (cmd.text.length > LIMITS.commentTextLength) {
     throw invalidMessage('comment.text', `is longer than ${LIMITS.commentTextLength} characters`);
-  }
-  if ((action === 'create' || action === 'reply') && comments.size >= limits.maxComments)
-    throw tooManyComments(state.sessionId, `at most ${limits.maxComments} comments per session`);
-  if (cmd.text && comments.textChars + cmd.text.length > limits.maxCommentChars) {
-    throw tooManyComments(
-      state.sessionId,
-      `at most ${limits.maxCommentChars} characters in all comments of a session`,
-    );
   }
   const newId = () => {
     const id = cmd.commentId || `c${state.head + 1}`;
@@ -251,6 +276,7 @@ function prepareOpenFile(
   state: SessionState,
   path: string,
   text: string,
+  base: FileBase | undefined,
   limits: ContentLimits,
 ): DurableChange {
   checkPath('files.path', path);
@@ -264,12 +290,23 @@ function prepareOpenFile(
   if (chars > limits.maxFileChars) throw fileTooLarge(path, limits);
   if (sessionChars(state) + chars > limits.maxSessionChars) throw sessionTooLarge(state.sessionId, limits);
   if (longestLine(text) > limits.maxLineChars) throw lineTooLong('files.text', path, limits);
-  return { kind: 'file_opened', path, version: 0, text };
+  if (base) {
+    if (codePointLength(base.text) > limits.maxFileChars) throw fileTooLarge(path, limits);
+    if (longestLine(base.text) > limits.maxLineChars) throw lineTooLong('files.base.text', path, limits);
+  }
+  return {
+    kind: 'file_opened',
+    path,
+    version: 0,
+    text,
+    ...(base ? { base: checkBase('files.base', base) } : {}),
+  };
 }
 
 /** Completes a change after it was applied with what only the new state tells (affected line,
  * a comment's current line), then freezes it: it becomes the logged event's change. */
 export function describe(state: SessionState, change: DurableChange, limits: ContentLimits): DurableChange {
+  if (isReviewChange(change)) return describeReview(state, change);
   if (change.kind === 'edit') {
     const doc = state.files.get(change.path)!;
     const { line, text } = doc.changedLines(change.op);
@@ -284,12 +321,15 @@ export function describe(state: SessionState, change: DurableChange, limits: Con
   if (change.kind === 'comment') {
     const { comments } = state;
     const doc = state.files.get(change.comment.path);
-    const view = comments.view(comments.get(change.comment.id), doc?.text ?? '', doc?.version ?? 0);
+    const record = comments.get(change.comment.id);
+    const view = comments.view(record, doc?.text ?? '', doc?.version ?? 0);
+    const suggestionStatus = suggestionStatusOf(comments.root(record), doc);
     return Object.freeze({
       ...change,
-      comment: Object.freeze({ ...comments.get(change.comment.id) }),
+      comment: Object.freeze({ ...record }),
       line: view.line,
       version: view.version,
+      ...(suggestionStatus && !record.parentId ? { suggestionStatus } : {}),
     });
   }
   return Object.freeze(change);

@@ -78,20 +78,28 @@ export class CommentBook {
     return this.byId.values();
   }
 
-  /** Moves every anchor of `path` through a committed op. Returns how to take the move back. */
+  /** Moves every anchor of `path` through a committed op, and the lines of the suggestions not
+   * applied yet (by the same rule). Returns how to take the move back. */
   onEdit(path: string, op: TextOp): () => void {
     const roots = this.rootsByPath.get(path);
     if (!roots) return noop;
-    const before = roots.map((c) => [c.anchorStart, c.anchorEnd, c.outdated] as const);
+    const before = roots.map(
+      (c) => [c.anchorStart, c.anchorEnd, c.outdated, c.suggestionStart, c.suggestionEnd] as const,
+    );
     for (const c of roots) {
       const wasEmpty = c.anchorStart >= c.anchorEnd;
       c.anchorStart = transformPosition(c.anchorStart, op, true);
       c.anchorEnd = Math.max(c.anchorStart, transformPosition(c.anchorEnd, op, false));
       if (!c.outdated && !wasEmpty && c.anchorStart >= c.anchorEnd) c.outdated = true;
+      if (c.suggestionStart !== undefined && c.suggestionEnd !== undefined && c.appliedSeq === undefined) {
+        // moveSuggestionAnchor's rule, in place (no allocation per suggestion per keystroke).
+        c.suggestionStart = transformPosition(c.suggestionStart, op, true);
+        c.suggestionEnd = Math.max(c.suggestionStart, transformPosition(c.suggestionEnd, op, false));
+      }
     }
     return () =>
       roots.forEach((c, i) => {
-        [c.anchorStart, c.anchorEnd, c.outdated] = before[i]!;
+        [c.anchorStart, c.anchorEnd, c.outdated, c.suggestionStart, c.suggestionEnd] = before[i]!;
       });
   }
 

@@ -12,9 +12,9 @@ export function ackOf(event: LoggedEvent, duplicate: boolean): AckView {
   return {
     clientMessageId: event.origin.clientMessageId,
     sequence: event.seq,
-    version: c.version,
-    path: c.kind === 'comment' ? c.comment.path : c.path,
-    commentId: c.kind === 'comment' ? c.comment.id : '',
+    version: 'version' in c ? c.version : 0,
+    path: c.kind === 'comment' ? c.comment.path : 'path' in c ? c.path : '',
+    commentId: c.kind === 'comment' ? c.comment.id : c.kind === 'suggestion_applied' ? c.commentId : '',
     line: c.kind === 'comment' ? c.line : 0,
     duplicate,
   };

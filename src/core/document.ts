@@ -41,6 +41,11 @@ export class FileDocument {
     return this.length;
   }
 
+  /** What offsets into the current text need (code point offsets are indexes when BMP only). */
+  get known(): { codePoints: number; bmpOnly: boolean } {
+    return { codePoints: this.length, bmpOnly: !this.astral };
+  }
+
   /** Throws the documented precondition failures for a base version this file cannot serve. */
   checkBaseVersion(baseVersion: number): void {
     if (baseVersion > this.version) {

@@ -2,7 +2,13 @@
 // It is what transports talk to; it knows nothing of gRPC, HTTP or any database driver.
 import type { Bus } from './bus.js';
 import type { Clock } from './clock.js';
-import { LiveReviewError, isLiveReviewError, rateLimited, storeUnavailable } from './errors.js';
+import {
+  LiveReviewError,
+  invalidMessage,
+  isLiveReviewError,
+  rateLimited,
+  storeUnavailable,
+} from './errors.js';
 import { RateLimiter } from './rate-limit.js';
 import { authorize, type Action, type Role } from './roles.js';
 import type {
@@ -11,17 +17,25 @@ import type {
   CommentView,
   CursorView,
   DurableCommand,
+  FileBase,
   FileView,
   Origin,
   ParticipantView,
+  VerdictView,
+  ViewedView,
   WelcomeView,
 } from './model.js';
 import { readPage, type PageRequest } from './pages.js';
+import { fileAtFromLog, fileAtFromMemory, type FileAt } from './file-history.js';
+import { buildReviewExport, captureReview, readTimelineEvents, summarizeCaptured } from './review-export.js';
+import type { ReviewExport } from '../review/model.js';
+import type { ReviewSummary } from '../review/summary.js';
+import type { SessionState as LiveState } from './session-state.js';
 import { Participant, type ParticipantSink } from './participant.js';
 import { Replicator } from './replicator.js';
 import { Session, type EngineConfig, type EngineHooks } from './session.js';
 import type { Store } from './store.js';
-import { checkClientMessageId, checkId, LIMITS } from './validate.js';
+import { checkClientMessageId, checkId, checkPath, LIMITS } from './validate.js';
 
 export type { EngineConfig, EngineHooks } from './session.js';
 
@@ -92,6 +106,36 @@ export interface SessionReadout {
   cursors: CursorView[];
   /** '' on the last page. */
   nextPageToken: string;
+  /** Verdicts, viewed marks and where the review stands (on the first page). */
+  review: ReviewOfSession | undefined;
+}
+
+/** Verdicts, viewed marks and where the review stands. */
+export interface ReviewOfSession {
+  verdicts: VerdictView[];
+  viewed: ViewedView[];
+  summary: ReviewSummary;
+  files: number;
+}
+
+function reviewOfState(state: LiveState, files: FileView[], comments: CommentView[]): ReviewOfSession {
+  const verdicts = state.review.verdictViews();
+  const viewed = state.review.viewedViews();
+  return {
+    verdicts,
+    viewed,
+    summary: summarizeCaptured({ files, comments, verdicts, viewed }),
+    files: files.length,
+  };
+}
+
+function sameBase(base: FileBase, opened: { text: string; base?: FileBase }): boolean {
+  const b = opened.base ?? { text: opened.text };
+  return (
+    base.text === b.text &&
+    (base.previousPath ?? '') === (b.previousPath ?? '') &&
+    (base.change ?? '') === (b.change ?? '')
+  );
 }
 
 export class Engine {
@@ -300,7 +344,7 @@ export class Engine {
   async openReview(
     sessionId: string,
     origin: Origin,
-    files: { path: string; text: string }[],
+    files: { path: string; text: string; base?: FileBase }[],
     role: Role,
     signal?: AbortSignal,
   ): Promise<{ sequence: number; files: FileView[] }> {
@@ -316,14 +360,16 @@ export class Engine {
           .submit(
             undefined,
             { ...origin, clientMessageId: origin.clientMessageId ? `${origin.clientMessageId}#${i}` : '' },
-            { kind: 'open_file', path: f.path, text: f.text },
+            { kind: 'open_file', path: f.path, text: f.text, ...(f.base ? { base: f.base } : {}) },
             signal,
           )
           .catch((err: unknown) => {
-            // Opening a file that is already open with the same text is not an error.
+            // Opening a file that is already open with the same texts is not an error.
             if (err instanceof LiveReviewError && err.reason === 'FILE_EXISTS') {
               const existing = session.state.files.get(f.path);
-              if (existing && existing.version === 0 && existing.text === f.text) return undefined;
+              const base = session.state.review.baseOf(f.path);
+              if (existing && existing.version === 0 && existing.text === f.text && sameBase(base, f))
+                return undefined;
             }
             throw err;
           }),
@@ -333,7 +379,11 @@ export class Engine {
       const paths = new Set(files.map((f) => f.path));
       return {
         sequence: Math.max(session.committedHead, ...acks.map((a) => a?.sequence ?? 0)),
-        files: session.state.fileViews().filter((f) => paths.has(f.path)),
+        // Without their bases: the caller has them, and they would double the response.
+        files: session.state
+          .fileViews()
+          .filter((f) => paths.has(f.path))
+          .map(({ base: _base, ...f }) => f),
       };
     }, signal);
   }
@@ -357,8 +407,49 @@ export class Engine {
         roster: p.first ? session.room.roster() : [],
         cursors: p.first ? session.room.cursorViews() : [],
         nextPageToken: p.nextToken,
+        review: p.first ? reviewOfState(session.state, session.state.fileViews(), all) : undefined,
       };
     }, signal);
+  }
+
+  /** A file's text as it was right after event `sequence` (undefined: now). */
+  async getFileAt(
+    sessionId: string,
+    path: string,
+    sequence: number | undefined,
+    signal?: AbortSignal,
+  ): Promise<FileAt> {
+    checkPath('file_path', path);
+    if (sequence !== undefined && (!Number.isInteger(sequence) || sequence < 0)) {
+      throw invalidMessage('sequence', 'must be a non-negative integer');
+    }
+    const session = await this.existingSession(sessionId);
+    const found = await session.read(() => {
+      const head = session.committedHead;
+      if (sequence !== undefined && sequence > head) {
+        throw new LiveReviewError('SEQUENCE_AHEAD', `event ${sequence} is after the last one (${head})`, {
+          metadata: { head: String(head) },
+        });
+      }
+      return fileAtFromMemory(session.state, path, sequence ?? head);
+    }, signal);
+    return found ?? fileAtFromLog(this.options.store, sessionId, path, sequence!, signal);
+  }
+
+  /** The session as a review, for ExportReview: its state now and its log up to now. */
+  async exportReview(sessionId: string, signal?: AbortSignal): Promise<ReviewExport> {
+    const session = await this.existingSession(sessionId);
+    const captured = await session.read(() => {
+      const roles = new Map([...session.room.participants.values()].map((p) => [p.userId, p.role]));
+      const present = session.room.roster().map((p) => ({
+        userId: p.userId,
+        displayName: p.displayName,
+        role: roles.get(p.userId),
+      }));
+      return captureReview(session.state, session.committedHead, present);
+    }, signal);
+    const events = await readTimelineEvents(this.options.store, sessionId, captured.headSequence, signal);
+    return buildReviewExport(captured, events, this.options.clock.now());
   }
 
   async listComments(

@@ -195,6 +195,37 @@ export const REASONS = {
     code: Code.RESOURCE_EXHAUSTED,
     advice: 'The stream reached its maximum duration. Reconnect and resume from your last sequence number.',
   },
+  SUGGESTION_CONFLICT: {
+    code: Code.FAILED_PRECONDITION,
+    advice:
+      "The suggestion's lines no longer hold the text it was made for (ErrorInfo metadata `conflict`: lines_edited, lines_partly_deleted, lines_deleted, lines_joined). Nothing was applied; look at the file again and suggest anew.",
+  },
+  SUGGESTION_APPLIED: {
+    code: Code.FAILED_PRECONDITION,
+    advice: 'The suggestion was applied already (metadata `applied_by`, `applied_sequence`). Do not retry.',
+  },
+  NOT_A_SUGGESTION: {
+    code: Code.FAILED_PRECONDITION,
+    advice: 'The thread has no suggestion to apply. Do not retry.',
+  },
+  TOO_MANY_VERDICTS: {
+    code: Code.RESOURCE_EXHAUSTED,
+    advice: 'The session holds its maximum number of verdicts (QuotaFailure). No more can be given in it.',
+  },
+  SEQUENCE_AHEAD: {
+    code: Code.OUT_OF_RANGE,
+    advice: "The sequence number is after the session's last event (metadata `head`). Ask for one up to it.",
+  },
+  HISTORY_UNAVAILABLE: {
+    code: Code.FAILED_PRECONDITION,
+    advice:
+      'The file cannot be rebuilt at that sequence: the log before it was pruned, or rebuilding would replay more than the limit (metadata `why`, `oldest`). Ask for a later sequence.',
+  },
+  RESPONSE_TOO_LARGE: {
+    code: Code.FAILED_PRECONDITION,
+    advice:
+      'The answer would be larger than the largest response (metadata `bytes`, `limit`). Export as Markdown (it leaves long diffs out), or read files one at a time.',
+  },
   CANCELLED: {
     code: Code.CANCELLED,
     advice: 'The call was cancelled or its deadline passed before the work started; nothing was applied.',

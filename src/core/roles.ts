@@ -3,11 +3,32 @@
 import { LiveReviewError } from './errors.js';
 
 export type Role = 'author' | 'reviewer' | 'viewer';
-export type Action = 'edit' | 'comment' | 'cursor' | 'presence' | 'open_file' | 'read';
+export type Action =
+  | 'edit'
+  | 'comment'
+  | 'cursor'
+  | 'presence'
+  | 'open_file'
+  | 'read'
+  | 'apply_suggestion'
+  | 'verdict'
+  | 'viewed';
 
+// Reviewers comment, suggest (a comment), vote and mark files viewed; authors also edit and apply
+// suggestions (and may vote: without authentication everyone is an author); viewers read.
 const ALLOWED: Record<Role, ReadonlySet<Action>> = {
-  author: new Set(['edit', 'comment', 'cursor', 'presence', 'open_file', 'read']),
-  reviewer: new Set(['comment', 'cursor', 'presence', 'read']),
+  author: new Set([
+    'edit',
+    'comment',
+    'cursor',
+    'presence',
+    'open_file',
+    'read',
+    'apply_suggestion',
+    'verdict',
+    'viewed',
+  ]),
+  reviewer: new Set(['comment', 'cursor', 'presence', 'read', 'verdict', 'viewed']),
   viewer: new Set(['presence', 'read']),
 };
 
@@ -21,7 +42,7 @@ export function authorize(role: Role, action: Action, sessionId: string): void {
   if (!ALLOWED[role].has(action)) {
     throw new LiveReviewError(
       'ROLE_FORBIDS',
-      `a ${role} may not ${action.replace('_', ' ')} in session ${sessionId}`,
+      `a ${role} may not ${action.replaceAll('_', ' ')} in session ${sessionId}`,
       {
         metadata: { role, action, session: sessionId },
       },

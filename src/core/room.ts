@@ -17,6 +17,7 @@ import type {
   WelcomeView,
 } from './model.js';
 import { ackOf } from './dedupe.js';
+import { echoesToOrigin } from './review-commands.js';
 import type { CursorPlace, Participant } from './participant.js';
 import type { SessionState, Undo } from './session-state.js';
 import { buildSnapshotChunks } from './snapshot.js';
@@ -160,6 +161,7 @@ export class Room {
           state.fileViews(),
           state.commentViews(true),
           config.snapshotChunkChars,
+          { verdicts: state.review.verdictViews(), viewed: state.review.viewedViews() },
         );
         for (const chunk of chunks) p.sink.send({ type: 'snapshot', sessionId: this.id, chunk });
         p.lastSeq = head;
@@ -472,12 +474,14 @@ export class Room {
   // ---- fan-out ----------------------------------------------------------------------------------
 
   /** Sends a committed event to this instance's live participants, in sequence order. The sender
-   * (when it is a participant here) gets its ack from the pipeline instead. */
+   * (when it is a participant here) gets its ack from the pipeline instead, and before it the
+   * event when it lacks its content (echoesToOrigin). */
   publish(event: LoggedEvent, sender: Participant | undefined): void {
     const msg: Outbound = { type: 'event', event };
+    const skip = echoesToOrigin(event.change) ? undefined : sender;
     let recipients = 0;
     for (const p of this.participants.values()) {
-      if (p === sender || !p.live) continue;
+      if (p === skip || !p.live) continue;
       this.deliver(p, event, msg);
       recipients++;
     }
@@ -486,14 +490,16 @@ export class Room {
 
   /** One committed event to one participant: an echo of its own edit or comment is an ack (it may
    * have missed the ack with a connection, or sent it through another instance or call; it has the
-   * content). A file it opened (OpenReview, a unary call) reaches it as the event: the ack of the
-   * call went to the call. */
+   * content). What it does not have the content of reaches it as the event (echoesToOrigin: a
+   * file it opened with a unary call, a suggestion applied, …). A seed client gets the event in
+   * its own vocabulary, or nothing when it has no words for it. */
   private deliver(p: Participant, event: LoggedEvent, shared: Outbound | undefined): void {
     p.lastSeq = event.seq;
-    if (event.change.kind !== 'file_opened' && p.isOriginOf(event.origin) && event.origin.clientMessageId) {
+    const seedForm = p.vocabulary === 'seed' ? seedMessagesOf(event) : undefined;
+    if (!echoesToOrigin(event.change) && p.isOriginOf(event.origin) && event.origin.clientMessageId) {
       p.sink.send({ type: 'ack', sessionId: this.id, ack: ackOf(event, false) });
-    } else if (p.vocabulary === 'seed' && event.change.kind === 'file_opened') {
-      for (const msg of seedMessagesOf(event)) p.sink.send(msg);
+    } else if (seedForm) {
+      for (const msg of seedForm) p.sink.send(msg);
     } else {
       p.sink.send(shared ?? { type: 'event', event });
     }

@@ -35,14 +35,41 @@ export function seedCatchUp(
     out.push({ type: 'presence', sessionId, participant, at });
   }
   for (const f of state.fileViews()) out.push(...linesOf(sessionId, f.path, f.text, f.version, at));
-  for (const comment of state.commentViews(false)) out.push({ type: 'comment', sessionId, comment, at });
+  for (const comment of state.commentViews(false)) {
+    // A line of a base the seed client cannot see would show on the head line of that number.
+    if (comment.side !== 'base') out.push({ type: 'comment', sessionId, comment, at });
+  }
   for (const cursor of welcome.cursors) out.push({ type: 'cursor', sessionId, cursor, at });
   return out;
 }
 
-/** A logged event that has no seed form of its own, in seed messages (a file opened: its text). */
-export function seedMessagesOf(event: LoggedEvent): Outbound[] {
+/** A logged event in seed messages, or undefined when the event itself is one a seed client
+ * understands (an edit, a comment on the head). A file opened is its text as line edits; an
+ * applied suggestion is the line edit it made; a comment on a base line, a verdict or a viewed
+ * mark have no seed form: nothing. */
+export function seedMessagesOf(event: LoggedEvent): Outbound[] | undefined {
   const c = event.change;
-  if (c.kind !== 'file_opened') return [{ type: 'event', event }];
-  return linesOf(event.sessionId, c.path, c.text, c.version, event.at);
+  switch (c.kind) {
+    case 'edit':
+      return undefined;
+    case 'comment':
+      return c.comment.side === 'base' ? [] : undefined;
+    case 'file_opened':
+      return linesOf(event.sessionId, c.path, c.text, c.version, event.at);
+    case 'suggestion_applied':
+      return [
+        {
+          type: 'line',
+          sessionId: event.sessionId,
+          path: c.path,
+          line: c.line,
+          content: c.lineText,
+          version: c.version,
+          at: event.at,
+        },
+      ];
+    case 'verdict':
+    case 'viewed':
+      return [];
+  }
 }

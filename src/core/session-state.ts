@@ -7,7 +7,11 @@ import { CommentBook } from './comments.js';
 import { FileDocument } from './document.js';
 import { LiveReviewError } from './errors.js';
 import type { CommentView, DurableChange, FileView } from './model.js';
+import { markApplied, suggestionStatusOf } from './review-commands.js';
+import { ReviewState } from './review-state.js';
 import type { SessionSnapshot } from './store.js';
+import type { TextOp } from '../ot/text.js';
+import { VersionIndex } from './version-index.js';
 
 /** Takes a change back. */
 export type Undo = () => void;
@@ -18,13 +22,19 @@ export type EditListener = (doc: FileDocument, undoable: boolean) => Undo | unde
 export class SessionState {
   readonly files = new Map<string, FileDocument>();
   comments = new CommentBook();
+  /** Bases, verdicts, viewed marks. */
+  readonly review = new ReviewState();
+  /** Which event made each recent version of each file (GetFileAt). */
+  readonly versions: VersionIndex;
   /** Last sequence number applied (committed, or being committed by this instance). */
   head = 0;
 
   constructor(
     readonly sessionId: string,
     private readonly historyVersions: number,
-  ) {}
+  ) {
+    this.versions = new VersionIndex(historyVersions);
+  }
 
   get isEmpty(): boolean {
     return this.head === 0 && this.files.size === 0;
@@ -39,6 +49,8 @@ export class SessionState {
       this.files.set(f.path, new FileDocument(f.path, f.text, f.version, this.historyVersions));
     }
     for (const c of snapshot?.comments ?? []) this.comments.add({ ...c });
+    this.review.reset(snapshot?.files ?? [], snapshot?.review);
+    this.versions.clear();
   }
 
   /** A new empty file for a first edit (added to the session only when the edit is applied). */
@@ -46,33 +58,27 @@ export class SessionState {
     return new FileDocument(path, '', 0, this.historyVersions);
   }
 
-  /** Applies a change; returns how to take it back. `onEdit` sees every applied edit. */
+  /**
+   * Applies a change; returns how to take it back. `onEdit` sees every applied edit. The change
+   * becomes event `head + 1`: the pipeline and the replay path both apply an event before they
+   * move `head` to it.
+   */
   applyChange(change: DurableChange, onEdit?: EditListener): Undo {
+    const seq = this.head + 1;
     switch (change.kind) {
-      case 'edit': {
-        let doc = this.files.get(change.path);
-        const created = !doc;
-        if (!doc) {
-          doc = this.newDocument(change.path);
-          this.files.set(change.path, doc);
-        }
-        if (doc.version !== change.version - 1) {
-          throw new LiveReviewError(
-            'INTERNAL',
-            `${change.path}: edit to version ${change.version} on version ${doc.version}`,
-          );
-        }
-        doc.apply(change.op);
-        const undoAnchors = this.comments.onEdit(change.path, change.op);
-        const undoListener = onEdit?.(doc, true);
-        const edited = doc;
+      case 'edit':
+        return this.applyEdit(change.path, change.version, change.op, seq, onEdit);
+      case 'suggestion_applied': {
+        const undoEdit = this.applyEdit(change.path, change.version, change.op, seq, onEdit);
+        const undoMark = markApplied(this.comments, change, seq);
         return () => {
-          undoListener?.();
-          undoAnchors();
-          if (created) this.files.delete(change.path);
-          else edited.revertLast();
+          undoMark();
+          undoEdit();
         };
       }
+      case 'verdict':
+      case 'viewed':
+        return this.review.apply(change, seq);
       case 'comment': {
         const c = change.comment;
         if (change.action === 'create' || change.action === 'reply') {
@@ -95,7 +101,11 @@ export class SessionState {
           change.path,
           new FileDocument(change.path, change.text, change.version, this.historyVersions),
         );
+        const undoBase = this.review.setBase(change.path, change.base ?? { text: change.text });
+        const undoVersion = this.versions.record(change.path, change.version, seq, true);
         return () => {
+          undoVersion();
+          undoBase();
           if (previous) this.files.set(change.path, previous);
           else this.files.delete(change.path);
         };
@@ -103,8 +113,38 @@ export class SessionState {
     }
   }
 
+  /** An edit of a file (creating it from empty when it does not exist), moving every anchor. */
+  private applyEdit(path: string, version: number, op: TextOp, seq: number, onEdit?: EditListener): Undo {
+    let doc = this.files.get(path);
+    const created = !doc;
+    if (!doc) {
+      doc = this.newDocument(path);
+      this.files.set(path, doc);
+    }
+    if (doc.version !== version - 1) {
+      throw new LiveReviewError('INTERNAL', `${path}: edit to version ${version} on version ${doc.version}`);
+    }
+    doc.apply(op);
+    const undoAnchors = this.comments.onEdit(path, op);
+    const undoListener = onEdit?.(doc, true);
+    const undoVersion = this.versions.record(path, version, seq, created);
+    const edited = doc;
+    return () => {
+      undoVersion();
+      undoListener?.();
+      undoAnchors();
+      if (created) this.files.delete(path);
+      else edited.revertLast();
+    };
+  }
+
   fileViews(): FileView[] {
-    return [...this.files.values()].map((d) => ({ path: d.path, version: d.version, text: d.text }));
+    return [...this.files.values()].map((d) => ({
+      path: d.path,
+      version: d.version,
+      text: d.text,
+      base: this.review.baseOf(d.path),
+    }));
   }
 
   commentViews(includeResolved: boolean, path = ''): CommentView[] {
@@ -113,7 +153,9 @@ export class SessionState {
       if (path && c.path !== path) continue;
       if (!includeResolved && this.comments.root(c).state === 'resolved') continue;
       const doc = this.files.get(c.path);
-      views.push(this.comments.view(c, doc?.text ?? '', doc?.version ?? 0));
+      const view: CommentView = this.comments.view(c, doc?.text ?? '', doc?.version ?? 0);
+      const status = suggestionStatusOf(c, doc);
+      views.push(status ? { ...view, suggestionStatus: status } : view);
     }
     return views;
   }
@@ -123,6 +165,7 @@ export class SessionState {
       seq,
       files: this.fileViews(),
       comments: [...this.comments.all()].map((c) => ({ ...c })),
+      review: this.review.snapshot(),
     };
   }
 }

@@ -2,12 +2,16 @@
 // Implementations: src/store/memory (the reference), SQLite and PostgreSQL later. All pass the
 // conformance suite in test/store-conformance.ts.
 import type { CommentRecord, FileView, LoggedEvent, Origin } from './model.js';
+import type { ReviewSnapshot } from './review-state.js';
 
 /** A session's state at a sequence number, so that loading need not replay the whole log. */
 export interface SessionSnapshot {
   seq: number;
+  /** Files with their bases (absent in snapshots stored before bases existed). */
   files: FileView[];
   comments: CommentRecord[];
+  /** Verdicts and viewed marks (absent in snapshots stored before they existed). */
+  review?: ReviewSnapshot;
 }
 
 export interface LoadedSession {

@@ -1,6 +1,12 @@
 // A whole review rendered for people (Markdown that reads well pasted into a pull request) and for
 // programs (JSON of a stable, documented shape: ReviewExportDocument below).
-import { diffTexts, renderUnifiedDiff, type DiffOptions, type DiffResult } from './diff.js';
+import {
+  DEFAULT_DIFF_TIMEOUT_MS,
+  diffTexts,
+  renderUnifiedDiff,
+  type DiffOptions,
+  type DiffResult,
+} from './diff.js';
 import { blockText, code, fenced, inlineText, quote, table } from './markdown.js';
 import type {
   FileChange,
@@ -24,6 +30,10 @@ export interface ExportOptions {
    * has it). Default 1000, so that a review stays readable (and within a pull request
    * description's 65,536 characters as often as possible). */
   maxDiffLines?: number;
+  /** Wall-clock bound in milliseconds on diffing all the files together (each file also keeps
+   * its own bound): a server exporting a review must not block for long. Files diffed after the
+   * budget is spent get a short bound and may show as too large. Default: none. */
+  diffBudgetMs?: number;
 }
 
 export const REVIEW_EXPORT_FORMAT = 'livereview.review-export.v1';
@@ -108,7 +118,7 @@ export function reviewExportDocument(
   options: ExportOptions = {},
 ): ReviewExportDocument {
   const r = sorted(review);
-  const diffs = r.files.map((f) => diffTexts(f.baseText, f.headText, options.diff));
+  const diffs = diffFiles(r.files, options);
   const summary = summarizeReview(r);
   const verdict = (v: Verdict): VerdictDocument => ({
     reviewer: v.reviewer,
@@ -227,7 +237,7 @@ export function renderReviewMarkdown(review: ReviewExport, options: ExportOption
   const page: Page = {
     r,
     who,
-    diffs: new Map(r.files.map((f) => [f.path, diffTexts(f.baseText, f.headText, options.diff)])),
+    diffs: new Map(diffFiles(r.files, options).map((d, i) => [r.files[i]!.path, d])),
     maxDiffLines: options.maxDiffLines ?? 1000,
   };
   return (
@@ -453,6 +463,21 @@ function suggestion(s: Suggestion, who: Who): string[] {
     `Suggested change for ${lines}${deletes}, ${status}:`,
     fenced(s.replacement === '' ? '' : body, 'suggestion'),
   ];
+}
+
+/** Each file's diff, within the options' total budget. */
+function diffFiles(files: readonly ReviewFile[], options: ExportOptions): DiffResult[] {
+  const budget = options.diffBudgetMs;
+  const started = Date.now();
+  return files.map((f) => {
+    if (budget === undefined) return diffTexts(f.baseText, f.headText, options.diff);
+    const left = budget - (Date.now() - started);
+    const own = options.diff?.timeoutMs ?? DEFAULT_DIFF_TIMEOUT_MS;
+    return diffTexts(f.baseText, f.headText, {
+      ...options.diff,
+      timeoutMs: Math.max(1, Math.min(own, left)),
+    });
+  });
 }
 
 /** "2026-12-02T10:05:00.000Z" -> "2026-12-02 10:05:00 UTC"; anything else as text. */

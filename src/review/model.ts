@@ -4,7 +4,10 @@
 //
 // Times are ISO 8601 in UTC ("2026-12-02T10:05:00.000Z"). Lines are 1-based. User ids are the
 // session's; display names come from `participants`.
-import type { Role } from '../core/roles.js';
+
+/** A participant's role in the session (the engine's roles, named here so that this module, shared
+ * with the client SDK, depends on nothing of the server). */
+export type ReviewRole = 'author' | 'reviewer' | 'viewer';
 
 export interface ReviewExport {
   sessionId: string;
@@ -113,7 +116,7 @@ export interface Participant {
   userId: string;
   displayName: string;
   /** Their roles in the session, when known. */
-  roles?: Role[];
+  roles?: ReviewRole[];
 }
 
 export type TimelineKind =

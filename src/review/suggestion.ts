@@ -79,6 +79,14 @@ export function replacementFromLines(lines: readonly string[], originalText: str
   return lines.join(eol) + (originalText.endsWith('\n') ? eol : '');
 }
 
+/** What a caller may already know of a text, which saves scanning all of it per suggestion. */
+export interface KnownText {
+  /** Its length in code points. */
+  codePoints: number;
+  /** It holds no surrogate: code point offsets are string indexes. */
+  bmpOnly: boolean;
+}
+
 /** Decides whether a suggestion applies to `text`, the file's current text, given its anchor
  * moved through every edit since it was made. */
 export function decideSuggestion(input: {
@@ -86,18 +94,19 @@ export function decideSuggestion(input: {
   anchor: SuggestionAnchor;
   originalText: string;
   replacement: string;
+  known?: KnownText;
 }): SuggestionDecision {
-  const { text, anchor, originalText, replacement } = input;
+  const { text, anchor, originalText, replacement, known } = input;
   const { start, end } = anchor;
   const fits = Number.isInteger(start) && Number.isInteger(end) && start >= 0 && end >= start;
-  if (!fits || end > codePointLength(text)) {
+  if (!fits || end > (known ? known.codePoints : codePointLength(text))) {
     return conflict('anchor_invalid', `the suggestion's range [${start}, ${end}) does not fit the text`);
   }
   if (originalText !== '' && start === end) {
     return conflict('lines_deleted', 'the lines of the suggestion were deleted');
   }
-  const from = utf16Index(text, start);
-  const to = utf16Index(text, end);
+  const from = known?.bmpOnly ? start : utf16Index(text, start);
+  const to = known?.bmpOnly ? end : utf16Index(text, end);
   const current = text.slice(from, to);
   if (current !== originalText) {
     return current.length < originalText.length && isSubsequence(current, originalText)

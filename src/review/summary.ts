@@ -1,6 +1,6 @@
 // Where a review stands: each reviewer's verdict, unresolved threads, suggestions, and who has
 // viewed how many files. Computed from plain values so that the export and a live summary agree.
-import type { FileChange, ReviewExport, ReviewFile, Verdict } from './model.js';
+import type { FileChange, ReviewFile, ReviewThread, Suggestion, Verdict } from './model.js';
 
 export type ReviewOutcome = 'changes_requested' | 'approved' | 'commented' | 'none';
 
@@ -15,7 +15,16 @@ export interface ReviewSummary {
   viewed: { userId: string; files: number; of: number }[];
 }
 
-export function summarizeReview(review: Pick<ReviewExport, 'files' | 'threads' | 'verdicts'>): ReviewSummary {
+/** What a summary is computed from: the export's values, or as much of them as a live client has. */
+export interface SummaryInput {
+  files: readonly Pick<ReviewFile, 'viewedBy'>[];
+  threads: readonly (Pick<ReviewThread, 'state' | 'outdated'> & {
+    suggestion?: Pick<Suggestion, 'status'>;
+  })[];
+  verdicts: readonly Verdict[];
+}
+
+export function summarizeReview(review: SummaryInput): ReviewSummary {
   const verdicts = currentVerdicts(review.verdicts);
   const kinds = new Set(verdicts.map((v) => v.verdict));
   const outcome: ReviewOutcome = kinds.has('request_changes')

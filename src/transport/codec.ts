@@ -19,6 +19,7 @@ import type {
 import type { TextOp } from '../ot/text.js';
 import {
   CommentAction,
+  CommentSide,
   CommentState,
   PresenceUpdate_Status,
   SessionMessage,
@@ -29,6 +30,15 @@ import {
   type Participant as WireParticipant,
   type TextOperation,
 } from '../gen/codereview/v1/codereview.js';
+import {
+  commentReviewFromWire,
+  commentReviewToWire,
+  fileBaseToWire,
+  reviewCommandFromWire,
+  reviewEventPayload,
+  verdictToWire,
+  viewedToWire,
+} from './review-codec.js';
 import { toRpcStatus } from './rpc-status.js';
 
 export type Inbound =
@@ -202,6 +212,7 @@ export function parseInbound(msg: SessionMessage): Inbound {
       if (!ACTION_FROM_WIRE.has(c.action))
         throw invalidMessage('comment.action', `unknown action ${c.action}`);
       if (c.version < 0) throw invalidMessage('comment.version', 'must not be negative');
+      const review = commentReviewFromWire(c);
       return {
         kind: 'command',
         command: {
@@ -209,11 +220,13 @@ export function parseInbound(msg: SessionMessage): Inbound {
           action: ACTION_FROM_WIRE.get(c.action),
           commentId: c.commentId,
           path: c.filePath,
-          line: c.lineNumber,
+          // A suggestion's thread is on its last line unless the comment names one of its lines.
+          line: c.lineNumber || (review.suggestion?.endLine ?? 0),
           // 0 means "current" for seed clients, which never send a version.
           version: c.version > 0 ? c.version : undefined,
           text: c.text,
           parentId: c.parentId,
+          ...review,
         },
       };
     }
@@ -233,8 +246,15 @@ export function parseInbound(msg: SessionMessage): Inbound {
     case 'tokenRefresh':
       if (!payload.value.token) throw invalidMessage('token_refresh.token', 'is required');
       return { kind: 'token_refresh', token: payload.value.token };
+    case 'applySuggestion':
+    case 'verdict':
+    case 'fileViewed':
+      return { kind: 'command', command: reviewCommandFromWire(payload)! };
     case undefined:
-      throw invalidMessage('payload', 'one of edit, comment, cursor, presence, join is required');
+      throw invalidMessage(
+        'payload',
+        'one of edit, comment, cursor, presence, join, apply_suggestion, verdict, file_viewed is required',
+      );
     default:
       throw invalidMessage((payload as { $case: string }).$case, 'is sent by the server only');
   }
@@ -247,6 +267,7 @@ export function commentToWire(c: CommentView | (LoggedEvent['change'] & { kind: 
   const line = c.line;
   const version = c.version;
   return {
+    ...commentReviewToWire(record, c.suggestionStatus),
     commentId: record.id,
     lineNumber: line,
     text: record.text,
@@ -272,7 +293,13 @@ function operationsToWire(op: TextOp): TextOperation[] {
 }
 
 export function fileToWire(f: FileView & { continued?: boolean }): FileState {
-  return { path: f.path, version: f.version, text: f.text, continued: f.continued ?? false };
+  return {
+    path: f.path,
+    version: f.version,
+    text: f.text,
+    continued: f.continued ?? false,
+    base: f.base && fileBaseToWire(f.base),
+  };
 }
 
 export function participantToWire(p: ParticipantView): WireParticipant {
@@ -324,8 +351,45 @@ function eventToWire(event: LoggedEvent): SessionMessage {
     case 'file_opened':
       return {
         ...base,
-        payload: { $case: 'fileOpened', value: { path: c.path, version: c.version, text: c.text } },
+        payload: {
+          $case: 'fileOpened',
+          value: {
+            path: c.path,
+            version: c.version,
+            text: c.text,
+            base: fileBaseToWire(c.base ?? { text: c.text }),
+          },
+        },
       };
+    case 'suggestion_applied':
+      return {
+        ...base,
+        payload: {
+          $case: 'suggestionApplied',
+          value: {
+            commentId: c.commentId,
+            suggestionAuthorId: c.suggestionAuthorId,
+            edit: {
+              filePath: c.path,
+              lineNumber: c.line,
+              content: c.lineText,
+              version: c.version,
+              operations: operationsToWire(c.op),
+            },
+            comment:
+              c.thread &&
+              commentToWire({
+                ...c.thread.comment,
+                line: c.thread.line,
+                version: c.version,
+                suggestionStatus: { status: 'applied' },
+              }),
+          },
+        },
+      };
+    case 'verdict':
+    case 'viewed':
+      return { ...base, payload: reviewEventPayload(event) };
   }
 }
 
@@ -356,6 +420,8 @@ function snapshotToWire(c: SnapshotChunkView) {
     count: c.count,
     files: c.files.map(fileToWire),
     comments: c.comments.map(commentToWire),
+    verdicts: c.verdicts.map(verdictToWire),
+    viewed: c.viewed.map((m) => viewedToWire(m)),
   };
 }
 
@@ -495,6 +561,8 @@ export function outboundToSeedWire(
   const wire = outboundToWire(msg, extras, now);
   const payload = wire.payload;
   if (!payload || !SEED_PAYLOADS.has(payload.$case)) return undefined;
+  // A line of a base would show on the head line of that number.
+  if (payload.$case === 'comment' && payload.value.side === CommentSide.COMMENT_SIDE_BASE) return undefined;
   if (payload.$case === 'edit' && payload.value.operations.length > 0) {
     return { ...wire, payload: { $case: 'edit', value: { ...payload.value, operations: [] } } };
   }

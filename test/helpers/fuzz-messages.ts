@@ -5,6 +5,8 @@
 // mutated.
 import fc from 'fast-check';
 import {
+  ExportReviewRequest,
+  GetFileAtRequest,
   GetSessionRequest,
   ListCommentsRequest,
   OpenReviewRequest,
@@ -138,7 +140,24 @@ const comment = (maxBytes: number) =>
     originalLineText: hostileText(maxBytes, 8),
     createdAt: int64,
     updatedAt: int64,
+    side: fc.option(enumValue(2), { nil: undefined }),
+    suggestion: fc.option(
+      fc.record({
+        startLine: int32,
+        endLine: int32,
+        replacement: hostileText(maxBytes),
+        originalText: fc.oneof(fc.constant(''), hostileText(maxBytes, 8)),
+        status: enumValue(3),
+        appliedSequence: int64,
+        rangeStart: int32,
+        rangeEnd: int32,
+      }),
+      { nil: undefined },
+    ),
   });
+
+const commentId = (maxBytes: number) =>
+  fc.oneof(fc.constantFrom('', 'c1', 'c2', 'c3', 'deep-0'), hostileText(maxBytes, 12));
 
 type Payload = NonNullable<SessionMessage['payload']>;
 
@@ -194,6 +213,31 @@ const payload = (maxBytes: number): fc.Arbitrary<Payload | undefined> =>
         value: fc.record({ token: hostileText(maxBytes) }),
       }),
     },
+    {
+      weight: 1,
+      arbitrary: fc.record({
+        $case: fc.constant('applySuggestion' as const),
+        value: fc.record({ commentId: commentId(maxBytes) }),
+      }),
+    },
+    {
+      weight: 1,
+      arbitrary: fc.record({
+        $case: fc.constant('verdict' as const),
+        value: fc.record({
+          kind: enumValue(3),
+          message: hostileText(maxBytes),
+          reviewerId: hostileText(maxBytes, 8),
+        }),
+      }),
+    },
+    {
+      weight: 1,
+      arbitrary: fc.record({
+        $case: fc.constant('fileViewed' as const),
+        value: fc.record({ filePath: filePath(maxBytes), version: int32, viewed: fc.boolean() }),
+      }),
+    },
     // Cases only the server sends.
     {
       weight: 2,
@@ -223,6 +267,10 @@ const payload = (maxBytes: number): fc.Arbitrary<Payload | undefined> =>
         }),
         fc.constant({ $case: 'fileOpened' as const, value: { path: 'a.ts', version: 1, text: 'pwned' } }),
         fc.constant({ $case: 'reauthenticate' as const, value: { expiresAt: -1 } }),
+        fc.constant({
+          $case: 'suggestionApplied' as const,
+          value: { commentId: 'c1', edit: { filePath: 'a.ts', version: 1, content: 'pwned' } },
+        }),
         fc.constant({
           $case: 'rosterUpdate' as const,
           value: { participants: [{ participantId: 'p', status: 9 }] },
@@ -339,9 +387,21 @@ export const openReviewRequest = (maxBytes: number) =>
       ),
       userId: fc.oneof(fc.constant(''), hostileText(maxBytes, 8)),
       clientMessageId: fc.oneof(fc.uuid(), fc.constantFrom('', 'dup-1')),
-      files: fc.array(fc.record({ path: filePath(maxBytes), text: hostileText(Math.floor(maxBytes / 3)) }), {
-        maxLength: 4,
-      }),
+      files: fc.array(
+        fc.record({
+          path: filePath(maxBytes),
+          text: hostileText(Math.floor(maxBytes / 3)),
+          base: fc.option(
+            fc.record({
+              text: hostileText(Math.floor(maxBytes / 3)),
+              previousPath: fc.oneof(fc.constant(''), filePath(maxBytes)),
+              change: enumValue(4),
+            }),
+            { nil: undefined },
+          ),
+        }),
+        { maxLength: 4 },
+      ),
     })
     .map((r) => OpenReviewRequest.fromPartial(r));
 
@@ -375,7 +435,23 @@ export const subscribeRequest = (maxBytes: number) =>
     })
     .map((r) => SubscribeRequest.fromPartial(r));
 
+export const getFileAtRequest = (maxBytes: number) =>
+  fc
+    .record({
+      sessionId: sessionId(maxBytes),
+      filePath: filePath(maxBytes),
+      sequence: fc.option(int64, { nil: undefined }),
+    })
+    .map((r) => GetFileAtRequest.fromPartial(r));
+
+export const exportReviewRequest = (maxBytes: number) =>
+  fc
+    .record({ sessionId: sessionId(maxBytes), format: enumValue(2) })
+    .map((r) => ExportReviewRequest.fromPartial(r));
+
 export const CODECS = {
+  GetFileAt: GetFileAtRequest,
+  ExportReview: ExportReviewRequest,
   OpenReview: OpenReviewRequest,
   GetSession: GetSessionRequest,
   ListComments: ListCommentsRequest,

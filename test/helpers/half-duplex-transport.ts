@@ -89,6 +89,8 @@ export class HalfDuplexTransport implements Transport {
   openReview: Transport['openReview'] = (r, o) => this.unary.openReview(r, o);
   getSession: Transport['getSession'] = (r, o) => this.unary.getSession(r, o);
   listComments: Transport['listComments'] = (r, o) => this.unary.listComments(r, o);
+  getFileAt: Transport['getFileAt'] = (r, o) => this.unary.getFileAt(r, o);
+  exportReview: Transport['exportReview'] = (r, o) => this.unary.exportReview(r, o);
 
   close(): void {
     this.unary.close();

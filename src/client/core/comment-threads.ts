@@ -4,6 +4,7 @@
 // local text by mapping them through its pending edits.
 import { moveAnchor, type LineAnchor } from '../../ot/anchors.js';
 import type { TextOp } from '../../ot/text.js';
+import { moveSuggestionAnchor, type SuggestionAnchor } from '../../review/suggestion.js';
 
 export interface TrackedComment {
   id: string;
@@ -16,6 +17,21 @@ export interface TrackedComment {
   originalLineText: string;
   /** Roots only. */
   anchor: LineAnchor;
+  /** 'base': a root on line `fixedLine` of the file's base (its anchor is not used). */
+  side: 'head' | 'base';
+  fixedLine?: number;
+  /** A root's suggested change. */
+  suggestion?: TrackedSuggestion;
+}
+
+/** A suggestion and where its lines are in the server's text (moved like anchors, until applied). */
+export interface TrackedSuggestion {
+  startLine: number;
+  endLine: number;
+  replacement: string;
+  originalText: string;
+  anchor: SuggestionAnchor;
+  applied?: { by: string; at: number };
 }
 
 export class CommentThreads {
@@ -49,8 +65,13 @@ export class CommentThreads {
     return this.byId.values();
   }
 
-  /** Moves the anchors of `path` through an op the server committed. */
+  /** Moves the anchors of `path`, and the lines of its suggestions not applied yet, through an op
+   * the server committed. */
   onCommitted(path: string, op: TextOp): void {
-    for (const c of this.rootsByPath.get(path) ?? []) c.anchor = moveAnchor(c.anchor, op);
+    for (const c of this.rootsByPath.get(path) ?? []) {
+      c.anchor = moveAnchor(c.anchor, op);
+      const s = c.suggestion;
+      if (s && !s.applied) s.anchor = moveSuggestionAnchor(s.anchor, op);
+    }
   }
 }

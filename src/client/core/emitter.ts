@@ -33,6 +33,11 @@ export class Emitter<Events extends { [K in keyof Events]: unknown[] }> {
     }
   }
 
+  /** Whether anyone listens to `event` (an event costly to compute is then skipped). */
+  has(event: keyof Events): boolean {
+    return (this.listeners.get(event)?.size ?? 0) > 0;
+  }
+
   private of(event: keyof Events): Set<AnyListener> {
     let set = this.listeners.get(event);
     if (!set) this.listeners.set(event, (set = new Set()));

@@ -19,14 +19,31 @@ export type {
   CommentInfo,
   ConnectionState,
   CursorInfo,
+  FileAtInfo,
+  FileBaseInfo,
+  FileChange,
   FileInfo,
   MessageError,
   PresenceInfo,
   RemoteEdit,
   RolledBackEdit,
+  ReviewSummary,
   SessionState,
+  SuggestionInfo,
   TextOp,
+  VerdictInfo,
+  VerdictKind,
+  ViewedInfo,
 } from './types.js';
+export {
+  renderUnifiedDiff,
+  type DiffHunk,
+  type DiffLine,
+  type DiffOptions,
+  type DiffResult,
+  type DiffTooLarge,
+  type TextDiff,
+} from '../../review/diff.js';
 export { toWireOps, fromWireOps } from './wire.js';
 export { DocumentState, type PendingOp } from './document-state.js';
 export { Backoff, type BackoffOptions } from './backoff.js';

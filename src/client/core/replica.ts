@@ -4,16 +4,31 @@
 // answers with plain values; it sends nothing and emits nothing itself.
 import {
   CommentAction,
+  CommentSide,
   CommentState,
+  SuggestionStatus,
   type Comment as WireComment,
   type SnapshotChunk,
 } from '../../gen/es/codereview/v1/codereview_pb.js';
 import { anchorAtLine, anchorLine, moveAnchor } from '../../ot/anchors.js';
-import { lineRange } from '../../ot/lines.js';
-import type { TextOp } from '../../ot/text.js';
-import { CommentThreads, type TrackedComment } from './comment-threads.js';
+import { lineRange, positionOf } from '../../ot/lines.js';
+import { codePointLength, hasSurrogate, type TextOp } from '../../ot/text.js';
+import { diffTexts, type DiffOptions, type DiffResult } from '../../review/diff.js';
+import { decideSuggestion, moveSuggestionAnchor, type KnownText } from '../../review/suggestion.js';
+import { summarizeReview } from '../../review/summary.js';
+import { CommentThreads, type TrackedComment, type TrackedSuggestion } from './comment-threads.js';
 import { DocumentState, type PendingOp } from './document-state.js';
-import type { CommentInfo, FileInfo } from './types.js';
+import { ReviewProgress } from './review-progress.js';
+import type {
+  CommentInfo,
+  FileBaseInfo,
+  FileInfo,
+  ReviewSummary,
+  SuggestionInfo,
+  VerdictInfo,
+  ViewedInfo,
+} from './types.js';
+import { baseOf, int, verdictOf, viewedOf } from './wire.js';
 
 export interface Resync {
   path: string;
@@ -26,8 +41,15 @@ export class Replica {
   /** Files the server has (opened, snapshotted, edited by anyone, or our edit acknowledged). */
   private readonly serverFiles = new Set<string>();
   private readonly threads = new CommentThreads();
-  private snapshotParts = new Map<string, { version: number; text: string }>();
+  /** Each file's base (a file this client only knows from edits has an empty one). */
+  private readonly bases = new Map<string, FileBaseInfo>();
+  /** Verdicts and viewed marks. */
+  readonly progress = new ReviewProgress();
+  private snapshotParts = new Map<string, { version: number; text: string; base: FileBaseInfo }>();
   private snapshotComments: WireComment[] = [];
+  private snapshotVerdicts: VerdictInfo[] = [];
+  private readonly knownTexts = new WeakMap<DocumentState, { text: string; known: KnownText }>();
+  private snapshotViewed: ViewedInfo[] = [];
 
   constructor(private readonly nextMessageId: () => string) {}
 
@@ -38,7 +60,45 @@ export class Replica {
 
   file(path: string): FileInfo | undefined {
     const d = this.docs.get(path);
-    return d && fileInfo(d);
+    return d && { ...fileInfo(d), base: this.baseOf(path) };
+  }
+
+  baseOf(path: string): FileBaseInfo {
+    return this.bases.get(path) ?? { text: '' };
+  }
+
+  /** The diff of a file's base to this client's text of it (undefined: no such file). */
+  diff(path: string, options?: DiffOptions): DiffResult | undefined {
+    const d = this.docs.get(path);
+    return d && diffTexts(this.baseOf(path).text, d.text, options);
+  }
+
+  /** Where the review stands, from what this client has: the server's files and versions, the
+   * threads, the verdicts and the marks (the same computation as the server's summary). */
+  summary(): ReviewSummary {
+    const iso = (ms: number) => new Date(ms).toISOString();
+    const files = [...this.docs.values()]
+      .filter((d) => this.serverFiles.has(d.path))
+      .map((d) => ({
+        viewedBy: this.progress
+          .marksOf(d.path)
+          .filter((m) => m.version === d.version)
+          .map((m) => ({ userId: m.userId, at: iso(m.at) })),
+      }));
+    const threads = [...this.threads.all()]
+      .filter((c) => !c.parentId)
+      .map((c) => ({
+        state: c.state,
+        outdated: c.anchor.outdated,
+        ...(c.suggestion ? { suggestion: { status: this.suggestionInfo(c, c.suggestion).status } } : {}),
+      }));
+    const verdicts = this.progress.verdictHistory().map((v) => ({
+      reviewer: v.reviewer,
+      verdict: v.verdict,
+      at: iso(v.at),
+      ...(v.message ? { message: v.message } : {}),
+    }));
+    return summarizeReview({ files, threads, verdicts });
   }
 
   get paths(): string[] {
@@ -78,13 +138,17 @@ export class Replica {
   /** Adds a snapshot chunk; true when it was the last one (then call applySnapshot). */
   addSnapshotChunk(chunk: SnapshotChunk): boolean {
     for (const f of chunk.files) {
-      const prev = this.snapshotParts.get(f.path);
+      const prev = f.continued ? this.snapshotParts.get(f.path) : undefined;
+      const base = f.base ? baseOf(f.base) : { text: '' };
       this.snapshotParts.set(f.path, {
         version: f.version,
-        text: (f.continued && prev ? prev.text : '') + f.text,
+        text: (prev?.text ?? '') + f.text,
+        base: prev ? { ...prev.base, text: prev.base.text + base.text } : base,
       });
     }
     this.snapshotComments.push(...chunk.comments);
+    this.snapshotVerdicts.push(...chunk.verdicts.map((v) => verdictOf(v)));
+    this.snapshotViewed.push(...chunk.viewed.map((m) => viewedOf(m)));
     return chunk.index + 1 === chunk.count;
   }
 
@@ -92,8 +156,10 @@ export class Replica {
    * changed or lost pending edits. */
   applySnapshot(): Resync[] {
     const resyncs: Resync[] = [];
+    this.bases.clear();
     for (const [path, f] of this.snapshotParts) {
       this.serverFiles.add(path);
+      this.bases.set(path, f.base);
       const doc = this.docs.get(path);
       if (!doc) {
         this.docs.set(path, new DocumentState(path, f.text, f.version));
@@ -119,11 +185,13 @@ export class Replica {
     this.snapshotParts.clear();
     this.threads.clear();
     for (const c of this.snapshotComments.splice(0)) this.trackComment(c);
+    this.progress.reset(this.snapshotVerdicts.splice(0), this.snapshotViewed.splice(0));
     return resyncs;
   }
 
-  fileOpened(path: string, text: string, version: number): void {
+  fileOpened(path: string, text: string, version: number, base: FileBaseInfo): void {
     this.serverFiles.add(path);
+    this.bases.set(path, base);
     if (!this.docs.has(path)) this.docs.set(path, new DocumentState(path, text, version));
   }
 
@@ -163,14 +231,21 @@ export class Replica {
   /** A comment from the server (an event or a snapshot); returns it as this client shows it. */
   trackComment(c: WireComment): CommentInfo {
     const known = this.threads.get(c.commentId);
+    const applied =
+      c.suggestion?.status === SuggestionStatus.APPLIED
+        ? { by: c.suggestion.appliedBy, at: int(c.suggestion.appliedAt) }
+        : undefined;
     if (known) {
       known.text = c.text;
       known.state = c.state === CommentState.RESOLVED ? 'resolved' : 'open';
       if (c.outdated && !known.anchor.outdated) {
         known.anchor = { start: known.anchor.start, end: known.anchor.start, outdated: true };
       }
+      if (known.suggestion && applied) known.suggestion.applied = applied;
       return this.commentInfo(known);
     }
+    const base = c.side === CommentSide.BASE;
+    const s = c.suggestion;
     const record: TrackedComment = {
       id: c.commentId,
       path: c.filePath,
@@ -180,7 +255,24 @@ export class Replica {
       state: c.state === CommentState.RESOLVED ? 'resolved' : 'open',
       originalLineText: c.originalLineText,
       // The line is at the file's current version: the server's text this client has.
-      anchor: anchorAtLine(this.docs.get(c.filePath)?.serverText ?? '', c.lineNumber, c.outdated),
+      anchor: base
+        ? { start: 0, end: 0, outdated: false }
+        : anchorAtLine(this.docs.get(c.filePath)?.serverText ?? '', c.lineNumber, c.outdated),
+      side: base ? 'base' : 'head',
+      ...(base ? { fixedLine: c.lineNumber } : {}),
+      ...(s && !c.parentId
+        ? {
+            suggestion: {
+              startLine: s.startLine,
+              endLine: s.endLine,
+              replacement: s.replacement,
+              originalText: s.originalText,
+              // Its range is at the comment's version too.
+              anchor: { start: s.rangeStart, end: s.rangeEnd },
+              ...(applied ? { applied } : {}),
+            },
+          }
+        : {}),
     };
     this.threads.add(record);
     return this.commentInfo(record);
@@ -200,6 +292,7 @@ export class Replica {
       const path = ack.filePath || root?.path || sent.filePath;
       const text = this.docs.get(path)?.serverText ?? '';
       const line = ack.lineNumber || sent.lineNumber;
+      const onBase = !root && sent.side === CommentSide.BASE;
       this.threads.add({
         id,
         path,
@@ -207,8 +300,15 @@ export class Replica {
         authorId,
         text: sent.text,
         state: 'open',
-        originalLineText: root?.originalLineText ?? lineRange(text, line)?.text ?? '',
-        anchor: root ? root.anchor : anchorAtLine(text, line),
+        originalLineText:
+          root?.originalLineText ?? lineRange(onBase ? this.baseOf(path).text : text, line)?.text ?? '',
+        anchor: root
+          ? root.anchor
+          : onBase
+            ? { start: 0, end: 0, outdated: false }
+            : anchorAtLine(text, line),
+        side: root?.side ?? (onBase ? 'base' : 'head'),
+        ...(onBase ? { fixedLine: sent.lineNumber } : {}),
       });
     } else if (known) {
       const target = sent.action === CommentAction.EDIT ? known : this.threads.root(known);
@@ -223,17 +323,56 @@ export class Replica {
     const doc = this.docs.get(root.path);
     // The anchor is on the server's text; this client shows it on its own (pending edits applied).
     const local = (doc?.pendingOps ?? []).reduce(moveAnchor, root.anchor);
+    const suggestion = c === root && root.suggestion ? this.suggestionInfo(root, root.suggestion) : undefined;
     return {
       id: c.id,
       path: c.path,
-      line: anchorLine(doc?.text ?? '', local),
+      line: root.side === 'base' ? (root.fixedLine ?? 0) : anchorLine(doc?.text ?? '', local),
       text: c.text,
       authorId: c.authorId,
       parentId: c.parentId,
       state: c.state,
       outdated: root.anchor.outdated,
       originalLineText: c.originalLineText,
+      side: root.side,
+      ...(suggestion ? { suggestion } : {}),
     };
+  }
+
+  /** What deciding suggestions needs of a file's server text, measured once per version (not once
+   * per suggestion: a summary decides them all at every event). */
+  private known(doc: DocumentState): KnownText {
+    const cached = this.knownTexts.get(doc);
+    if (cached?.text === doc.serverText) return cached.known;
+    const known = { codePoints: codePointLength(doc.serverText), bmpOnly: !hasSurrogate(doc.serverText) };
+    this.knownTexts.set(doc, { text: doc.serverText, known });
+    return known;
+  }
+
+  /** A suggestion's status, decided on the server's text as the server decides it, and where its
+   * lines are in this client's text. */
+  private suggestionInfo(root: TrackedComment, s: TrackedSuggestion): SuggestionInfo {
+    const info = {
+      startLine: s.startLine,
+      endLine: s.endLine,
+      replacement: s.replacement,
+      originalText: s.originalText,
+    };
+    if (s.applied) return { ...info, status: 'applied', appliedBy: s.applied.by, appliedAt: s.applied.at };
+    const doc = this.docs.get(root.path);
+    if (!doc) return { ...info, status: 'conflicting', conflict: 'anchor_invalid' };
+    const decision = decideSuggestion({
+      text: doc.serverText,
+      anchor: s.anchor,
+      ...info,
+      known: this.known(doc),
+    });
+    if (decision.status === 'conflicting')
+      return { ...info, status: 'conflicting', conflict: decision.reason };
+    const local = doc.pendingOps.reduce(moveSuggestionAnchor, s.anchor);
+    const start = positionOf(doc.text, local.start).line;
+    const end = local.end > local.start ? positionOf(doc.text, local.end - 1).line : start;
+    return { ...info, status: 'pending', lines: { start, end } };
   }
 
   // ---- from the user ---------------------------------------------------------------------------

@@ -13,6 +13,10 @@
 import { create, type MessageInitShape } from '@bufbuild/protobuf';
 import {
   CommentAction,
+  CommentSide,
+  ExportFormat,
+  ExportReviewRequestSchema,
+  GetFileAtRequestSchema,
   GetSessionRequestSchema,
   ListCommentsRequestSchema,
   OpenReviewRequestSchema,
@@ -24,6 +28,8 @@ import {
 } from '../../gen/es/codereview/v1/codereview_pb.js';
 import { replaceLineOp } from '../../ot/lines.js';
 import type { TextOp } from '../../ot/text.js';
+import type { DiffOptions, DiffResult } from '../../review/diff.js';
+import { replacementFromLines, suggestionTarget } from '../../review/suggestion.js';
 import type { BackoffOptions } from './backoff.js';
 import type { BreakerState, CircuitBreakerOptions } from './circuit-breaker.js';
 import { AckOrder } from './ack-order.js';
@@ -41,13 +47,21 @@ import type {
   ClientEvents,
   CommentInfo,
   ConnectionState,
+  FileAtInfo,
+  FileBaseInfo,
   FileInfo,
   MessageError,
   PresenceInfo,
+  ReviewSummary,
   SessionState,
+  VerdictInfo,
+  VerdictKind,
+  ViewedInfo,
 } from './types.js';
 import {
   actionName,
+  baseOf,
+  baseToWire,
   commentOf,
   fileOf,
   fromWireOps,
@@ -56,6 +70,9 @@ import {
   presenceOf,
   sessionStateOf,
   toWireOps,
+  verdictOf,
+  viewedOf,
+  VERDICT_TO_WIRE,
 } from './wire.js';
 
 export interface SessionClientOptions {
@@ -109,6 +126,7 @@ export class SessionClient {
   private resuming = false;
   private live = false;
   private wasSynced = true;
+  private lastSummary = '';
 
   constructor(private readonly options: SessionClientOptions) {
     this.transport = options.transport;
@@ -176,10 +194,10 @@ export class SessionClient {
     return this.outbox.size + this.replica.unacknowledgedEdits;
   }
 
-  /** A file as this client sees it (server state plus its own pending edits). */
-  file(path: string): { text: string; version: number } | undefined {
+  /** A file as this client sees it (server state plus its own pending edits), and its base. */
+  file(path: string): { text: string; version: number; base: FileBaseInfo } | undefined {
     const f = this.replica.file(path);
-    return f && { text: f.text, version: f.version };
+    return f && { text: f.text, version: f.version, base: f.base ?? { text: '' } };
   }
 
   get files(): string[] {
@@ -383,7 +401,12 @@ export class SessionClient {
         if (this.replica.addSnapshotChunk(p.value)) this.applySnapshot(int(p.value.sequence));
         return;
       case 'fileOpened':
-        this.replica.fileOpened(p.value.path, p.value.text, p.value.version);
+        this.replica.fileOpened(
+          p.value.path,
+          p.value.text,
+          p.value.version,
+          p.value.base ? baseOf(p.value.base) : { text: p.value.text },
+        );
         break;
       case 'edit': {
         const own = m.clientId === this.clientId && m.clientMessageId;
@@ -415,6 +438,12 @@ export class SessionClient {
         break;
       }
       case 'comment': {
+        if (p.value.suggestion && this.ownEcho(m)) {
+          // Our suggestion, as the server placed it (its echo is its ack).
+          this.replica.trackComment(p.value);
+          this.acknowledgeEcho(m, p.value.commentId);
+          break;
+        }
         if (m.clientId === this.clientId && m.clientMessageId && this.outbox.get(m.clientMessageId)) {
           this.applyAck({
             clientMessageId: m.clientMessageId,
@@ -428,6 +457,40 @@ export class SessionClient {
         }
         const c = this.replica.trackComment(p.value);
         this.emit('comment', { ...c, action: actionName(p.value.action), sequence });
+        break;
+      }
+      case 'suggestionApplied': {
+        const v = p.value;
+        const e = v.edit;
+        if (!e) break;
+        const applied = this.replica.remoteEdit(e.filePath, fromWireOps(e.operations), e.version);
+        const thread = v.comment && this.replica.trackComment(v.comment);
+        if (this.ownEcho(m)) this.acknowledgeEcho(m, v.commentId);
+        this.emit('edit', {
+          path: e.filePath,
+          op: applied,
+          version: e.version,
+          line: e.lineNumber,
+          lineText: e.content,
+          userId: m.userId,
+          sequence,
+          suggestion: { commentId: v.commentId, authorId: v.suggestionAuthorId },
+        });
+        if (thread) this.emit('comment', { ...thread, action: 'apply', sequence });
+        break;
+      }
+      case 'verdict': {
+        const verdict = verdictOf(p.value, m);
+        this.replica.progress.addVerdict(verdict);
+        if (this.ownEcho(m)) this.acknowledgeEcho(m, '');
+        this.emit('verdict', verdict);
+        break;
+      }
+      case 'fileViewed': {
+        const mark = viewedOf(p.value, m);
+        this.replica.progress.setViewed(mark);
+        if (this.ownEcho(m)) this.acknowledgeEcho(m, '');
+        this.emit('viewed', mark);
         break;
       }
       case 'ack':
@@ -466,6 +529,38 @@ export class SessionClient {
     this.releaseHeldAcks();
     this.releaseSequenceWaiters(this.lastSeq);
     this.maybeReady();
+    this.checkSummary();
+  }
+
+  /** Whether `m` is the echo of a message of this client that waits for it. */
+  private ownEcho(m: SessionMessage): boolean {
+    return (
+      m.clientId === this.clientId &&
+      m.clientMessageId !== '' &&
+      this.outbox.get(m.clientMessageId) !== undefined
+    );
+  }
+
+  /** The echo of a message whose content the server makes is its ack (see needsEcho). */
+  private acknowledgeEcho(m: SessionMessage, commentId: string): void {
+    this.retries.forget(m.clientMessageId);
+    this.outbox.acknowledge({
+      clientMessageId: m.clientMessageId,
+      sequence: int(m.sequence),
+      commentId,
+      duplicate: false,
+    });
+    this.checkSynced();
+  }
+
+  /** Emits 'summary' when where the review stands changed (computed only when listened to). */
+  private checkSummary(): void {
+    if (!this.events.has('summary') || !this.live) return;
+    const summary = this.replica.summary();
+    const key = JSON.stringify(summary);
+    if (key === this.lastSummary) return;
+    this.lastSummary = key;
+    this.emit('summary', summary);
   }
 
   private maybeReady(): void {
@@ -473,6 +568,7 @@ export class SessionClient {
     this.live = true;
     this.emit('ready', { resumed: this.resuming, headSequence: this.catchUpUntil });
     this.checkSynced();
+    this.checkSummary();
   }
 
   private applySnapshot(sequence: number): void {
@@ -515,14 +611,17 @@ export class SessionClient {
     duplicate?: boolean;
   }): void {
     const id = ack.clientMessageId;
+    const sent = this.outbox.get(id);
+    // Its content comes with the event (a half-duplex Submit may answer before the stream brings
+    // it): the event acknowledges it; an ack of an event already seen only settles it.
+    if (sent && needsEcho(sent) && ack.sequence > this.lastSeq) return;
     if (ack.sequence > this.lastSeq) this.lastSeq = ack.sequence;
     this.retries.forget(id);
     const next = ack.filePath ? this.replica.acknowledgeEdit(ack.filePath, id, ack.version) : undefined;
     if (next) this.sendEdit(ack.filePath, next);
-    const sent = this.outbox.get(id);
     if (sent) {
       // Our own comment changes come back as acks, not as comment events: apply them here.
-      if (sent.payload.case === 'comment')
+      if (sent.payload.case === 'comment' && !needsEcho(sent))
         this.replica.applyOwnComment(sent.payload.value, ack, this.options.userId);
       this.outbox.acknowledge({
         clientMessageId: id,
@@ -665,6 +764,100 @@ export class SessionClient {
     return this.sendDurable({ case: 'comment', value: { commentId, action: CommentAction.REOPEN } });
   }
 
+  /** Comments on line `line` of the base of `path` (code the change removed, say): the thread
+   * stays on that line of the base whatever happens to the head. Resolves once committed. */
+  commentOnBase(path: string, line: number, text: string): Promise<Ack> {
+    return this.sendDurable({
+      case: 'comment',
+      value: { filePath: path, lineNumber: line, text, action: CommentAction.CREATE, side: CommentSide.BASE },
+    });
+  }
+
+  /**
+   * Suggests a change to lines `startLine`..`endLine` (1-based, inclusive) of this client's text of
+   * `path`, in a new thread with `text`. `replacement` is the new text of those lines (a final line
+   * break is added when they end with one), or the new lines as a list; '' or [] deletes them. The
+   * server refuses it (SUGGESTION_CONFLICT) when its lines are not what this client shows. Resolves
+   * once committed; the thread then shows the suggestion with its status.
+   */
+  suggest(
+    path: string,
+    startLine: number,
+    endLine: number,
+    replacement: string | readonly string[],
+    text: string,
+  ): Promise<Ack> {
+    const target = suggestionTarget(this.replica.file(path)?.text ?? '', startLine, endLine);
+    if (!this.replica.file(path) || !target) {
+      return Promise.reject(new RangeError(`${path} has no lines ${startLine}-${endLine}`));
+    }
+    const newText =
+      typeof replacement === 'string' ? replacement : replacementFromLines(replacement, target.originalText);
+    return this.sendDurable({
+      case: 'comment',
+      value: {
+        filePath: path,
+        lineNumber: endLine,
+        text,
+        action: CommentAction.CREATE,
+        version: this.replica.commentVersion(path),
+        suggestion: { startLine, endLine, replacement: newText, originalText: target.originalText },
+      },
+    });
+  }
+
+  /** Applies the suggestion of a thread (a role that may edit): the server makes it an edit of the
+   * current text, which arrives as an 'edit' event (with `suggestion` set), and marks the thread
+   * applied. Rejects with SUGGESTION_CONFLICT when its lines changed since it was made. */
+  applySuggestion(commentId: string): Promise<Ack> {
+    return this.sendDurable({ case: 'applySuggestion', value: { commentId } });
+  }
+
+  /** Gives this user's verdict on the review (the latest one counts). */
+  setVerdict(verdict: VerdictKind, message = ''): Promise<Ack> {
+    return this.sendDurable({ case: 'verdict', value: { kind: VERDICT_TO_WIRE[verdict], message } });
+  }
+
+  /** Marks a file viewed as this client has it from the server (or takes the mark back). The mark
+   * resets when the file changes afterwards. */
+  markViewed(path: string, viewed = true): Promise<Ack> {
+    const file = this.replica.file(path);
+    if (!file) return Promise.reject(new RangeError(`no file ${path} in this session`));
+    return this.sendDurable({ case: 'fileViewed', value: { filePath: path, version: file.version, viewed } });
+  }
+
+  /** Each reviewer's current (latest) verdict. */
+  verdicts(): VerdictInfo[] {
+    return this.replica.progress.currentVerdicts();
+  }
+
+  /** Every verdict given, in order. */
+  verdictHistory(): VerdictInfo[] {
+    return this.replica.progress.verdictHistory();
+  }
+
+  /** The viewed marks that count: made at the file's current version (of one file, or all). */
+  viewedMarks(path?: string): ViewedInfo[] {
+    const marks = path === undefined ? this.replica.progress.allMarks() : this.replica.progress.marksOf(path);
+    return marks.filter((m) => m.version === this.replica.file(m.path)?.version);
+  }
+
+  /** Whether `userId` (default: this user) has viewed `path` as it is now. */
+  isViewed(path: string, userId = this.options.userId): boolean {
+    return this.viewedMarks(path).some((m) => m.userId === userId);
+  }
+
+  /** Where the review stands: verdicts, threads, suggestions, files viewed per user ('summary'
+   * says when it changes). */
+  summary(): ReviewSummary {
+    return this.replica.summary();
+  }
+
+  /** The diff of a file's base to this client's text of it, by lines (undefined: no such file). */
+  diff(path: string, options?: DiffOptions): DiffResult | undefined {
+    return this.replica.diff(path, options);
+  }
+
   /** Moves this participant's cursor (ephemeral: only the latest is sent, also after a reconnect). */
   moveCursor(path: string, line: number, column: number): void {
     this.cursor = { path, line, column };
@@ -718,11 +911,12 @@ export class SessionClient {
     return r.comments.map(commentOf);
   }
 
-  /** Opens files into the session (creating it if needed) with their base content; idempotent
-   * under its message id when retried. While connected it resolves once this client's stream has
-   * the opened files, so `file(path)` shows them. */
+  /** Opens files into the session (creating it if needed): each with its head text and its base
+   * (what it is compared with; without one the text is also the base, and an empty base text
+   * means an added file); idempotent under its message id when retried. While connected it
+   * resolves once this client's stream has the opened files, so `file(path)` shows them. */
   async openReview(
-    files: { path: string; text: string }[],
+    files: { path: string; text: string; base?: FileBaseInfo }[],
     options: UnaryOptions = {},
   ): Promise<{ sequence: number; files: FileInfo[] }> {
     const r = await this.transport.openReview(
@@ -730,13 +924,48 @@ export class SessionClient {
         sessionId: this.options.sessionId,
         userId: this.options.userId,
         clientMessageId: this.nextMessageId(),
-        files,
+        files: files.map((f) => ({
+          path: f.path,
+          text: f.text,
+          ...(f.base ? { base: baseToWire(f.base) } : {}),
+        })),
       }),
       this.unaryOptions(options),
     );
     const sequence = int(r.sequence);
     if (this.live) await new Promise<void>((resolve) => this.untilSequence(sequence, resolve));
     return { sequence, files: r.files.map(fileOf) };
+  }
+
+  /** A file's text as it was right after event `sequence` (undefined: now), from the server. */
+  async fileAt(path: string, sequence?: number, options: UnaryOptions = {}): Promise<FileAtInfo> {
+    const r = await this.transport.getFileAt(
+      create(GetFileAtRequestSchema, {
+        sessionId: this.options.sessionId,
+        filePath: path,
+        ...(sequence !== undefined ? { sequence: BigInt(sequence) } : {}),
+      }),
+      this.unaryOptions(options),
+    );
+    return {
+      path: r.filePath,
+      sequence: int(r.sequence),
+      exists: r.exists,
+      version: r.version,
+      text: r.text,
+    };
+  }
+
+  /** The whole review as Markdown (for a pull request) or JSON, from the server. */
+  async exportReview(format: 'markdown' | 'json' = 'markdown', options: UnaryOptions = {}): Promise<string> {
+    const r = await this.transport.exportReview(
+      create(ExportReviewRequestSchema, {
+        sessionId: this.options.sessionId,
+        format: format === 'json' ? ExportFormat.JSON : ExportFormat.MARKDOWN,
+      }),
+      this.unaryOptions(options),
+    );
+    return r.content;
   }
 
   private untilSequence(sequence: number, resolve: () => void): void {
@@ -771,6 +1000,18 @@ export class SessionClient {
 }
 
 type PayloadInit = MessageInitShape<typeof SessionMessageSchema>['payload'];
+
+/** Messages whose content the server makes (an applied suggestion's edit, a suggestion's range,
+ * a verdict's or mark's time): they come back to this client as events, which are their acks. */
+function needsEcho(m: SessionMessage): boolean {
+  const p = m.payload;
+  return (
+    p.case === 'applySuggestion' ||
+    p.case === 'verdict' ||
+    p.case === 'fileViewed' ||
+    (p.case === 'comment' && p.value.suggestion !== undefined && p.value.action === CommentAction.CREATE)
+  );
+}
 
 export interface UnaryOptions {
   /** Deadline, ms (default: the client's deadlineMs, 5000). */

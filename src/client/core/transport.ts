@@ -11,6 +11,10 @@
 // Every failure is a LiveReviewCallError (status code, ErrorInfo reason, RetryInfo delay).
 import type {
   Ack,
+  ExportReviewRequest,
+  ExportReviewResponse,
+  GetFileAtRequest,
+  GetFileAtResponse,
   GetSessionRequest,
   GetSessionResponse,
   ListCommentsRequest,
@@ -58,6 +62,8 @@ export interface Transport {
   openReview(request: OpenReviewRequest, options: CallOptions): Promise<OpenReviewResponse>;
   getSession(request: GetSessionRequest, options: CallOptions): Promise<GetSessionResponse>;
   listComments(request: ListCommentsRequest, options: CallOptions): Promise<ListCommentsResponse>;
+  getFileAt(request: GetFileAtRequest, options: CallOptions): Promise<GetFileAtResponse>;
+  exportReview(request: ExportReviewRequest, options: CallOptions): Promise<ExportReviewResponse>;
   /** Releases connections. */
   close(): void;
 }

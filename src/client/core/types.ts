@@ -1,8 +1,10 @@
 // The SDK's public values: plain objects with numbers (the wire's int64 fields are converted at the
 // edge, in wire.ts), the same whichever transport carries them.
 import type { TextOp } from '../../ot/text.js';
+import type { FileChange, VerdictKind } from '../../review/model.js';
+import type { ReviewSummary } from '../../review/summary.js';
 
-export type { TextOp };
+export type { FileChange, ReviewSummary, TextOp, VerdictKind };
 
 export type ConnectionState = 'idle' | 'connecting' | 'connected' | 'reconnecting' | 'closed' | 'failed';
 
@@ -10,6 +12,18 @@ export interface FileInfo {
   path: string;
   version: number;
   text: string;
+  /** What the file is compared with (when the server said: snapshots, opened files). */
+  base?: FileBaseInfo;
+}
+
+/** A file's base: the immutable text its head is compared with. */
+export interface FileBaseInfo {
+  /** '' for a file the review adds. */
+  text: string;
+  /** A renamed file's path in the base. */
+  previousPath?: string;
+  /** How the file changed, when the review said (a review from git does). */
+  change?: FileChange;
 }
 
 export interface CommentInfo {
@@ -22,6 +36,50 @@ export interface CommentInfo {
   state: 'open' | 'resolved';
   outdated: boolean;
   originalLineText: string;
+  /** 'base': `line` is a line of the file's base (it never moves). 'head': of the live text. */
+  side: 'head' | 'base';
+  /** A thread root's suggested change. */
+  suggestion?: SuggestionInfo;
+}
+
+export interface SuggestionInfo {
+  /** The lines it replaces, as they were numbered when it was made. */
+  startLine: number;
+  endLine: number;
+  /** What replaces them ('' deletes them). */
+  replacement: string;
+  /** The lines' text when it was made. */
+  originalText: string;
+  /** pending: it can be applied; conflicting: its lines changed since (applying is refused). */
+  status: 'pending' | 'applied' | 'conflicting';
+  /** Why it conflicts: lines_edited, lines_partly_deleted, lines_deleted, lines_joined. */
+  conflict?: string;
+  appliedBy?: string;
+  /** Milliseconds since the epoch. */
+  appliedAt?: number;
+  /** While pending: where its lines are now in this client's text (1-based, inclusive). */
+  lines?: { start: number; end: number };
+}
+
+/** A reviewer's verdict. */
+export interface VerdictInfo {
+  reviewer: string;
+  verdict: VerdictKind;
+  message: string;
+  /** Milliseconds since the epoch. */
+  at: number;
+  sequence: number;
+}
+
+/** A "viewed" mark: it counts while the file is at `version` (a change after it resets it). */
+export interface ViewedInfo {
+  path: string;
+  userId: string;
+  version: number;
+  /** False: the mark was taken back. */
+  viewed: boolean;
+  at: number;
+  sequence: number;
 }
 
 export interface RemoteEdit {
@@ -34,6 +92,8 @@ export interface RemoteEdit {
   lineText: string;
   userId: string;
   sequence: number;
+  /** When the edit is an applied suggestion: its thread and who made it (`userId` applied it). */
+  suggestion?: { commentId: string; authorId: string };
 }
 
 export interface PresenceInfo {
@@ -89,6 +149,21 @@ export interface SessionState {
   comments: CommentInfo[];
   participants: PresenceInfo[];
   cursors: CursorInfo[];
+  /** Every verdict given, in order (each reviewer's latest counts). */
+  verdicts: VerdictInfo[];
+  /** Every viewed mark (current while its version is the file's). */
+  viewed: ViewedInfo[];
+  summary: ReviewSummary;
+}
+
+/** A file as it was right after an event (fileAt). */
+export interface FileAtInfo {
+  path: string;
+  sequence: number;
+  /** False when the file did not exist then. */
+  exists: boolean;
+  version: number;
+  text: string;
 }
 
 export interface ClientEvents {
@@ -104,6 +179,12 @@ export interface ClientEvents {
   error: [MessageError];
   /** An edit of this client was refused for good and undone on the local text. */
   rollback: [RolledBackEdit];
+  /** A verdict was given (this client's own too, once committed). */
+  verdict: [VerdictInfo];
+  /** A file was marked viewed or not viewed (this client's own marks too, once committed). */
+  viewed: [ViewedInfo];
+  /** Where the review stands changed (verdicts, threads, suggestions, files viewed). */
+  summary: [ReviewSummary];
   /** The local text of a file was replaced by the server's (pending local edits were dropped). */
   resync: [{ path: string; reason: string; droppedEdits: number }];
   synced: [boolean];

@@ -6,6 +6,10 @@ import { fromBinary, toBinary, type DescMessage, type MessageShape } from '@bufb
 import * as grpc from '@grpc/grpc-js';
 import {
   CodeReviewService,
+  ExportReviewRequestSchema,
+  ExportReviewResponseSchema,
+  GetFileAtRequestSchema,
+  GetFileAtResponseSchema,
   GetSessionRequestSchema,
   GetSessionResponseSchema,
   ListCommentsRequestSchema,
@@ -137,6 +141,26 @@ export class GrpcTransport implements Transport {
       CodeReviewService.method.listComments,
       ListCommentsRequestSchema,
       ListCommentsResponseSchema,
+      request,
+      options,
+    );
+  }
+
+  getFileAt(request: MessageShape<typeof GetFileAtRequestSchema>, options: CallOptions) {
+    return this.unary(
+      CodeReviewService.method.getFileAt,
+      GetFileAtRequestSchema,
+      GetFileAtResponseSchema,
+      request,
+      options,
+    );
+  }
+
+  exportReview(request: MessageShape<typeof ExportReviewRequestSchema>, options: CallOptions) {
+    return this.unary(
+      CodeReviewService.method.exportReview,
+      ExportReviewRequestSchema,
+      ExportReviewResponseSchema,
       request,
       options,
     );

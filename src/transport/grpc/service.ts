@@ -42,7 +42,9 @@ import {
   type Undecodable,
 } from '../codec.js';
 import { countError, type TransportContext } from '../context.js';
+import { fileBaseFromWire, reviewOfSessionToWire } from '../review-codec.js';
 import { authorizationOf, correlate } from './call-metadata.js';
+import { reviewHandlers, reviewMethodDefinitions } from './review-service.js';
 import { collaborativeSessionHandler } from './session-stream.js';
 import { toGrpcStatus } from './status.js';
 
@@ -77,6 +79,7 @@ export const codeReviewServiceDefinition: ServiceDefinition = {
     ...CodeReviewServiceService.submit,
     requestDeserialize: tolerantDecoder(SubmitRequestCodec),
   },
+  ...reviewMethodDefinitions,
 } as unknown as ServiceDefinition;
 
 /** Cancellation of a unary call (client cancel or deadline) as an AbortSignal for the engine. */
@@ -91,7 +94,7 @@ function abortSignalOf(call: { on(event: 'cancelled', fn: () => void): unknown }
  * the user the request claims, checked against it), cancellation as an AbortSignal for the engine
  * (deadline or client cancel), and the error mapping.
  */
-function unary<Req extends object, Res>(
+export function unary<Req extends object, Res>(
   ctx: TransportContext,
   method: string,
   userOf: (request: Req) => string,
@@ -142,7 +145,11 @@ export function codeReviewHandlers(ctx: TransportContext): UntypedServiceImpleme
           clientId: principal.userId,
           clientMessageId: req.clientMessageId,
         };
-        const files = req.files.map((f) => ({ path: f.path, text: f.text }));
+        const files = req.files.map((f, i) => ({
+          path: f.path,
+          text: f.text,
+          ...(f.base ? { base: fileBaseFromWire(`files[${i}].base`, f.base) } : {}),
+        }));
         const result = await engine.openReview(req.sessionId, origin, files, role, signal);
         return OpenReviewResponse.fromPartial({
           sequence: result.sequence,
@@ -167,6 +174,7 @@ export function codeReviewHandlers(ctx: TransportContext): UntypedServiceImpleme
           roster: s.roster.map(participantToWire),
           cursors: s.cursors.map(cursorToWire),
           nextPageToken: s.nextPageToken,
+          ...(s.review ? reviewOfSessionToWire(s.review) : {}),
         });
       },
     ),
@@ -214,6 +222,8 @@ export function codeReviewHandlers(ctx: TransportContext): UntypedServiceImpleme
     ),
 
     subscribe: (call: ServerWritableStream<SubscribeRequest | Undecodable, Buffer>) => subscribe(ctx, call),
+
+    ...reviewHandlers(ctx, unary),
   };
 }
 

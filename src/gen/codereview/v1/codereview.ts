@@ -59,6 +59,35 @@ export enum CommentState {
   UNRECOGNIZED = -1,
 }
 
+/** Which text of a file a comment is on. */
+export enum CommentSide {
+  COMMENT_SIDE_UNSPECIFIED = 0,
+  COMMENT_SIDE_HEAD = 1,
+  COMMENT_SIDE_BASE = 2,
+  UNRECOGNIZED = -1,
+}
+
+/** Where a suggestion stands. */
+export enum SuggestionStatus {
+  SUGGESTION_STATUS_UNSPECIFIED = 0,
+  /** SUGGESTION_STATUS_PENDING - Its lines still hold the text it was made for: it can be applied. */
+  SUGGESTION_STATUS_PENDING = 1,
+  SUGGESTION_STATUS_APPLIED = 2,
+  /** SUGGESTION_STATUS_CONFLICTING - Its lines were edited, deleted or joined since: applying it is refused. */
+  SUGGESTION_STATUS_CONFLICTING = 3,
+  UNRECOGNIZED = -1,
+}
+
+/** A reviewer's overall verdict. */
+export enum VerdictKind {
+  VERDICT_KIND_UNSPECIFIED = 0,
+  VERDICT_KIND_APPROVE = 1,
+  VERDICT_KIND_REQUEST_CHANGES = 2,
+  /** VERDICT_KIND_COMMENT - Feedback without approving or requesting changes. */
+  VERDICT_KIND_COMMENT = 3,
+  UNRECOGNIZED = -1,
+}
+
 /** How a joining client is brought up to date. */
 export enum SyncMode {
   SYNC_MODE_UNSPECIFIED = 0,
@@ -66,6 +95,40 @@ export enum SyncMode {
   SYNC_MODE_SNAPSHOT = 1,
   /** SYNC_MODE_RESUME - The events after the requested position follow, then live events. */
   SYNC_MODE_RESUME = 2,
+  UNRECOGNIZED = -1,
+}
+
+/** How a file changed between its base and its head. */
+export enum FileChange {
+  /** FILE_CHANGE_UNSPECIFIED - Not said: derived from the texts (an empty base: added; an empty head: deleted). */
+  FILE_CHANGE_UNSPECIFIED = 0,
+  FILE_CHANGE_ADDED = 1,
+  FILE_CHANGE_MODIFIED = 2,
+  FILE_CHANGE_DELETED = 3,
+  FILE_CHANGE_RENAMED = 4,
+  UNRECOGNIZED = -1,
+}
+
+/** The outcome so far, as GitHub decides it. */
+export enum ReviewOutcome {
+  REVIEW_OUTCOME_UNSPECIFIED = 0,
+  /** REVIEW_OUTCOME_NONE - No verdict yet. */
+  REVIEW_OUTCOME_NONE = 1,
+  /** REVIEW_OUTCOME_COMMENTED - Verdicts, all "comment". */
+  REVIEW_OUTCOME_COMMENTED = 2,
+  /** REVIEW_OUTCOME_APPROVED - Approved by someone, changes requested by nobody. */
+  REVIEW_OUTCOME_APPROVED = 3,
+  /** REVIEW_OUTCOME_CHANGES_REQUESTED - Someone's current verdict requests changes. */
+  REVIEW_OUTCOME_CHANGES_REQUESTED = 4,
+  UNRECOGNIZED = -1,
+}
+
+/** What an export is rendered as. */
+export enum ExportFormat {
+  /** EXPORT_FORMAT_UNSPECIFIED - Markdown. */
+  EXPORT_FORMAT_UNSPECIFIED = 0,
+  EXPORT_FORMAT_MARKDOWN = 1,
+  EXPORT_FORMAT_JSON = 2,
   UNRECOGNIZED = -1,
 }
 
@@ -117,6 +180,30 @@ export interface SessionMessage {
      * starting) this turns N joins x N peers messages into a few per peer.
      */
     { $case: "rosterUpdate"; value: RosterUpdate }
+    | //
+    /**
+     * Client -> server: apply the suggested change of a thread (a role that may edit). It becomes
+     * an edit of the current text, or is refused SUGGESTION_CONFLICT; never applied elsewhere.
+     */
+    { $case: "applySuggestion"; value: ApplySuggestion }
+    | //
+    /**
+     * Server -> client: a suggestion was applied: the edit it became and its thread. Sent to the
+     * applier too (it has not got the edit yet). user_id is the applier.
+     */
+    { $case: "suggestionApplied"; value: SuggestionApplied }
+    | //
+    /**
+     * Both ways: a reviewer's verdict on the review (durable; each reviewer's latest one counts,
+     * earlier ones are kept). Sent back to its giver as well.
+     */
+    { $case: "verdict"; value: Verdict }
+    | //
+    /**
+     * Both ways: a participant marked a file viewed, or not viewed, at a version (durable). Sent
+     * back to its sender as well.
+     */
+    { $case: "fileViewed"; value: FileViewed }
     | undefined;
   /** Server -> client: the event's per-session sequence number (durable events only, else 0). */
   sequence: number;
@@ -192,6 +279,102 @@ export interface Comment {
   originalLineText: string;
   createdAt: number;
   updatedAt: number;
+  /**
+   * Which text line_number is a line of. HEAD (or unspecified): the live text; the comment moves
+   * with edits. BASE: a line of the file's base text (e.g. code the change removes); it never
+   * moves and is never outdated. Replies share their thread's side.
+   */
+  side?:
+    | CommentSide
+    | undefined;
+  /** A suggested replacement for lines of the head (a new thread on the head only). */
+  suggestion?: Suggestion | undefined;
+}
+
+/** A change suggested for whole lines of a file's head. */
+export interface Suggestion {
+  /**
+   * On create: the first and last line (1-based, inclusive) at the comment's version; the
+   * comment's line_number is one of them (0: end_line). On the way out: as when it was made.
+   */
+  startLine: number;
+  endLine: number;
+  /**
+   * The text that replaces the lines ('' deletes them). When the lines end with a line break and
+   * the replacement does not, the lines' own line break is added.
+   */
+  replacement: string;
+  /**
+   * On create (optional): the lines' text as the client saw them, last line break included; the
+   * suggestion is refused SUGGESTION_CONFLICT when the lines hold something else. On the way out:
+   * the lines' text when the suggestion was made.
+   */
+  originalText: string;
+  /**
+   * Server-filled below. The status as of the comment's version (clients can decide it from the
+   * range as the file changes: src/review/suggestion.ts).
+   */
+  status: SuggestionStatus;
+  /** When conflicting: why (lines_deleted, lines_partly_deleted, lines_edited, lines_joined). */
+  conflict: string;
+  appliedBy: string;
+  appliedAt: number;
+  appliedSequence: number;
+  /**
+   * The lines' code point range [range_start, range_end) at the comment's version; it moves with
+   * edits as a comment's line does.
+   */
+  rangeStart: number;
+  rangeEnd: number;
+}
+
+/** Applies a thread's suggestion. */
+export interface ApplySuggestion {
+  /** The thread (its root comment, or any reply in it). */
+  commentId: string;
+}
+
+/** A suggestion that was applied. */
+export interface SuggestionApplied {
+  /** The thread's root comment id. */
+  commentId: string;
+  /** Who made the suggestion (the message's user_id applied it). */
+  suggestionAuthorId: string;
+  /**
+   * The edit it became, as broadcast edits are: operations on version - 1, the new version, the
+   * first changed line and its text.
+   */
+  edit:
+    | CodeEdit
+    | undefined;
+  /** The thread's root after: suggestion APPLIED, state RESOLVED. */
+  comment: Comment | undefined;
+}
+
+/** A verdict on the review. */
+export interface Verdict {
+  kind: VerdictKind;
+  message: string;
+  /** Server-filled: who gave it, when (ms since the epoch), and its event's sequence number. */
+  reviewerId: string;
+  at: number;
+  sequence: number;
+}
+
+/** A participant's "viewed" mark on a file. */
+export interface FileViewed {
+  filePath: string;
+  /**
+   * The file version viewed (0 on the way in: the current one). The mark counts while the file is
+   * at this version: a change of the file after it resets it.
+   */
+  version: number;
+  /** False: take the mark back. */
+  viewed: boolean;
+  /** Server-filled. */
+  userId: string;
+  at: number;
+  sequence: number;
 }
 
 /** A participant's cursor. Ephemeral: broadcast, coalesced under load, never logged. */
@@ -299,6 +482,9 @@ export interface SnapshotChunk {
   count: number;
   files: FileState[];
   comments: Comment[];
+  /** Every verdict given (each reviewer's latest counts) and every viewed mark. */
+  verdicts: Verdict[];
+  viewed: FileViewed[];
 }
 
 /** A file at a version. */
@@ -306,8 +492,21 @@ export interface FileState {
   path: string;
   version: number;
   text: string;
-  /** In a snapshot chunk: this text continues the same file from the previous chunk. */
+  /**
+   * In a snapshot chunk: this piece continues the same file from the previous chunk (append both
+   * its text and its base text).
+   */
   continued: boolean;
+  /** What the file is compared with (every file has one: '' for a file the review adds). */
+  base: FileBase | undefined;
+}
+
+/** A file's base: the immutable text the review compares the live head with. */
+export interface FileBase {
+  text: string;
+  /** A renamed file's path in the base. */
+  previousPath: string;
+  change: FileChange;
 }
 
 /** Acknowledges a client message. */
@@ -354,12 +553,19 @@ export interface FileOpened {
   path: string;
   version: number;
   text: string;
+  base: FileBase | undefined;
 }
 
-/** A file and its base content. */
+/** A file to open: its head text and what it is compared with. */
 export interface FileContent {
   path: string;
+  /** The head: the text people edit. */
   text: string;
+  /**
+   * The base. Unset: the head text is also the base (nothing changed yet). Set with an empty text:
+   * a file the review adds.
+   */
+  base?: FileBase | undefined;
 }
 
 /** Request for OpenReview. */
@@ -407,6 +613,75 @@ export interface GetSessionResponse {
    * mid-file is refused with ABORTED: read again from the first page).
    */
   nextPageToken: string;
+  /** Where the review stands: verdicts, threads, suggestions, files viewed per user (first page). */
+  summary:
+    | ReviewSummary
+    | undefined;
+  /** Every verdict given, in order (each reviewer's latest counts). */
+  verdicts: Verdict[];
+  /** Every viewed mark (a mark counts while its version is the file's version). */
+  viewed: FileViewed[];
+}
+
+/** Where a review stands. */
+export interface ReviewSummary {
+  outcome: ReviewOutcome;
+  /** Each reviewer's current (latest) verdict. */
+  verdicts: Verdict[];
+  threads: number;
+  unresolvedThreads: number;
+  resolvedThreads: number;
+  outdatedThreads: number;
+  suggestions: number;
+  pendingSuggestions: number;
+  appliedSuggestions: number;
+  conflictingSuggestions: number;
+  files: number;
+  /** For everyone who viewed a file or gave a verdict. */
+  viewed: ViewedProgress[];
+}
+
+/** How many files one user has viewed as they are now. */
+export interface ViewedProgress {
+  userId: string;
+  filesViewed: number;
+  /** Files left to view: files_total - files_viewed. */
+  filesTotal: number;
+}
+
+/** Request for GetFileAt. */
+export interface GetFileAtRequest {
+  sessionId: string;
+  filePath: string;
+  /** The file as it was right after this event. Unset: now. */
+  sequence?: number | undefined;
+}
+
+/** Response of GetFileAt. */
+export interface GetFileAtResponse {
+  filePath: string;
+  /** The sequence number the text is as of. */
+  sequence: number;
+  /** False when the file did not exist at that sequence. */
+  exists: boolean;
+  version: number;
+  text: string;
+}
+
+/** Request for ExportReview. */
+export interface ExportReviewRequest {
+  sessionId: string;
+  format: ExportFormat;
+}
+
+/** Response of ExportReview. */
+export interface ExportReviewResponse {
+  format: ExportFormat;
+  /** "text/markdown; charset=utf-8" or "application/json". */
+  contentType: string;
+  content: string;
+  /** The last sequence number the export includes. */
+  headSequence: number;
 }
 
 /** Request for ListComments. */
@@ -519,6 +794,18 @@ export const SessionMessage: MessageFns<SessionMessage> = {
         break;
       case "rosterUpdate":
         RosterUpdate.encode(message.payload.value, writer.uint32(194).fork()).join();
+        break;
+      case "applySuggestion":
+        ApplySuggestion.encode(message.payload.value, writer.uint32(242).fork()).join();
+        break;
+      case "suggestionApplied":
+        SuggestionApplied.encode(message.payload.value, writer.uint32(250).fork()).join();
+        break;
+      case "verdict":
+        Verdict.encode(message.payload.value, writer.uint32(258).fork()).join();
+        break;
+      case "fileViewed":
+        FileViewed.encode(message.payload.value, writer.uint32(266).fork()).join();
         break;
     }
     if (message.sequence !== 0) {
@@ -674,6 +961,38 @@ export const SessionMessage: MessageFns<SessionMessage> = {
             message.payload = { $case: "rosterUpdate", value: RosterUpdate.decode(reader, reader.uint32()) };
             continue;
           }
+          case 30: {
+            if (tag !== 242) {
+              break;
+            }
+
+            message.payload = { $case: "applySuggestion", value: ApplySuggestion.decode(reader, reader.uint32()) };
+            continue;
+          }
+          case 31: {
+            if (tag !== 250) {
+              break;
+            }
+
+            message.payload = { $case: "suggestionApplied", value: SuggestionApplied.decode(reader, reader.uint32()) };
+            continue;
+          }
+          case 32: {
+            if (tag !== 258) {
+              break;
+            }
+
+            message.payload = { $case: "verdict", value: Verdict.decode(reader, reader.uint32()) };
+            continue;
+          }
+          case 33: {
+            if (tag !== 266) {
+              break;
+            }
+
+            message.payload = { $case: "fileViewed", value: FileViewed.decode(reader, reader.uint32()) };
+            continue;
+          }
           case 8: {
             if (tag !== 64) {
               break;
@@ -794,6 +1113,30 @@ export const SessionMessage: MessageFns<SessionMessage> = {
       case "rosterUpdate": {
         if (object.payload?.value !== undefined && object.payload?.value !== null) {
           message.payload = { $case: "rosterUpdate", value: RosterUpdate.fromPartial(object.payload.value) };
+        }
+        break;
+      }
+      case "applySuggestion": {
+        if (object.payload?.value !== undefined && object.payload?.value !== null) {
+          message.payload = { $case: "applySuggestion", value: ApplySuggestion.fromPartial(object.payload.value) };
+        }
+        break;
+      }
+      case "suggestionApplied": {
+        if (object.payload?.value !== undefined && object.payload?.value !== null) {
+          message.payload = { $case: "suggestionApplied", value: SuggestionApplied.fromPartial(object.payload.value) };
+        }
+        break;
+      }
+      case "verdict": {
+        if (object.payload?.value !== undefined && object.payload?.value !== null) {
+          message.payload = { $case: "verdict", value: Verdict.fromPartial(object.payload.value) };
+        }
+        break;
+      }
+      case "fileViewed": {
+        if (object.payload?.value !== undefined && object.payload?.value !== null) {
+          message.payload = { $case: "fileViewed", value: FileViewed.fromPartial(object.payload.value) };
         }
         break;
       }
@@ -1021,6 +1364,8 @@ function createBaseComment(): Comment {
     originalLineText: "",
     createdAt: 0,
     updatedAt: 0,
+    side: undefined,
+    suggestion: undefined,
   };
 }
 
@@ -1064,6 +1409,12 @@ export const Comment: MessageFns<Comment> = {
     }
     if (message.updatedAt !== 0) {
       writer.uint32(104).int64(message.updatedAt);
+    }
+    if (message.side !== undefined) {
+      writer.uint32(112).int32(message.side);
+    }
+    if (message.suggestion !== undefined) {
+      Suggestion.encode(message.suggestion, writer.uint32(122).fork()).join();
     }
     return writer;
   },
@@ -1185,6 +1536,22 @@ export const Comment: MessageFns<Comment> = {
             message.updatedAt = longToNumber(reader.int64());
             continue;
           }
+          case 14: {
+            if (tag !== 112) {
+              break;
+            }
+
+            message.side = reader.int32() as any;
+            continue;
+          }
+          case 15: {
+            if (tag !== 122) {
+              break;
+            }
+
+            message.suggestion = Suggestion.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1215,6 +1582,563 @@ export const Comment: MessageFns<Comment> = {
     message.originalLineText = object.originalLineText ?? "";
     message.createdAt = object.createdAt ?? 0;
     message.updatedAt = object.updatedAt ?? 0;
+    message.side = object.side ?? undefined;
+    message.suggestion = (object.suggestion !== undefined && object.suggestion !== null)
+      ? Suggestion.fromPartial(object.suggestion)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseSuggestion(): Suggestion {
+  return {
+    startLine: 0,
+    endLine: 0,
+    replacement: "",
+    originalText: "",
+    status: 0,
+    conflict: "",
+    appliedBy: "",
+    appliedAt: 0,
+    appliedSequence: 0,
+    rangeStart: 0,
+    rangeEnd: 0,
+  };
+}
+
+export const Suggestion: MessageFns<Suggestion> = {
+  encode(message: Suggestion, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.startLine !== 0) {
+      writer.uint32(8).int32(message.startLine);
+    }
+    if (message.endLine !== 0) {
+      writer.uint32(16).int32(message.endLine);
+    }
+    if (message.replacement !== "") {
+      writer.uint32(26).string(message.replacement);
+    }
+    if (message.originalText !== "") {
+      writer.uint32(34).string(message.originalText);
+    }
+    if (message.status !== 0) {
+      writer.uint32(40).int32(message.status);
+    }
+    if (message.conflict !== "") {
+      writer.uint32(50).string(message.conflict);
+    }
+    if (message.appliedBy !== "") {
+      writer.uint32(58).string(message.appliedBy);
+    }
+    if (message.appliedAt !== 0) {
+      writer.uint32(64).int64(message.appliedAt);
+    }
+    if (message.appliedSequence !== 0) {
+      writer.uint32(72).int64(message.appliedSequence);
+    }
+    if (message.rangeStart !== 0) {
+      writer.uint32(80).int32(message.rangeStart);
+    }
+    if (message.rangeEnd !== 0) {
+      writer.uint32(88).int32(message.rangeEnd);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): Suggestion {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSuggestion();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.startLine = reader.int32();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.endLine = reader.int32();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.replacement = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.originalText = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.status = reader.int32() as any;
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.conflict = reader.string();
+            continue;
+          }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.appliedBy = reader.string();
+            continue;
+          }
+          case 8: {
+            if (tag !== 64) {
+              break;
+            }
+
+            message.appliedAt = longToNumber(reader.int64());
+            continue;
+          }
+          case 9: {
+            if (tag !== 72) {
+              break;
+            }
+
+            message.appliedSequence = longToNumber(reader.int64());
+            continue;
+          }
+          case 10: {
+            if (tag !== 80) {
+              break;
+            }
+
+            message.rangeStart = reader.int32();
+            continue;
+          }
+          case 11: {
+            if (tag !== 88) {
+              break;
+            }
+
+            message.rangeEnd = reader.int32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create<I extends Exact<DeepPartial<Suggestion>, I>>(base?: I): Suggestion {
+    return Suggestion.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<Suggestion>, I>>(object: I): Suggestion {
+    const message = createBaseSuggestion();
+    message.startLine = object.startLine ?? 0;
+    message.endLine = object.endLine ?? 0;
+    message.replacement = object.replacement ?? "";
+    message.originalText = object.originalText ?? "";
+    message.status = object.status ?? 0;
+    message.conflict = object.conflict ?? "";
+    message.appliedBy = object.appliedBy ?? "";
+    message.appliedAt = object.appliedAt ?? 0;
+    message.appliedSequence = object.appliedSequence ?? 0;
+    message.rangeStart = object.rangeStart ?? 0;
+    message.rangeEnd = object.rangeEnd ?? 0;
+    return message;
+  },
+};
+
+function createBaseApplySuggestion(): ApplySuggestion {
+  return { commentId: "" };
+}
+
+export const ApplySuggestion: MessageFns<ApplySuggestion> = {
+  encode(message: ApplySuggestion, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.commentId !== "") {
+      writer.uint32(10).string(message.commentId);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ApplySuggestion {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseApplySuggestion();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.commentId = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create<I extends Exact<DeepPartial<ApplySuggestion>, I>>(base?: I): ApplySuggestion {
+    return ApplySuggestion.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ApplySuggestion>, I>>(object: I): ApplySuggestion {
+    const message = createBaseApplySuggestion();
+    message.commentId = object.commentId ?? "";
+    return message;
+  },
+};
+
+function createBaseSuggestionApplied(): SuggestionApplied {
+  return { commentId: "", suggestionAuthorId: "", edit: undefined, comment: undefined };
+}
+
+export const SuggestionApplied: MessageFns<SuggestionApplied> = {
+  encode(message: SuggestionApplied, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.commentId !== "") {
+      writer.uint32(10).string(message.commentId);
+    }
+    if (message.suggestionAuthorId !== "") {
+      writer.uint32(18).string(message.suggestionAuthorId);
+    }
+    if (message.edit !== undefined) {
+      CodeEdit.encode(message.edit, writer.uint32(26).fork()).join();
+    }
+    if (message.comment !== undefined) {
+      Comment.encode(message.comment, writer.uint32(34).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SuggestionApplied {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSuggestionApplied();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.commentId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.suggestionAuthorId = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.edit = CodeEdit.decode(reader, reader.uint32());
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.comment = Comment.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create<I extends Exact<DeepPartial<SuggestionApplied>, I>>(base?: I): SuggestionApplied {
+    return SuggestionApplied.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<SuggestionApplied>, I>>(object: I): SuggestionApplied {
+    const message = createBaseSuggestionApplied();
+    message.commentId = object.commentId ?? "";
+    message.suggestionAuthorId = object.suggestionAuthorId ?? "";
+    message.edit = (object.edit !== undefined && object.edit !== null) ? CodeEdit.fromPartial(object.edit) : undefined;
+    message.comment = (object.comment !== undefined && object.comment !== null)
+      ? Comment.fromPartial(object.comment)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseVerdict(): Verdict {
+  return { kind: 0, message: "", reviewerId: "", at: 0, sequence: 0 };
+}
+
+export const Verdict: MessageFns<Verdict> = {
+  encode(message: Verdict, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.kind !== 0) {
+      writer.uint32(8).int32(message.kind);
+    }
+    if (message.message !== "") {
+      writer.uint32(18).string(message.message);
+    }
+    if (message.reviewerId !== "") {
+      writer.uint32(26).string(message.reviewerId);
+    }
+    if (message.at !== 0) {
+      writer.uint32(32).int64(message.at);
+    }
+    if (message.sequence !== 0) {
+      writer.uint32(40).int64(message.sequence);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): Verdict {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseVerdict();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.kind = reader.int32() as any;
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.message = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.reviewerId = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.at = longToNumber(reader.int64());
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.sequence = longToNumber(reader.int64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create<I extends Exact<DeepPartial<Verdict>, I>>(base?: I): Verdict {
+    return Verdict.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<Verdict>, I>>(object: I): Verdict {
+    const message = createBaseVerdict();
+    message.kind = object.kind ?? 0;
+    message.message = object.message ?? "";
+    message.reviewerId = object.reviewerId ?? "";
+    message.at = object.at ?? 0;
+    message.sequence = object.sequence ?? 0;
+    return message;
+  },
+};
+
+function createBaseFileViewed(): FileViewed {
+  return { filePath: "", version: 0, viewed: false, userId: "", at: 0, sequence: 0 };
+}
+
+export const FileViewed: MessageFns<FileViewed> = {
+  encode(message: FileViewed, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.filePath !== "") {
+      writer.uint32(10).string(message.filePath);
+    }
+    if (message.version !== 0) {
+      writer.uint32(16).int32(message.version);
+    }
+    if (message.viewed !== false) {
+      writer.uint32(24).bool(message.viewed);
+    }
+    if (message.userId !== "") {
+      writer.uint32(34).string(message.userId);
+    }
+    if (message.at !== 0) {
+      writer.uint32(40).int64(message.at);
+    }
+    if (message.sequence !== 0) {
+      writer.uint32(48).int64(message.sequence);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): FileViewed {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseFileViewed();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.filePath = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.version = reader.int32();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.viewed = reader.bool();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.userId = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.at = longToNumber(reader.int64());
+            continue;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.sequence = longToNumber(reader.int64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create<I extends Exact<DeepPartial<FileViewed>, I>>(base?: I): FileViewed {
+    return FileViewed.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<FileViewed>, I>>(object: I): FileViewed {
+    const message = createBaseFileViewed();
+    message.filePath = object.filePath ?? "";
+    message.version = object.version ?? 0;
+    message.viewed = object.viewed ?? false;
+    message.userId = object.userId ?? "";
+    message.at = object.at ?? 0;
+    message.sequence = object.sequence ?? 0;
     return message;
   },
 };
@@ -1881,7 +2805,7 @@ export const CursorState: MessageFns<CursorState> = {
 };
 
 function createBaseSnapshotChunk(): SnapshotChunk {
-  return { sequence: 0, index: 0, count: 0, files: [], comments: [] };
+  return { sequence: 0, index: 0, count: 0, files: [], comments: [], verdicts: [], viewed: [] };
 }
 
 export const SnapshotChunk: MessageFns<SnapshotChunk> = {
@@ -1900,6 +2824,12 @@ export const SnapshotChunk: MessageFns<SnapshotChunk> = {
     }
     for (const v of message.comments) {
       Comment.encode(v!, writer.uint32(42).fork()).join();
+    }
+    for (const v of message.verdicts) {
+      Verdict.encode(v!, writer.uint32(50).fork()).join();
+    }
+    for (const v of message.viewed) {
+      FileViewed.encode(v!, writer.uint32(58).fork()).join();
     }
     return writer;
   },
@@ -1957,6 +2887,22 @@ export const SnapshotChunk: MessageFns<SnapshotChunk> = {
             message.comments.push(Comment.decode(reader, reader.uint32()));
             continue;
           }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.verdicts.push(Verdict.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.viewed.push(FileViewed.decode(reader, reader.uint32()));
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1979,12 +2925,14 @@ export const SnapshotChunk: MessageFns<SnapshotChunk> = {
     message.count = object.count ?? 0;
     message.files = object.files?.map((e) => FileState.fromPartial(e)) || [];
     message.comments = object.comments?.map((e) => Comment.fromPartial(e)) || [];
+    message.verdicts = object.verdicts?.map((e) => Verdict.fromPartial(e)) || [];
+    message.viewed = object.viewed?.map((e) => FileViewed.fromPartial(e)) || [];
     return message;
   },
 };
 
 function createBaseFileState(): FileState {
-  return { path: "", version: 0, text: "", continued: false };
+  return { path: "", version: 0, text: "", continued: false, base: undefined };
 }
 
 export const FileState: MessageFns<FileState> = {
@@ -2000,6 +2948,9 @@ export const FileState: MessageFns<FileState> = {
     }
     if (message.continued !== false) {
       writer.uint32(32).bool(message.continued);
+    }
+    if (message.base !== undefined) {
+      FileBase.encode(message.base, writer.uint32(42).fork()).join();
     }
     return writer;
   },
@@ -2049,6 +3000,14 @@ export const FileState: MessageFns<FileState> = {
             message.continued = reader.bool();
             continue;
           }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.base = FileBase.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2070,6 +3029,86 @@ export const FileState: MessageFns<FileState> = {
     message.version = object.version ?? 0;
     message.text = object.text ?? "";
     message.continued = object.continued ?? false;
+    message.base = (object.base !== undefined && object.base !== null) ? FileBase.fromPartial(object.base) : undefined;
+    return message;
+  },
+};
+
+function createBaseFileBase(): FileBase {
+  return { text: "", previousPath: "", change: 0 };
+}
+
+export const FileBase: MessageFns<FileBase> = {
+  encode(message: FileBase, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.text !== "") {
+      writer.uint32(10).string(message.text);
+    }
+    if (message.previousPath !== "") {
+      writer.uint32(18).string(message.previousPath);
+    }
+    if (message.change !== 0) {
+      writer.uint32(24).int32(message.change);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): FileBase {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseFileBase();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.text = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.previousPath = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.change = reader.int32() as any;
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create<I extends Exact<DeepPartial<FileBase>, I>>(base?: I): FileBase {
+    return FileBase.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<FileBase>, I>>(object: I): FileBase {
+    const message = createBaseFileBase();
+    message.text = object.text ?? "";
+    message.previousPath = object.previousPath ?? "";
+    message.change = object.change ?? 0;
     return message;
   },
 };
@@ -2381,7 +3420,7 @@ export const TokenRefresh: MessageFns<TokenRefresh> = {
 };
 
 function createBaseFileOpened(): FileOpened {
-  return { path: "", version: 0, text: "" };
+  return { path: "", version: 0, text: "", base: undefined };
 }
 
 export const FileOpened: MessageFns<FileOpened> = {
@@ -2394,6 +3433,9 @@ export const FileOpened: MessageFns<FileOpened> = {
     }
     if (message.text !== "") {
       writer.uint32(26).string(message.text);
+    }
+    if (message.base !== undefined) {
+      FileBase.encode(message.base, writer.uint32(34).fork()).join();
     }
     return writer;
   },
@@ -2435,6 +3477,14 @@ export const FileOpened: MessageFns<FileOpened> = {
             message.text = reader.string();
             continue;
           }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.base = FileBase.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2455,12 +3505,13 @@ export const FileOpened: MessageFns<FileOpened> = {
     message.path = object.path ?? "";
     message.version = object.version ?? 0;
     message.text = object.text ?? "";
+    message.base = (object.base !== undefined && object.base !== null) ? FileBase.fromPartial(object.base) : undefined;
     return message;
   },
 };
 
 function createBaseFileContent(): FileContent {
-  return { path: "", text: "" };
+  return { path: "", text: "", base: undefined };
 }
 
 export const FileContent: MessageFns<FileContent> = {
@@ -2470,6 +3521,9 @@ export const FileContent: MessageFns<FileContent> = {
     }
     if (message.text !== "") {
       writer.uint32(18).string(message.text);
+    }
+    if (message.base !== undefined) {
+      FileBase.encode(message.base, writer.uint32(26).fork()).join();
     }
     return writer;
   },
@@ -2503,6 +3557,14 @@ export const FileContent: MessageFns<FileContent> = {
             message.text = reader.string();
             continue;
           }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.base = FileBase.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2522,6 +3584,7 @@ export const FileContent: MessageFns<FileContent> = {
     const message = createBaseFileContent();
     message.path = object.path ?? "";
     message.text = object.text ?? "";
+    message.base = (object.base !== undefined && object.base !== null) ? FileBase.fromPartial(object.base) : undefined;
     return message;
   },
 };
@@ -2764,7 +3827,18 @@ export const GetSessionRequest: MessageFns<GetSessionRequest> = {
 };
 
 function createBaseGetSessionResponse(): GetSessionResponse {
-  return { sessionId: "", headSequence: 0, files: [], comments: [], roster: [], cursors: [], nextPageToken: "" };
+  return {
+    sessionId: "",
+    headSequence: 0,
+    files: [],
+    comments: [],
+    roster: [],
+    cursors: [],
+    nextPageToken: "",
+    summary: undefined,
+    verdicts: [],
+    viewed: [],
+  };
 }
 
 export const GetSessionResponse: MessageFns<GetSessionResponse> = {
@@ -2789,6 +3863,15 @@ export const GetSessionResponse: MessageFns<GetSessionResponse> = {
     }
     if (message.nextPageToken !== "") {
       writer.uint32(58).string(message.nextPageToken);
+    }
+    if (message.summary !== undefined) {
+      ReviewSummary.encode(message.summary, writer.uint32(82).fork()).join();
+    }
+    for (const v of message.verdicts) {
+      Verdict.encode(v!, writer.uint32(90).fork()).join();
+    }
+    for (const v of message.viewed) {
+      FileViewed.encode(v!, writer.uint32(98).fork()).join();
     }
     return writer;
   },
@@ -2862,6 +3945,30 @@ export const GetSessionResponse: MessageFns<GetSessionResponse> = {
             message.nextPageToken = reader.string();
             continue;
           }
+          case 10: {
+            if (tag !== 82) {
+              break;
+            }
+
+            message.summary = ReviewSummary.decode(reader, reader.uint32());
+            continue;
+          }
+          case 11: {
+            if (tag !== 90) {
+              break;
+            }
+
+            message.verdicts.push(Verdict.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 12: {
+            if (tag !== 98) {
+              break;
+            }
+
+            message.viewed.push(FileViewed.decode(reader, reader.uint32()));
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2886,6 +3993,630 @@ export const GetSessionResponse: MessageFns<GetSessionResponse> = {
     message.roster = object.roster?.map((e) => Participant.fromPartial(e)) || [];
     message.cursors = object.cursors?.map((e) => CursorState.fromPartial(e)) || [];
     message.nextPageToken = object.nextPageToken ?? "";
+    message.summary = (object.summary !== undefined && object.summary !== null)
+      ? ReviewSummary.fromPartial(object.summary)
+      : undefined;
+    message.verdicts = object.verdicts?.map((e) => Verdict.fromPartial(e)) || [];
+    message.viewed = object.viewed?.map((e) => FileViewed.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseReviewSummary(): ReviewSummary {
+  return {
+    outcome: 0,
+    verdicts: [],
+    threads: 0,
+    unresolvedThreads: 0,
+    resolvedThreads: 0,
+    outdatedThreads: 0,
+    suggestions: 0,
+    pendingSuggestions: 0,
+    appliedSuggestions: 0,
+    conflictingSuggestions: 0,
+    files: 0,
+    viewed: [],
+  };
+}
+
+export const ReviewSummary: MessageFns<ReviewSummary> = {
+  encode(message: ReviewSummary, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.outcome !== 0) {
+      writer.uint32(8).int32(message.outcome);
+    }
+    for (const v of message.verdicts) {
+      Verdict.encode(v!, writer.uint32(18).fork()).join();
+    }
+    if (message.threads !== 0) {
+      writer.uint32(24).int32(message.threads);
+    }
+    if (message.unresolvedThreads !== 0) {
+      writer.uint32(32).int32(message.unresolvedThreads);
+    }
+    if (message.resolvedThreads !== 0) {
+      writer.uint32(40).int32(message.resolvedThreads);
+    }
+    if (message.outdatedThreads !== 0) {
+      writer.uint32(48).int32(message.outdatedThreads);
+    }
+    if (message.suggestions !== 0) {
+      writer.uint32(56).int32(message.suggestions);
+    }
+    if (message.pendingSuggestions !== 0) {
+      writer.uint32(64).int32(message.pendingSuggestions);
+    }
+    if (message.appliedSuggestions !== 0) {
+      writer.uint32(72).int32(message.appliedSuggestions);
+    }
+    if (message.conflictingSuggestions !== 0) {
+      writer.uint32(80).int32(message.conflictingSuggestions);
+    }
+    if (message.files !== 0) {
+      writer.uint32(88).int32(message.files);
+    }
+    for (const v of message.viewed) {
+      ViewedProgress.encode(v!, writer.uint32(98).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ReviewSummary {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseReviewSummary();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.outcome = reader.int32() as any;
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.verdicts.push(Verdict.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.threads = reader.int32();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.unresolvedThreads = reader.int32();
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.resolvedThreads = reader.int32();
+            continue;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.outdatedThreads = reader.int32();
+            continue;
+          }
+          case 7: {
+            if (tag !== 56) {
+              break;
+            }
+
+            message.suggestions = reader.int32();
+            continue;
+          }
+          case 8: {
+            if (tag !== 64) {
+              break;
+            }
+
+            message.pendingSuggestions = reader.int32();
+            continue;
+          }
+          case 9: {
+            if (tag !== 72) {
+              break;
+            }
+
+            message.appliedSuggestions = reader.int32();
+            continue;
+          }
+          case 10: {
+            if (tag !== 80) {
+              break;
+            }
+
+            message.conflictingSuggestions = reader.int32();
+            continue;
+          }
+          case 11: {
+            if (tag !== 88) {
+              break;
+            }
+
+            message.files = reader.int32();
+            continue;
+          }
+          case 12: {
+            if (tag !== 98) {
+              break;
+            }
+
+            message.viewed.push(ViewedProgress.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create<I extends Exact<DeepPartial<ReviewSummary>, I>>(base?: I): ReviewSummary {
+    return ReviewSummary.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ReviewSummary>, I>>(object: I): ReviewSummary {
+    const message = createBaseReviewSummary();
+    message.outcome = object.outcome ?? 0;
+    message.verdicts = object.verdicts?.map((e) => Verdict.fromPartial(e)) || [];
+    message.threads = object.threads ?? 0;
+    message.unresolvedThreads = object.unresolvedThreads ?? 0;
+    message.resolvedThreads = object.resolvedThreads ?? 0;
+    message.outdatedThreads = object.outdatedThreads ?? 0;
+    message.suggestions = object.suggestions ?? 0;
+    message.pendingSuggestions = object.pendingSuggestions ?? 0;
+    message.appliedSuggestions = object.appliedSuggestions ?? 0;
+    message.conflictingSuggestions = object.conflictingSuggestions ?? 0;
+    message.files = object.files ?? 0;
+    message.viewed = object.viewed?.map((e) => ViewedProgress.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseViewedProgress(): ViewedProgress {
+  return { userId: "", filesViewed: 0, filesTotal: 0 };
+}
+
+export const ViewedProgress: MessageFns<ViewedProgress> = {
+  encode(message: ViewedProgress, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.userId !== "") {
+      writer.uint32(10).string(message.userId);
+    }
+    if (message.filesViewed !== 0) {
+      writer.uint32(16).int32(message.filesViewed);
+    }
+    if (message.filesTotal !== 0) {
+      writer.uint32(24).int32(message.filesTotal);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ViewedProgress {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseViewedProgress();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.userId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.filesViewed = reader.int32();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.filesTotal = reader.int32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create<I extends Exact<DeepPartial<ViewedProgress>, I>>(base?: I): ViewedProgress {
+    return ViewedProgress.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ViewedProgress>, I>>(object: I): ViewedProgress {
+    const message = createBaseViewedProgress();
+    message.userId = object.userId ?? "";
+    message.filesViewed = object.filesViewed ?? 0;
+    message.filesTotal = object.filesTotal ?? 0;
+    return message;
+  },
+};
+
+function createBaseGetFileAtRequest(): GetFileAtRequest {
+  return { sessionId: "", filePath: "", sequence: undefined };
+}
+
+export const GetFileAtRequest: MessageFns<GetFileAtRequest> = {
+  encode(message: GetFileAtRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.sessionId !== "") {
+      writer.uint32(10).string(message.sessionId);
+    }
+    if (message.filePath !== "") {
+      writer.uint32(18).string(message.filePath);
+    }
+    if (message.sequence !== undefined) {
+      writer.uint32(24).int64(message.sequence);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): GetFileAtRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseGetFileAtRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.sessionId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.filePath = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.sequence = longToNumber(reader.int64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create<I extends Exact<DeepPartial<GetFileAtRequest>, I>>(base?: I): GetFileAtRequest {
+    return GetFileAtRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<GetFileAtRequest>, I>>(object: I): GetFileAtRequest {
+    const message = createBaseGetFileAtRequest();
+    message.sessionId = object.sessionId ?? "";
+    message.filePath = object.filePath ?? "";
+    message.sequence = object.sequence ?? undefined;
+    return message;
+  },
+};
+
+function createBaseGetFileAtResponse(): GetFileAtResponse {
+  return { filePath: "", sequence: 0, exists: false, version: 0, text: "" };
+}
+
+export const GetFileAtResponse: MessageFns<GetFileAtResponse> = {
+  encode(message: GetFileAtResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.filePath !== "") {
+      writer.uint32(10).string(message.filePath);
+    }
+    if (message.sequence !== 0) {
+      writer.uint32(16).int64(message.sequence);
+    }
+    if (message.exists !== false) {
+      writer.uint32(24).bool(message.exists);
+    }
+    if (message.version !== 0) {
+      writer.uint32(32).int32(message.version);
+    }
+    if (message.text !== "") {
+      writer.uint32(42).string(message.text);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): GetFileAtResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseGetFileAtResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.filePath = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.sequence = longToNumber(reader.int64());
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.exists = reader.bool();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.version = reader.int32();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.text = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create<I extends Exact<DeepPartial<GetFileAtResponse>, I>>(base?: I): GetFileAtResponse {
+    return GetFileAtResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<GetFileAtResponse>, I>>(object: I): GetFileAtResponse {
+    const message = createBaseGetFileAtResponse();
+    message.filePath = object.filePath ?? "";
+    message.sequence = object.sequence ?? 0;
+    message.exists = object.exists ?? false;
+    message.version = object.version ?? 0;
+    message.text = object.text ?? "";
+    return message;
+  },
+};
+
+function createBaseExportReviewRequest(): ExportReviewRequest {
+  return { sessionId: "", format: 0 };
+}
+
+export const ExportReviewRequest: MessageFns<ExportReviewRequest> = {
+  encode(message: ExportReviewRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.sessionId !== "") {
+      writer.uint32(10).string(message.sessionId);
+    }
+    if (message.format !== 0) {
+      writer.uint32(16).int32(message.format);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ExportReviewRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseExportReviewRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.sessionId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.format = reader.int32() as any;
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create<I extends Exact<DeepPartial<ExportReviewRequest>, I>>(base?: I): ExportReviewRequest {
+    return ExportReviewRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ExportReviewRequest>, I>>(object: I): ExportReviewRequest {
+    const message = createBaseExportReviewRequest();
+    message.sessionId = object.sessionId ?? "";
+    message.format = object.format ?? 0;
+    return message;
+  },
+};
+
+function createBaseExportReviewResponse(): ExportReviewResponse {
+  return { format: 0, contentType: "", content: "", headSequence: 0 };
+}
+
+export const ExportReviewResponse: MessageFns<ExportReviewResponse> = {
+  encode(message: ExportReviewResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.format !== 0) {
+      writer.uint32(8).int32(message.format);
+    }
+    if (message.contentType !== "") {
+      writer.uint32(18).string(message.contentType);
+    }
+    if (message.content !== "") {
+      writer.uint32(26).string(message.content);
+    }
+    if (message.headSequence !== 0) {
+      writer.uint32(32).int64(message.headSequence);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ExportReviewResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseExportReviewResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.format = reader.int32() as any;
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.contentType = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.content = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.headSequence = longToNumber(reader.int64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create<I extends Exact<DeepPartial<ExportReviewResponse>, I>>(base?: I): ExportReviewResponse {
+    return ExportReviewResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ExportReviewResponse>, I>>(object: I): ExportReviewResponse {
+    const message = createBaseExportReviewResponse();
+    message.format = object.format ?? 0;
+    message.contentType = object.contentType ?? "";
+    message.content = object.content ?? "";
+    message.headSequence = object.headSequence ?? 0;
     return message;
   },
 };
@@ -3420,6 +5151,30 @@ export const CodeReviewServiceService = {
     responseSerialize: (value: SubmitResponse): Buffer => Buffer.from(SubmitResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): SubmitResponse => SubmitResponse.decode(value),
   },
+  /** A file's head text as it was right after the event with a given sequence number (history). */
+  getFileAt: {
+    path: "/codereview.v1.CodeReviewService/GetFileAt" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: GetFileAtRequest): Buffer => Buffer.from(GetFileAtRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): GetFileAtRequest => GetFileAtRequest.decode(value),
+    responseSerialize: (value: GetFileAtResponse): Buffer => Buffer.from(GetFileAtResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): GetFileAtResponse => GetFileAtResponse.decode(value),
+  },
+  /**
+   * The whole review as a document: Markdown to paste into a pull request, or JSON for programs
+   * (files with their diffs, threads with replies and states, verdicts, participants, timeline).
+   */
+  exportReview: {
+    path: "/codereview.v1.CodeReviewService/ExportReview" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: ExportReviewRequest): Buffer => Buffer.from(ExportReviewRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ExportReviewRequest => ExportReviewRequest.decode(value),
+    responseSerialize: (value: ExportReviewResponse): Buffer =>
+      Buffer.from(ExportReviewResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ExportReviewResponse => ExportReviewResponse.decode(value),
+  },
 } as const;
 
 export interface CodeReviewServiceServer extends UntypedServiceImplementation {
@@ -3452,6 +5207,13 @@ export interface CodeReviewServiceServer extends UntypedServiceImplementation {
    * semantics and idempotency (client_id, client_message_id) as a message on the session stream.
    */
   submit: handleUnaryCall<SubmitRequest, SubmitResponse>;
+  /** A file's head text as it was right after the event with a given sequence number (history). */
+  getFileAt: handleUnaryCall<GetFileAtRequest, GetFileAtResponse>;
+  /**
+   * The whole review as a document: Markdown to paste into a pull request, or JSON for programs
+   * (files with their diffs, threads with replies and states, verdicts, participants, timeline).
+   */
+  exportReview: handleUnaryCall<ExportReviewRequest, ExportReviewResponse>;
 }
 
 export interface CodeReviewServiceClient extends Client {
@@ -3549,6 +5311,41 @@ export interface CodeReviewServiceClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: SubmitResponse) => void,
+  ): ClientUnaryCall;
+  /** A file's head text as it was right after the event with a given sequence number (history). */
+  getFileAt(
+    request: GetFileAtRequest,
+    callback: (error: ServiceError | null, response: GetFileAtResponse) => void,
+  ): ClientUnaryCall;
+  getFileAt(
+    request: GetFileAtRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: GetFileAtResponse) => void,
+  ): ClientUnaryCall;
+  getFileAt(
+    request: GetFileAtRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: GetFileAtResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * The whole review as a document: Markdown to paste into a pull request, or JSON for programs
+   * (files with their diffs, threads with replies and states, verdicts, participants, timeline).
+   */
+  exportReview(
+    request: ExportReviewRequest,
+    callback: (error: ServiceError | null, response: ExportReviewResponse) => void,
+  ): ClientUnaryCall;
+  exportReview(
+    request: ExportReviewRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ExportReviewResponse) => void,
+  ): ClientUnaryCall;
+  exportReview(
+    request: ExportReviewRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ExportReviewResponse) => void,
   ): ClientUnaryCall;
 }
 

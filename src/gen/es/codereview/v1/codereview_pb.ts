@@ -20,7 +20,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file codereview/v1/codereview.proto.
  */
 export const file_codereview_v1_codereview: GenFile = /*@__PURE__*/
-  fileDesc("Ch5jb2RlcmV2aWV3L3YxL2NvZGVyZXZpZXcucHJvdG8SDWNvZGVyZXZpZXcudjEi/AUKDlNlc3Npb25NZXNzYWdlEhIKCnNlc3Npb25faWQYASABKAkSEQoJdGltZXN0YW1wGAIgASgDEg8KB3VzZXJfaWQYAyABKAkSJwoEZWRpdBgEIAEoCzIXLmNvZGVyZXZpZXcudjEuQ29kZUVkaXRIABIpCgdjb21tZW50GAUgASgLMhYuY29kZXJldmlldy52MS5Db21tZW50SAASLwoGY3Vyc29yGAYgASgLMh0uY29kZXJldmlldy52MS5DdXJzb3JQb3NpdGlvbkgAEjEKCHByZXNlbmNlGAcgASgLMh0uY29kZXJldmlldy52MS5QcmVzZW5jZVVwZGF0ZUgAEioKBGpvaW4YECABKAsyGi5jb2RlcmV2aWV3LnYxLkpvaW5SZXF1ZXN0SAASKQoHd2VsY29tZRgRIAEoCzIWLmNvZGVyZXZpZXcudjEuV2VsY29tZUgAEjAKCHNuYXBzaG90GBIgASgLMhwuY29kZXJldmlldy52MS5TbmFwc2hvdENodW5rSAASIQoDYWNrGBMgASgLMhIuY29kZXJldmlldy52MS5BY2tIABIsCgVlcnJvchgUIAEoCzIbLmNvZGVyZXZpZXcudjEuU2Vzc2lvbkVycm9ySAASMAoLZmlsZV9vcGVuZWQYFSABKAsyGS5jb2RlcmV2aWV3LnYxLkZpbGVPcGVuZWRIABI3Cg5yZWF1dGhlbnRpY2F0ZRgWIAEoCzIdLmNvZGVyZXZpZXcudjEuUmVhdXRoZW50aWNhdGVIABI0Cg10b2tlbl9yZWZyZXNoGBcgASgLMhsuY29kZXJldmlldy52MS5Ub2tlblJlZnJlc2hIABI0Cg1yb3N0ZXJfdXBkYXRlGBggASgLMhsuY29kZXJldmlldy52MS5Sb3N0ZXJVcGRhdGVIABIQCghzZXF1ZW5jZRgIIAEoAxIZChFjbGllbnRfbWVzc2FnZV9pZBgJIAEoCRIRCgljbGllbnRfaWQYCiABKAlCCQoHcGF5bG9hZCKGAQoIQ29kZUVkaXQSEQoJZmlsZV9wYXRoGAEgASgJEhMKC2xpbmVfbnVtYmVyGAIgASgFEg8KB2NvbnRlbnQYAyABKAkSDwoHdmVyc2lvbhgEIAEoBRIwCgpvcGVyYXRpb25zGAUgAygLMhwuY29kZXJldmlldy52MS5UZXh0T3BlcmF0aW9uIk0KDVRleHRPcGVyYXRpb24SEAoGcmV0YWluGAEgASgNSAASEAoGaW5zZXJ0GAIgASgJSAASEAoGZGVsZXRlGAMgASgNSABCBgoEa2luZCK6AgoHQ29tbWVudBISCgpjb21tZW50X2lkGAEgASgJEhMKC2xpbmVfbnVtYmVyGAIgASgFEgwKBHRleHQYAyABKAkSEQoJZmlsZV9wYXRoGAQgASgJEiwKBmFjdGlvbhgFIAEoDjIcLmNvZGVyZXZpZXcudjEuQ29tbWVudEFjdGlvbhIRCglwYXJlbnRfaWQYBiABKAkSDwoHdmVyc2lvbhgHIAEoBRIRCglhdXRob3JfaWQYCCABKAkSKgoFc3RhdGUYCSABKA4yGy5jb2RlcmV2aWV3LnYxLkNvbW1lbnRTdGF0ZRIQCghvdXRkYXRlZBgKIAEoCBIaChJvcmlnaW5hbF9saW5lX3RleHQYCyABKAkSEgoKY3JlYXRlZF9hdBgMIAEoAxISCgp1cGRhdGVkX2F0GA0gASgDIlIKDkN1cnNvclBvc2l0aW9uEhEKCWZpbGVfcGF0aBgBIAEoCRIMCgRsaW5lGAIgASgFEg4KBmNvbHVtbhgDIAEoBRIPCgd2ZXJzaW9uGAQgASgFIo8BCg5QcmVzZW5jZVVwZGF0ZRI0CgZzdGF0dXMYASABKA4yJC5jb2RlcmV2aWV3LnYxLlByZXNlbmNlVXBkYXRlLlN0YXR1cxIRCgljbGllbnRfaWQYAiABKAkiNAoGU3RhdHVzEgoKBkpPSU5FRBAAEgoKBkFDVElWRRABEggKBElETEUQAhIICgRMRUZUEAMiigEKC0pvaW5SZXF1ZXN0EhEKCWNsaWVudF9pZBgBIAEoCRIiChVyZXN1bWVfYWZ0ZXJfc2VxdWVuY2UYAiABKANIAIgBARIUCgxjYXBhYmlsaXRpZXMYAyADKAkSFAoMZGlzcGxheV9uYW1lGAQgASgJQhgKFl9yZXN1bWVfYWZ0ZXJfc2VxdWVuY2UikgIKB1dlbGNvbWUSFgoOcGFydGljaXBhbnRfaWQYASABKAkSFQoNaGVhZF9zZXF1ZW5jZRgCIAEoAxIlCgRzeW5jGAMgASgOMhcuY29kZXJldmlldy52MS5TeW5jTW9kZRITCgtzeW5jX3JlYXNvbhgEIAEoCRIqCgZyb3N0ZXIYBSADKAsyGi5jb2RlcmV2aWV3LnYxLlBhcnRpY2lwYW50EisKB2N1cnNvcnMYBiADKAsyGi5jb2RlcmV2aWV3LnYxLkN1cnNvclN0YXRlEhEKCXNlcnZlcl9pZBgHIAEoCRIZChFtYXhfbWVzc2FnZV9ieXRlcxgIIAEoBRIVCg1pZGxlX2FmdGVyX21zGAkgASgFIkAKDFJvc3RlclVwZGF0ZRIwCgxwYXJ0aWNpcGFudHMYASADKAsyGi5jb2RlcmV2aWV3LnYxLlBhcnRpY2lwYW50Iq0BCgtQYXJ0aWNpcGFudBIWCg5wYXJ0aWNpcGFudF9pZBgBIAEoCRIPCgd1c2VyX2lkGAIgASgJEhQKDGRpc3BsYXlfbmFtZRgDIAEoCRI0CgZzdGF0dXMYBCABKA4yJC5jb2RlcmV2aWV3LnYxLlByZXNlbmNlVXBkYXRlLlN0YXR1cxIRCglqb2luZWRfYXQYBSABKAMSFgoObGFzdF9hY3RpdmVfYXQYBiABKAMiZwoLQ3Vyc29yU3RhdGUSFgoOcGFydGljaXBhbnRfaWQYASABKAkSDwoHdXNlcl9pZBgCIAEoCRIvCghwb3NpdGlvbhgDIAEoCzIdLmNvZGVyZXZpZXcudjEuQ3Vyc29yUG9zaXRpb24ikgEKDVNuYXBzaG90Q2h1bmsSEAoIc2VxdWVuY2UYASABKAMSDQoFaW5kZXgYAiABKAUSDQoFY291bnQYAyABKAUSJwoFZmlsZXMYBCADKAsyGC5jb2RlcmV2aWV3LnYxLkZpbGVTdGF0ZRIoCghjb21tZW50cxgFIAMoCzIWLmNvZGVyZXZpZXcudjEuQ29tbWVudCJLCglGaWxlU3RhdGUSDAoEcGF0aBgBIAEoCRIPCgd2ZXJzaW9uGAIgASgFEgwKBHRleHQYAyABKAkSEQoJY29udGludWVkGAQgASgIIpIBCgNBY2sSGQoRY2xpZW50X21lc3NhZ2VfaWQYASABKAkSEAoIc2VxdWVuY2UYAiABKAMSDwoHdmVyc2lvbhgDIAEoBRIRCglmaWxlX3BhdGgYBCABKAkSEQoJZHVwbGljYXRlGAUgASgIEhIKCmNvbW1lbnRfaWQYBiABKAkSEwoLbGluZV9udW1iZXIYByABKAUiTQoMU2Vzc2lvbkVycm9yEhkKEWNsaWVudF9tZXNzYWdlX2lkGAEgASgJEiIKBnN0YXR1cxgCIAEoCzISLmdvb2dsZS5ycGMuU3RhdHVzIiQKDlJlYXV0aGVudGljYXRlEhIKCmV4cGlyZXNfYXQYASABKAMiHQoMVG9rZW5SZWZyZXNoEg0KBXRva2VuGAEgASgJIjkKCkZpbGVPcGVuZWQSDAoEcGF0aBgBIAEoCRIPCgd2ZXJzaW9uGAIgASgFEgwKBHRleHQYAyABKAkiKQoLRmlsZUNvbnRlbnQSDAoEcGF0aBgBIAEoCRIMCgR0ZXh0GAIgASgJIn4KEU9wZW5SZXZpZXdSZXF1ZXN0EhIKCnNlc3Npb25faWQYASABKAkSKQoFZmlsZXMYAiADKAsyGi5jb2RlcmV2aWV3LnYxLkZpbGVDb250ZW50EhkKEWNsaWVudF9tZXNzYWdlX2lkGAMgASgJEg8KB3VzZXJfaWQYBCABKAkiTwoST3BlblJldmlld1Jlc3BvbnNlEhAKCHNlcXVlbmNlGAEgASgDEicKBWZpbGVzGAIgAygLMhguY29kZXJldmlldy52MS5GaWxlU3RhdGUiTgoRR2V0U2Vzc2lvblJlcXVlc3QSEgoKc2Vzc2lvbl9pZBgBIAEoCRIRCglwYWdlX3NpemUYAiABKAUSEgoKcGFnZV90b2tlbhgDIAEoCSKEAgoSR2V0U2Vzc2lvblJlc3BvbnNlEhIKCnNlc3Npb25faWQYASABKAkSFQoNaGVhZF9zZXF1ZW5jZRgCIAEoAxInCgVmaWxlcxgDIAMoCzIYLmNvZGVyZXZpZXcudjEuRmlsZVN0YXRlEigKCGNvbW1lbnRzGAQgAygLMhYuY29kZXJldmlldy52MS5Db21tZW50EioKBnJvc3RlchgFIAMoCzIaLmNvZGVyZXZpZXcudjEuUGFydGljaXBhbnQSKwoHY3Vyc29ycxgGIAMoCzIaLmNvZGVyZXZpZXcudjEuQ3Vyc29yU3RhdGUSFwoPbmV4dF9wYWdlX3Rva2VuGAcgASgJIn0KE0xpc3RDb21tZW50c1JlcXVlc3QSEgoKc2Vzc2lvbl9pZBgBIAEoCRIRCglmaWxlX3BhdGgYAiABKAkSGAoQaW5jbHVkZV9yZXNvbHZlZBgDIAEoCBIRCglwYWdlX3NpemUYBCABKAUSEgoKcGFnZV90b2tlbhgFIAEoCSJwChRMaXN0Q29tbWVudHNSZXNwb25zZRIoCghjb21tZW50cxgBIAMoCzIWLmNvZGVyZXZpZXcudjEuQ29tbWVudBIVCg1oZWFkX3NlcXVlbmNlGAIgASgDEhcKD25leHRfcGFnZV90b2tlbhgDIAEoCSKIAQoQU3Vic2NyaWJlUmVxdWVzdBISCgpzZXNzaW9uX2lkGAEgASgJEg8KB3VzZXJfaWQYAiABKAkSEQoJY2xpZW50X2lkGAMgASgJEiIKFXJlc3VtZV9hZnRlcl9zZXF1ZW5jZRgEIAEoA0gAiAEBQhgKFl9yZXN1bWVfYWZ0ZXJfc2VxdWVuY2UiQwoRU3Vic2NyaWJlUmVzcG9uc2USLgoHbWVzc2FnZRgBIAEoCzIdLmNvZGVyZXZpZXcudjEuU2Vzc2lvbk1lc3NhZ2UiPwoNU3VibWl0UmVxdWVzdBIuCgdtZXNzYWdlGAEgASgLMh0uY29kZXJldmlldy52MS5TZXNzaW9uTWVzc2FnZSIxCg5TdWJtaXRSZXNwb25zZRIfCgNhY2sYASABKAsyEi5jb2RlcmV2aWV3LnYxLkFjayq0AQoNQ29tbWVudEFjdGlvbhIeChpDT01NRU5UX0FDVElPTl9VTlNQRUNJRklFRBAAEhkKFUNPTU1FTlRfQUNUSU9OX0NSRUFURRABEhgKFENPTU1FTlRfQUNUSU9OX1JFUExZEAISFwoTQ09NTUVOVF9BQ1RJT05fRURJVBADEhoKFkNPTU1FTlRfQUNUSU9OX1JFU09MVkUQBBIZChVDT01NRU5UX0FDVElPTl9SRU9QRU4QBSphCgxDb21tZW50U3RhdGUSHQoZQ09NTUVOVF9TVEFURV9VTlNQRUNJRklFRBAAEhYKEkNPTU1FTlRfU1RBVEVfT1BFThABEhoKFkNPTU1FTlRfU1RBVEVfUkVTT0xWRUQQAipTCghTeW5jTW9kZRIZChVTWU5DX01PREVfVU5TUEVDSUZJRUQQABIWChJTWU5DX01PREVfU05BUFNIT1QQARIUChBTWU5DX01PREVfUkVTVU1FEAIyhQQKEUNvZGVSZXZpZXdTZXJ2aWNlElgKFENvbGxhYm9yYXRpdmVTZXNzaW9uEh0uY29kZXJldmlldy52MS5TZXNzaW9uTWVzc2FnZRodLmNvZGVyZXZpZXcudjEuU2Vzc2lvbk1lc3NhZ2UoATABElEKCk9wZW5SZXZpZXcSIC5jb2RlcmV2aWV3LnYxLk9wZW5SZXZpZXdSZXF1ZXN0GiEuY29kZXJldmlldy52MS5PcGVuUmV2aWV3UmVzcG9uc2USUQoKR2V0U2Vzc2lvbhIgLmNvZGVyZXZpZXcudjEuR2V0U2Vzc2lvblJlcXVlc3QaIS5jb2RlcmV2aWV3LnYxLkdldFNlc3Npb25SZXNwb25zZRJXCgxMaXN0Q29tbWVudHMSIi5jb2RlcmV2aWV3LnYxLkxpc3RDb21tZW50c1JlcXVlc3QaIy5jb2RlcmV2aWV3LnYxLkxpc3RDb21tZW50c1Jlc3BvbnNlElAKCVN1YnNjcmliZRIfLmNvZGVyZXZpZXcudjEuU3Vic2NyaWJlUmVxdWVzdBogLmNvZGVyZXZpZXcudjEuU3Vic2NyaWJlUmVzcG9uc2UwARJFCgZTdWJtaXQSHC5jb2RlcmV2aWV3LnYxLlN1Ym1pdFJlcXVlc3QaHS5jb2RlcmV2aWV3LnYxLlN1Ym1pdFJlc3BvbnNlYgZwcm90bzM", [file_google_rpc_status]);
+  fileDesc("Ch5jb2RlcmV2aWV3L3YxL2NvZGVyZXZpZXcucHJvdG8SDWNvZGVyZXZpZXcudjEi1QcKDlNlc3Npb25NZXNzYWdlEhIKCnNlc3Npb25faWQYASABKAkSEQoJdGltZXN0YW1wGAIgASgDEg8KB3VzZXJfaWQYAyABKAkSJwoEZWRpdBgEIAEoCzIXLmNvZGVyZXZpZXcudjEuQ29kZUVkaXRIABIpCgdjb21tZW50GAUgASgLMhYuY29kZXJldmlldy52MS5Db21tZW50SAASLwoGY3Vyc29yGAYgASgLMh0uY29kZXJldmlldy52MS5DdXJzb3JQb3NpdGlvbkgAEjEKCHByZXNlbmNlGAcgASgLMh0uY29kZXJldmlldy52MS5QcmVzZW5jZVVwZGF0ZUgAEioKBGpvaW4YECABKAsyGi5jb2RlcmV2aWV3LnYxLkpvaW5SZXF1ZXN0SAASKQoHd2VsY29tZRgRIAEoCzIWLmNvZGVyZXZpZXcudjEuV2VsY29tZUgAEjAKCHNuYXBzaG90GBIgASgLMhwuY29kZXJldmlldy52MS5TbmFwc2hvdENodW5rSAASIQoDYWNrGBMgASgLMhIuY29kZXJldmlldy52MS5BY2tIABIsCgVlcnJvchgUIAEoCzIbLmNvZGVyZXZpZXcudjEuU2Vzc2lvbkVycm9ySAASMAoLZmlsZV9vcGVuZWQYFSABKAsyGS5jb2RlcmV2aWV3LnYxLkZpbGVPcGVuZWRIABI3Cg5yZWF1dGhlbnRpY2F0ZRgWIAEoCzIdLmNvZGVyZXZpZXcudjEuUmVhdXRoZW50aWNhdGVIABI0Cg10b2tlbl9yZWZyZXNoGBcgASgLMhsuY29kZXJldmlldy52MS5Ub2tlblJlZnJlc2hIABI0Cg1yb3N0ZXJfdXBkYXRlGBggASgLMhsuY29kZXJldmlldy52MS5Sb3N0ZXJVcGRhdGVIABI6ChBhcHBseV9zdWdnZXN0aW9uGB4gASgLMh4uY29kZXJldmlldy52MS5BcHBseVN1Z2dlc3Rpb25IABI+ChJzdWdnZXN0aW9uX2FwcGxpZWQYHyABKAsyIC5jb2RlcmV2aWV3LnYxLlN1Z2dlc3Rpb25BcHBsaWVkSAASKQoHdmVyZGljdBggIAEoCzIWLmNvZGVyZXZpZXcudjEuVmVyZGljdEgAEjAKC2ZpbGVfdmlld2VkGCEgASgLMhkuY29kZXJldmlldy52MS5GaWxlVmlld2VkSAASEAoIc2VxdWVuY2UYCCABKAMSGQoRY2xpZW50X21lc3NhZ2VfaWQYCSABKAkSEQoJY2xpZW50X2lkGAogASgJQgkKB3BheWxvYWQihgEKCENvZGVFZGl0EhEKCWZpbGVfcGF0aBgBIAEoCRITCgtsaW5lX251bWJlchgCIAEoBRIPCgdjb250ZW50GAMgASgJEg8KB3ZlcnNpb24YBCABKAUSMAoKb3BlcmF0aW9ucxgFIAMoCzIcLmNvZGVyZXZpZXcudjEuVGV4dE9wZXJhdGlvbiJNCg1UZXh0T3BlcmF0aW9uEhAKBnJldGFpbhgBIAEoDUgAEhAKBmluc2VydBgCIAEoCUgAEhAKBmRlbGV0ZRgDIAEoDUgAQgYKBGtpbmQitQMKB0NvbW1lbnQSEgoKY29tbWVudF9pZBgBIAEoCRITCgtsaW5lX251bWJlchgCIAEoBRIMCgR0ZXh0GAMgASgJEhEKCWZpbGVfcGF0aBgEIAEoCRIsCgZhY3Rpb24YBSABKA4yHC5jb2RlcmV2aWV3LnYxLkNvbW1lbnRBY3Rpb24SEQoJcGFyZW50X2lkGAYgASgJEg8KB3ZlcnNpb24YByABKAUSEQoJYXV0aG9yX2lkGAggASgJEioKBXN0YXRlGAkgASgOMhsuY29kZXJldmlldy52MS5Db21tZW50U3RhdGUSEAoIb3V0ZGF0ZWQYCiABKAgSGgoSb3JpZ2luYWxfbGluZV90ZXh0GAsgASgJEhIKCmNyZWF0ZWRfYXQYDCABKAMSEgoKdXBkYXRlZF9hdBgNIAEoAxItCgRzaWRlGA4gASgOMhouY29kZXJldmlldy52MS5Db21tZW50U2lkZUgAiAEBEjIKCnN1Z2dlc3Rpb24YDyABKAsyGS5jb2RlcmV2aWV3LnYxLlN1Z2dlc3Rpb25IAYgBAUIHCgVfc2lkZUINCgtfc3VnZ2VzdGlvbiKLAgoKU3VnZ2VzdGlvbhISCgpzdGFydF9saW5lGAEgASgFEhAKCGVuZF9saW5lGAIgASgFEhMKC3JlcGxhY2VtZW50GAMgASgJEhUKDW9yaWdpbmFsX3RleHQYBCABKAkSLwoGc3RhdHVzGAUgASgOMh8uY29kZXJldmlldy52MS5TdWdnZXN0aW9uU3RhdHVzEhAKCGNvbmZsaWN0GAYgASgJEhIKCmFwcGxpZWRfYnkYByABKAkSEgoKYXBwbGllZF9hdBgIIAEoAxIYChBhcHBsaWVkX3NlcXVlbmNlGAkgASgDEhMKC3JhbmdlX3N0YXJ0GAogASgFEhEKCXJhbmdlX2VuZBgLIAEoBSIlCg9BcHBseVN1Z2dlc3Rpb24SEgoKY29tbWVudF9pZBgBIAEoCSKVAQoRU3VnZ2VzdGlvbkFwcGxpZWQSEgoKY29tbWVudF9pZBgBIAEoCRIcChRzdWdnZXN0aW9uX2F1dGhvcl9pZBgCIAEoCRIlCgRlZGl0GAMgASgLMhcuY29kZXJldmlldy52MS5Db2RlRWRpdBInCgdjb21tZW50GAQgASgLMhYuY29kZXJldmlldy52MS5Db21tZW50IncKB1ZlcmRpY3QSKAoEa2luZBgBIAEoDjIaLmNvZGVyZXZpZXcudjEuVmVyZGljdEtpbmQSDwoHbWVzc2FnZRgCIAEoCRITCgtyZXZpZXdlcl9pZBgDIAEoCRIKCgJhdBgEIAEoAxIQCghzZXF1ZW5jZRgFIAEoAyJvCgpGaWxlVmlld2VkEhEKCWZpbGVfcGF0aBgBIAEoCRIPCgd2ZXJzaW9uGAIgASgFEg4KBnZpZXdlZBgDIAEoCBIPCgd1c2VyX2lkGAQgASgJEgoKAmF0GAUgASgDEhAKCHNlcXVlbmNlGAYgASgDIlIKDkN1cnNvclBvc2l0aW9uEhEKCWZpbGVfcGF0aBgBIAEoCRIMCgRsaW5lGAIgASgFEg4KBmNvbHVtbhgDIAEoBRIPCgd2ZXJzaW9uGAQgASgFIo8BCg5QcmVzZW5jZVVwZGF0ZRI0CgZzdGF0dXMYASABKA4yJC5jb2RlcmV2aWV3LnYxLlByZXNlbmNlVXBkYXRlLlN0YXR1cxIRCgljbGllbnRfaWQYAiABKAkiNAoGU3RhdHVzEgoKBkpPSU5FRBAAEgoKBkFDVElWRRABEggKBElETEUQAhIICgRMRUZUEAMiigEKC0pvaW5SZXF1ZXN0EhEKCWNsaWVudF9pZBgBIAEoCRIiChVyZXN1bWVfYWZ0ZXJfc2VxdWVuY2UYAiABKANIAIgBARIUCgxjYXBhYmlsaXRpZXMYAyADKAkSFAoMZGlzcGxheV9uYW1lGAQgASgJQhgKFl9yZXN1bWVfYWZ0ZXJfc2VxdWVuY2UikgIKB1dlbGNvbWUSFgoOcGFydGljaXBhbnRfaWQYASABKAkSFQoNaGVhZF9zZXF1ZW5jZRgCIAEoAxIlCgRzeW5jGAMgASgOMhcuY29kZXJldmlldy52MS5TeW5jTW9kZRITCgtzeW5jX3JlYXNvbhgEIAEoCRIqCgZyb3N0ZXIYBSADKAsyGi5jb2RlcmV2aWV3LnYxLlBhcnRpY2lwYW50EisKB2N1cnNvcnMYBiADKAsyGi5jb2RlcmV2aWV3LnYxLkN1cnNvclN0YXRlEhEKCXNlcnZlcl9pZBgHIAEoCRIZChFtYXhfbWVzc2FnZV9ieXRlcxgIIAEoBRIVCg1pZGxlX2FmdGVyX21zGAkgASgFIkAKDFJvc3RlclVwZGF0ZRIwCgxwYXJ0aWNpcGFudHMYASADKAsyGi5jb2RlcmV2aWV3LnYxLlBhcnRpY2lwYW50Iq0BCgtQYXJ0aWNpcGFudBIWCg5wYXJ0aWNpcGFudF9pZBgBIAEoCRIPCgd1c2VyX2lkGAIgASgJEhQKDGRpc3BsYXlfbmFtZRgDIAEoCRI0CgZzdGF0dXMYBCABKA4yJC5jb2RlcmV2aWV3LnYxLlByZXNlbmNlVXBkYXRlLlN0YXR1cxIRCglqb2luZWRfYXQYBSABKAMSFgoObGFzdF9hY3RpdmVfYXQYBiABKAMiZwoLQ3Vyc29yU3RhdGUSFgoOcGFydGljaXBhbnRfaWQYASABKAkSDwoHdXNlcl9pZBgCIAEoCRIvCghwb3NpdGlvbhgDIAEoCzIdLmNvZGVyZXZpZXcudjEuQ3Vyc29yUG9zaXRpb24i5wEKDVNuYXBzaG90Q2h1bmsSEAoIc2VxdWVuY2UYASABKAMSDQoFaW5kZXgYAiABKAUSDQoFY291bnQYAyABKAUSJwoFZmlsZXMYBCADKAsyGC5jb2RlcmV2aWV3LnYxLkZpbGVTdGF0ZRIoCghjb21tZW50cxgFIAMoCzIWLmNvZGVyZXZpZXcudjEuQ29tbWVudBIoCgh2ZXJkaWN0cxgGIAMoCzIWLmNvZGVyZXZpZXcudjEuVmVyZGljdBIpCgZ2aWV3ZWQYByADKAsyGS5jb2RlcmV2aWV3LnYxLkZpbGVWaWV3ZWQicgoJRmlsZVN0YXRlEgwKBHBhdGgYASABKAkSDwoHdmVyc2lvbhgCIAEoBRIMCgR0ZXh0GAMgASgJEhEKCWNvbnRpbnVlZBgEIAEoCBIlCgRiYXNlGAUgASgLMhcuY29kZXJldmlldy52MS5GaWxlQmFzZSJaCghGaWxlQmFzZRIMCgR0ZXh0GAEgASgJEhUKDXByZXZpb3VzX3BhdGgYAiABKAkSKQoGY2hhbmdlGAMgASgOMhkuY29kZXJldmlldy52MS5GaWxlQ2hhbmdlIpIBCgNBY2sSGQoRY2xpZW50X21lc3NhZ2VfaWQYASABKAkSEAoIc2VxdWVuY2UYAiABKAMSDwoHdmVyc2lvbhgDIAEoBRIRCglmaWxlX3BhdGgYBCABKAkSEQoJZHVwbGljYXRlGAUgASgIEhIKCmNvbW1lbnRfaWQYBiABKAkSEwoLbGluZV9udW1iZXIYByABKAUiTQoMU2Vzc2lvbkVycm9yEhkKEWNsaWVudF9tZXNzYWdlX2lkGAEgASgJEiIKBnN0YXR1cxgCIAEoCzISLmdvb2dsZS5ycGMuU3RhdHVzIiQKDlJlYXV0aGVudGljYXRlEhIKCmV4cGlyZXNfYXQYASABKAMiHQoMVG9rZW5SZWZyZXNoEg0KBXRva2VuGAEgASgJImAKCkZpbGVPcGVuZWQSDAoEcGF0aBgBIAEoCRIPCgd2ZXJzaW9uGAIgASgFEgwKBHRleHQYAyABKAkSJQoEYmFzZRgEIAEoCzIXLmNvZGVyZXZpZXcudjEuRmlsZUJhc2UiXgoLRmlsZUNvbnRlbnQSDAoEcGF0aBgBIAEoCRIMCgR0ZXh0GAIgASgJEioKBGJhc2UYAyABKAsyFy5jb2RlcmV2aWV3LnYxLkZpbGVCYXNlSACIAQFCBwoFX2Jhc2UifgoRT3BlblJldmlld1JlcXVlc3QSEgoKc2Vzc2lvbl9pZBgBIAEoCRIpCgVmaWxlcxgCIAMoCzIaLmNvZGVyZXZpZXcudjEuRmlsZUNvbnRlbnQSGQoRY2xpZW50X21lc3NhZ2VfaWQYAyABKAkSDwoHdXNlcl9pZBgEIAEoCSJPChJPcGVuUmV2aWV3UmVzcG9uc2USEAoIc2VxdWVuY2UYASABKAMSJwoFZmlsZXMYAiADKAsyGC5jb2RlcmV2aWV3LnYxLkZpbGVTdGF0ZSJOChFHZXRTZXNzaW9uUmVxdWVzdBISCgpzZXNzaW9uX2lkGAEgASgJEhEKCXBhZ2Vfc2l6ZRgCIAEoBRISCgpwYWdlX3Rva2VuGAMgASgJIogDChJHZXRTZXNzaW9uUmVzcG9uc2USEgoKc2Vzc2lvbl9pZBgBIAEoCRIVCg1oZWFkX3NlcXVlbmNlGAIgASgDEicKBWZpbGVzGAMgAygLMhguY29kZXJldmlldy52MS5GaWxlU3RhdGUSKAoIY29tbWVudHMYBCADKAsyFi5jb2RlcmV2aWV3LnYxLkNvbW1lbnQSKgoGcm9zdGVyGAUgAygLMhouY29kZXJldmlldy52MS5QYXJ0aWNpcGFudBIrCgdjdXJzb3JzGAYgAygLMhouY29kZXJldmlldy52MS5DdXJzb3JTdGF0ZRIXCg9uZXh0X3BhZ2VfdG9rZW4YByABKAkSLQoHc3VtbWFyeRgKIAEoCzIcLmNvZGVyZXZpZXcudjEuUmV2aWV3U3VtbWFyeRIoCgh2ZXJkaWN0cxgLIAMoCzIWLmNvZGVyZXZpZXcudjEuVmVyZGljdBIpCgZ2aWV3ZWQYDCADKAsyGS5jb2RlcmV2aWV3LnYxLkZpbGVWaWV3ZWQi9wIKDVJldmlld1N1bW1hcnkSLQoHb3V0Y29tZRgBIAEoDjIcLmNvZGVyZXZpZXcudjEuUmV2aWV3T3V0Y29tZRIoCgh2ZXJkaWN0cxgCIAMoCzIWLmNvZGVyZXZpZXcudjEuVmVyZGljdBIPCgd0aHJlYWRzGAMgASgFEhoKEnVucmVzb2x2ZWRfdGhyZWFkcxgEIAEoBRIYChByZXNvbHZlZF90aHJlYWRzGAUgASgFEhgKEG91dGRhdGVkX3RocmVhZHMYBiABKAUSEwoLc3VnZ2VzdGlvbnMYByABKAUSGwoTcGVuZGluZ19zdWdnZXN0aW9ucxgIIAEoBRIbChNhcHBsaWVkX3N1Z2dlc3Rpb25zGAkgASgFEh8KF2NvbmZsaWN0aW5nX3N1Z2dlc3Rpb25zGAogASgFEg0KBWZpbGVzGAsgASgFEi0KBnZpZXdlZBgMIAMoCzIdLmNvZGVyZXZpZXcudjEuVmlld2VkUHJvZ3Jlc3MiTAoOVmlld2VkUHJvZ3Jlc3MSDwoHdXNlcl9pZBgBIAEoCRIUCgxmaWxlc192aWV3ZWQYAiABKAUSEwoLZmlsZXNfdG90YWwYAyABKAUiXQoQR2V0RmlsZUF0UmVxdWVzdBISCgpzZXNzaW9uX2lkGAEgASgJEhEKCWZpbGVfcGF0aBgCIAEoCRIVCghzZXF1ZW5jZRgDIAEoA0gAiAEBQgsKCV9zZXF1ZW5jZSJnChFHZXRGaWxlQXRSZXNwb25zZRIRCglmaWxlX3BhdGgYASABKAkSEAoIc2VxdWVuY2UYAiABKAMSDgoGZXhpc3RzGAMgASgIEg8KB3ZlcnNpb24YBCABKAUSDAoEdGV4dBgFIAEoCSJWChNFeHBvcnRSZXZpZXdSZXF1ZXN0EhIKCnNlc3Npb25faWQYASABKAkSKwoGZm9ybWF0GAIgASgOMhsuY29kZXJldmlldy52MS5FeHBvcnRGb3JtYXQigQEKFEV4cG9ydFJldmlld1Jlc3BvbnNlEisKBmZvcm1hdBgBIAEoDjIbLmNvZGVyZXZpZXcudjEuRXhwb3J0Rm9ybWF0EhQKDGNvbnRlbnRfdHlwZRgCIAEoCRIPCgdjb250ZW50GAMgASgJEhUKDWhlYWRfc2VxdWVuY2UYBCABKAMifQoTTGlzdENvbW1lbnRzUmVxdWVzdBISCgpzZXNzaW9uX2lkGAEgASgJEhEKCWZpbGVfcGF0aBgCIAEoCRIYChBpbmNsdWRlX3Jlc29sdmVkGAMgASgIEhEKCXBhZ2Vfc2l6ZRgEIAEoBRISCgpwYWdlX3Rva2VuGAUgASgJInAKFExpc3RDb21tZW50c1Jlc3BvbnNlEigKCGNvbW1lbnRzGAEgAygLMhYuY29kZXJldmlldy52MS5Db21tZW50EhUKDWhlYWRfc2VxdWVuY2UYAiABKAMSFwoPbmV4dF9wYWdlX3Rva2VuGAMgASgJIogBChBTdWJzY3JpYmVSZXF1ZXN0EhIKCnNlc3Npb25faWQYASABKAkSDwoHdXNlcl9pZBgCIAEoCRIRCgljbGllbnRfaWQYAyABKAkSIgoVcmVzdW1lX2FmdGVyX3NlcXVlbmNlGAQgASgDSACIAQFCGAoWX3Jlc3VtZV9hZnRlcl9zZXF1ZW5jZSJDChFTdWJzY3JpYmVSZXNwb25zZRIuCgdtZXNzYWdlGAEgASgLMh0uY29kZXJldmlldy52MS5TZXNzaW9uTWVzc2FnZSI/Cg1TdWJtaXRSZXF1ZXN0Ei4KB21lc3NhZ2UYASABKAsyHS5jb2RlcmV2aWV3LnYxLlNlc3Npb25NZXNzYWdlIjEKDlN1Ym1pdFJlc3BvbnNlEh8KA2FjaxgBIAEoCzISLmNvZGVyZXZpZXcudjEuQWNrKrQBCg1Db21tZW50QWN0aW9uEh4KGkNPTU1FTlRfQUNUSU9OX1VOU1BFQ0lGSUVEEAASGQoVQ09NTUVOVF9BQ1RJT05fQ1JFQVRFEAESGAoUQ09NTUVOVF9BQ1RJT05fUkVQTFkQAhIXChNDT01NRU5UX0FDVElPTl9FRElUEAMSGgoWQ09NTUVOVF9BQ1RJT05fUkVTT0xWRRAEEhkKFUNPTU1FTlRfQUNUSU9OX1JFT1BFThAFKmEKDENvbW1lbnRTdGF0ZRIdChlDT01NRU5UX1NUQVRFX1VOU1BFQ0lGSUVEEAASFgoSQ09NTUVOVF9TVEFURV9PUEVOEAESGgoWQ09NTUVOVF9TVEFURV9SRVNPTFZFRBACKlkKC0NvbW1lbnRTaWRlEhwKGENPTU1FTlRfU0lERV9VTlNQRUNJRklFRBAAEhUKEUNPTU1FTlRfU0lERV9IRUFEEAESFQoRQ09NTUVOVF9TSURFX0JBU0UQAiqWAQoQU3VnZ2VzdGlvblN0YXR1cxIhCh1TVUdHRVNUSU9OX1NUQVRVU19VTlNQRUNJRklFRBAAEh0KGVNVR0dFU1RJT05fU1RBVFVTX1BFTkRJTkcQARIdChlTVUdHRVNUSU9OX1NUQVRVU19BUFBMSUVEEAISIQodU1VHR0VTVElPTl9TVEFUVVNfQ09ORkxJQ1RJTkcQAyqBAQoLVmVyZGljdEtpbmQSHAoYVkVSRElDVF9LSU5EX1VOU1BFQ0lGSUVEEAASGAoUVkVSRElDVF9LSU5EX0FQUFJPVkUQARIgChxWRVJESUNUX0tJTkRfUkVRVUVTVF9DSEFOR0VTEAISGAoUVkVSRElDVF9LSU5EX0NPTU1FTlQQAypTCghTeW5jTW9kZRIZChVTWU5DX01PREVfVU5TUEVDSUZJRUQQABIWChJTWU5DX01PREVfU05BUFNIT1QQARIUChBTWU5DX01PREVfUkVTVU1FEAIqjAEKCkZpbGVDaGFuZ2USGwoXRklMRV9DSEFOR0VfVU5TUEVDSUZJRUQQABIVChFGSUxFX0NIQU5HRV9BRERFRBABEhgKFEZJTEVfQ0hBTkdFX01PRElGSUVEEAISFwoTRklMRV9DSEFOR0VfREVMRVRFRBADEhcKE0ZJTEVfQ0hBTkdFX1JFTkFNRUQQBCqpAQoNUmV2aWV3T3V0Y29tZRIeChpSRVZJRVdfT1VUQ09NRV9VTlNQRUNJRklFRBAAEhcKE1JFVklFV19PVVRDT01FX05PTkUQARIcChhSRVZJRVdfT1VUQ09NRV9DT01NRU5URUQQAhIbChdSRVZJRVdfT1VUQ09NRV9BUFBST1ZFRBADEiQKIFJFVklFV19PVVRDT01FX0NIQU5HRVNfUkVRVUVTVEVEEAQqYQoMRXhwb3J0Rm9ybWF0Eh0KGUVYUE9SVF9GT1JNQVRfVU5TUEVDSUZJRUQQABIaChZFWFBPUlRfRk9STUFUX01BUktET1dOEAESFgoSRVhQT1JUX0ZPUk1BVF9KU09OEAIyrgUKEUNvZGVSZXZpZXdTZXJ2aWNlElgKFENvbGxhYm9yYXRpdmVTZXNzaW9uEh0uY29kZXJldmlldy52MS5TZXNzaW9uTWVzc2FnZRodLmNvZGVyZXZpZXcudjEuU2Vzc2lvbk1lc3NhZ2UoATABElEKCk9wZW5SZXZpZXcSIC5jb2RlcmV2aWV3LnYxLk9wZW5SZXZpZXdSZXF1ZXN0GiEuY29kZXJldmlldy52MS5PcGVuUmV2aWV3UmVzcG9uc2USUQoKR2V0U2Vzc2lvbhIgLmNvZGVyZXZpZXcudjEuR2V0U2Vzc2lvblJlcXVlc3QaIS5jb2RlcmV2aWV3LnYxLkdldFNlc3Npb25SZXNwb25zZRJXCgxMaXN0Q29tbWVudHMSIi5jb2RlcmV2aWV3LnYxLkxpc3RDb21tZW50c1JlcXVlc3QaIy5jb2RlcmV2aWV3LnYxLkxpc3RDb21tZW50c1Jlc3BvbnNlElAKCVN1YnNjcmliZRIfLmNvZGVyZXZpZXcudjEuU3Vic2NyaWJlUmVxdWVzdBogLmNvZGVyZXZpZXcudjEuU3Vic2NyaWJlUmVzcG9uc2UwARJFCgZTdWJtaXQSHC5jb2RlcmV2aWV3LnYxLlN1Ym1pdFJlcXVlc3QaHS5jb2RlcmV2aWV3LnYxLlN1Ym1pdFJlc3BvbnNlEk4KCUdldEZpbGVBdBIfLmNvZGVyZXZpZXcudjEuR2V0RmlsZUF0UmVxdWVzdBogLmNvZGVyZXZpZXcudjEuR2V0RmlsZUF0UmVzcG9uc2USVwoMRXhwb3J0UmV2aWV3EiIuY29kZXJldmlldy52MS5FeHBvcnRSZXZpZXdSZXF1ZXN0GiMuY29kZXJldmlldy52MS5FeHBvcnRSZXZpZXdSZXNwb25zZWIGcHJvdG8z", [file_google_rpc_status]);
 
 /**
  * Every message on the session stream, in both directions.
@@ -152,6 +152,42 @@ export type SessionMessage = Message<"codereview.v1.SessionMessage"> & {
      */
     value: RosterUpdate;
     case: "rosterUpdate";
+  } | {
+    /**
+     * Client -> server: apply the suggested change of a thread (a role that may edit). It becomes
+     * an edit of the current text, or is refused SUGGESTION_CONFLICT; never applied elsewhere.
+     *
+     * @generated from field: codereview.v1.ApplySuggestion apply_suggestion = 30;
+     */
+    value: ApplySuggestion;
+    case: "applySuggestion";
+  } | {
+    /**
+     * Server -> client: a suggestion was applied: the edit it became and its thread. Sent to the
+     * applier too (it has not got the edit yet). user_id is the applier.
+     *
+     * @generated from field: codereview.v1.SuggestionApplied suggestion_applied = 31;
+     */
+    value: SuggestionApplied;
+    case: "suggestionApplied";
+  } | {
+    /**
+     * Both ways: a reviewer's verdict on the review (durable; each reviewer's latest one counts,
+     * earlier ones are kept). Sent back to its giver as well.
+     *
+     * @generated from field: codereview.v1.Verdict verdict = 32;
+     */
+    value: Verdict;
+    case: "verdict";
+  } | {
+    /**
+     * Both ways: a participant marked a file viewed, or not viewed, at a version (durable). Sent
+     * back to its sender as well.
+     *
+     * @generated from field: codereview.v1.FileViewed file_viewed = 33;
+     */
+    value: FileViewed;
+    case: "fileViewed";
   } | { case: undefined; value?: undefined };
 
   /**
@@ -358,6 +394,22 @@ export type Comment = Message<"codereview.v1.Comment"> & {
    * @generated from field: int64 updated_at = 13;
    */
   updatedAt: bigint;
+
+  /**
+   * Which text line_number is a line of. HEAD (or unspecified): the live text; the comment moves
+   * with edits. BASE: a line of the file's base text (e.g. code the change removes); it never
+   * moves and is never outdated. Replies share their thread's side.
+   *
+   * @generated from field: optional codereview.v1.CommentSide side = 14;
+   */
+  side?: CommentSide | undefined;
+
+  /**
+   * A suggested replacement for lines of the head (a new thread on the head only).
+   *
+   * @generated from field: optional codereview.v1.Suggestion suggestion = 15;
+   */
+  suggestion?: Suggestion | undefined;
 };
 
 /**
@@ -366,6 +418,249 @@ export type Comment = Message<"codereview.v1.Comment"> & {
  */
 export const CommentSchema: GenMessage<Comment> = /*@__PURE__*/
   messageDesc(file_codereview_v1_codereview, 3);
+
+/**
+ * A change suggested for whole lines of a file's head.
+ *
+ * @generated from message codereview.v1.Suggestion
+ */
+export type Suggestion = Message<"codereview.v1.Suggestion"> & {
+  /**
+   * On create: the first and last line (1-based, inclusive) at the comment's version; the
+   * comment's line_number is one of them (0: end_line). On the way out: as when it was made.
+   *
+   * @generated from field: int32 start_line = 1;
+   */
+  startLine: number;
+
+  /**
+   * @generated from field: int32 end_line = 2;
+   */
+  endLine: number;
+
+  /**
+   * The text that replaces the lines ('' deletes them). When the lines end with a line break and
+   * the replacement does not, the lines' own line break is added.
+   *
+   * @generated from field: string replacement = 3;
+   */
+  replacement: string;
+
+  /**
+   * On create (optional): the lines' text as the client saw them, last line break included; the
+   * suggestion is refused SUGGESTION_CONFLICT when the lines hold something else. On the way out:
+   * the lines' text when the suggestion was made.
+   *
+   * @generated from field: string original_text = 4;
+   */
+  originalText: string;
+
+  /**
+   * Server-filled below. The status as of the comment's version (clients can decide it from the
+   * range as the file changes: src/review/suggestion.ts).
+   *
+   * @generated from field: codereview.v1.SuggestionStatus status = 5;
+   */
+  status: SuggestionStatus;
+
+  /**
+   * When conflicting: why (lines_deleted, lines_partly_deleted, lines_edited, lines_joined).
+   *
+   * @generated from field: string conflict = 6;
+   */
+  conflict: string;
+
+  /**
+   * @generated from field: string applied_by = 7;
+   */
+  appliedBy: string;
+
+  /**
+   * @generated from field: int64 applied_at = 8;
+   */
+  appliedAt: bigint;
+
+  /**
+   * @generated from field: int64 applied_sequence = 9;
+   */
+  appliedSequence: bigint;
+
+  /**
+   * The lines' code point range [range_start, range_end) at the comment's version; it moves with
+   * edits as a comment's line does.
+   *
+   * @generated from field: int32 range_start = 10;
+   */
+  rangeStart: number;
+
+  /**
+   * @generated from field: int32 range_end = 11;
+   */
+  rangeEnd: number;
+};
+
+/**
+ * Describes the message codereview.v1.Suggestion.
+ * Use `create(SuggestionSchema)` to create a new message.
+ */
+export const SuggestionSchema: GenMessage<Suggestion> = /*@__PURE__*/
+  messageDesc(file_codereview_v1_codereview, 4);
+
+/**
+ * Applies a thread's suggestion.
+ *
+ * @generated from message codereview.v1.ApplySuggestion
+ */
+export type ApplySuggestion = Message<"codereview.v1.ApplySuggestion"> & {
+  /**
+   * The thread (its root comment, or any reply in it).
+   *
+   * @generated from field: string comment_id = 1;
+   */
+  commentId: string;
+};
+
+/**
+ * Describes the message codereview.v1.ApplySuggestion.
+ * Use `create(ApplySuggestionSchema)` to create a new message.
+ */
+export const ApplySuggestionSchema: GenMessage<ApplySuggestion> = /*@__PURE__*/
+  messageDesc(file_codereview_v1_codereview, 5);
+
+/**
+ * A suggestion that was applied.
+ *
+ * @generated from message codereview.v1.SuggestionApplied
+ */
+export type SuggestionApplied = Message<"codereview.v1.SuggestionApplied"> & {
+  /**
+   * The thread's root comment id.
+   *
+   * @generated from field: string comment_id = 1;
+   */
+  commentId: string;
+
+  /**
+   * Who made the suggestion (the message's user_id applied it).
+   *
+   * @generated from field: string suggestion_author_id = 2;
+   */
+  suggestionAuthorId: string;
+
+  /**
+   * The edit it became, as broadcast edits are: operations on version - 1, the new version, the
+   * first changed line and its text.
+   *
+   * @generated from field: codereview.v1.CodeEdit edit = 3;
+   */
+  edit?: CodeEdit | undefined;
+
+  /**
+   * The thread's root after: suggestion APPLIED, state RESOLVED.
+   *
+   * @generated from field: codereview.v1.Comment comment = 4;
+   */
+  comment?: Comment | undefined;
+};
+
+/**
+ * Describes the message codereview.v1.SuggestionApplied.
+ * Use `create(SuggestionAppliedSchema)` to create a new message.
+ */
+export const SuggestionAppliedSchema: GenMessage<SuggestionApplied> = /*@__PURE__*/
+  messageDesc(file_codereview_v1_codereview, 6);
+
+/**
+ * A verdict on the review.
+ *
+ * @generated from message codereview.v1.Verdict
+ */
+export type Verdict = Message<"codereview.v1.Verdict"> & {
+  /**
+   * @generated from field: codereview.v1.VerdictKind kind = 1;
+   */
+  kind: VerdictKind;
+
+  /**
+   * @generated from field: string message = 2;
+   */
+  message: string;
+
+  /**
+   * Server-filled: who gave it, when (ms since the epoch), and its event's sequence number.
+   *
+   * @generated from field: string reviewer_id = 3;
+   */
+  reviewerId: string;
+
+  /**
+   * @generated from field: int64 at = 4;
+   */
+  at: bigint;
+
+  /**
+   * @generated from field: int64 sequence = 5;
+   */
+  sequence: bigint;
+};
+
+/**
+ * Describes the message codereview.v1.Verdict.
+ * Use `create(VerdictSchema)` to create a new message.
+ */
+export const VerdictSchema: GenMessage<Verdict> = /*@__PURE__*/
+  messageDesc(file_codereview_v1_codereview, 7);
+
+/**
+ * A participant's "viewed" mark on a file.
+ *
+ * @generated from message codereview.v1.FileViewed
+ */
+export type FileViewed = Message<"codereview.v1.FileViewed"> & {
+  /**
+   * @generated from field: string file_path = 1;
+   */
+  filePath: string;
+
+  /**
+   * The file version viewed (0 on the way in: the current one). The mark counts while the file is
+   * at this version: a change of the file after it resets it.
+   *
+   * @generated from field: int32 version = 2;
+   */
+  version: number;
+
+  /**
+   * False: take the mark back.
+   *
+   * @generated from field: bool viewed = 3;
+   */
+  viewed: boolean;
+
+  /**
+   * Server-filled.
+   *
+   * @generated from field: string user_id = 4;
+   */
+  userId: string;
+
+  /**
+   * @generated from field: int64 at = 5;
+   */
+  at: bigint;
+
+  /**
+   * @generated from field: int64 sequence = 6;
+   */
+  sequence: bigint;
+};
+
+/**
+ * Describes the message codereview.v1.FileViewed.
+ * Use `create(FileViewedSchema)` to create a new message.
+ */
+export const FileViewedSchema: GenMessage<FileViewed> = /*@__PURE__*/
+  messageDesc(file_codereview_v1_codereview, 8);
 
 /**
  * A participant's cursor. Ephemeral: broadcast, coalesced under load, never logged.
@@ -402,7 +697,7 @@ export type CursorPosition = Message<"codereview.v1.CursorPosition"> & {
  * Use `create(CursorPositionSchema)` to create a new message.
  */
 export const CursorPositionSchema: GenMessage<CursorPosition> = /*@__PURE__*/
-  messageDesc(file_codereview_v1_codereview, 4);
+  messageDesc(file_codereview_v1_codereview, 9);
 
 /**
  * Presence of a participant. The seed's enum, kept: JOINED is its zero value.
@@ -428,7 +723,7 @@ export type PresenceUpdate = Message<"codereview.v1.PresenceUpdate"> & {
  * Use `create(PresenceUpdateSchema)` to create a new message.
  */
 export const PresenceUpdateSchema: GenMessage<PresenceUpdate> = /*@__PURE__*/
-  messageDesc(file_codereview_v1_codereview, 5);
+  messageDesc(file_codereview_v1_codereview, 10);
 
 /**
  * buf:lint:ignore ENUM_VALUE_PREFIX
@@ -463,7 +758,7 @@ export enum PresenceUpdate_Status {
  * Describes the enum codereview.v1.PresenceUpdate.Status.
  */
 export const PresenceUpdate_StatusSchema: GenEnum<PresenceUpdate_Status> = /*@__PURE__*/
-  enumDesc(file_codereview_v1_codereview, 5, 0);
+  enumDesc(file_codereview_v1_codereview, 10, 0);
 
 /**
  * The richer join of newer clients (the first message, with session_id and user_id set).
@@ -506,7 +801,7 @@ export type JoinRequest = Message<"codereview.v1.JoinRequest"> & {
  * Use `create(JoinRequestSchema)` to create a new message.
  */
 export const JoinRequestSchema: GenMessage<JoinRequest> = /*@__PURE__*/
-  messageDesc(file_codereview_v1_codereview, 6);
+  messageDesc(file_codereview_v1_codereview, 11);
 
 /**
  * The server's answer to a join.
@@ -579,7 +874,7 @@ export type Welcome = Message<"codereview.v1.Welcome"> & {
  * Use `create(WelcomeSchema)` to create a new message.
  */
 export const WelcomeSchema: GenMessage<Welcome> = /*@__PURE__*/
-  messageDesc(file_codereview_v1_codereview, 7);
+  messageDesc(file_codereview_v1_codereview, 12);
 
 /**
  * Presence changes since the last update: each participant at most once, in its latest state
@@ -599,7 +894,7 @@ export type RosterUpdate = Message<"codereview.v1.RosterUpdate"> & {
  * Use `create(RosterUpdateSchema)` to create a new message.
  */
 export const RosterUpdateSchema: GenMessage<RosterUpdate> = /*@__PURE__*/
-  messageDesc(file_codereview_v1_codereview, 8);
+  messageDesc(file_codereview_v1_codereview, 13);
 
 /**
  * A participant in the roster.
@@ -643,7 +938,7 @@ export type Participant = Message<"codereview.v1.Participant"> & {
  * Use `create(ParticipantSchema)` to create a new message.
  */
 export const ParticipantSchema: GenMessage<Participant> = /*@__PURE__*/
-  messageDesc(file_codereview_v1_codereview, 9);
+  messageDesc(file_codereview_v1_codereview, 14);
 
 /**
  * A participant's current cursor, at the file's current version.
@@ -672,7 +967,7 @@ export type CursorState = Message<"codereview.v1.CursorState"> & {
  * Use `create(CursorStateSchema)` to create a new message.
  */
 export const CursorStateSchema: GenMessage<CursorState> = /*@__PURE__*/
-  messageDesc(file_codereview_v1_codereview, 10);
+  messageDesc(file_codereview_v1_codereview, 15);
 
 /**
  * One part of a snapshot. Chunks are numbered; a file larger than a chunk continues in the next
@@ -707,6 +1002,18 @@ export type SnapshotChunk = Message<"codereview.v1.SnapshotChunk"> & {
    * @generated from field: repeated codereview.v1.Comment comments = 5;
    */
   comments: Comment[];
+
+  /**
+   * Every verdict given (each reviewer's latest counts) and every viewed mark.
+   *
+   * @generated from field: repeated codereview.v1.Verdict verdicts = 6;
+   */
+  verdicts: Verdict[];
+
+  /**
+   * @generated from field: repeated codereview.v1.FileViewed viewed = 7;
+   */
+  viewed: FileViewed[];
 };
 
 /**
@@ -714,7 +1021,7 @@ export type SnapshotChunk = Message<"codereview.v1.SnapshotChunk"> & {
  * Use `create(SnapshotChunkSchema)` to create a new message.
  */
 export const SnapshotChunkSchema: GenMessage<SnapshotChunk> = /*@__PURE__*/
-  messageDesc(file_codereview_v1_codereview, 11);
+  messageDesc(file_codereview_v1_codereview, 16);
 
 /**
  * A file at a version.
@@ -738,11 +1045,19 @@ export type FileState = Message<"codereview.v1.FileState"> & {
   text: string;
 
   /**
-   * In a snapshot chunk: this text continues the same file from the previous chunk.
+   * In a snapshot chunk: this piece continues the same file from the previous chunk (append both
+   * its text and its base text).
    *
    * @generated from field: bool continued = 4;
    */
   continued: boolean;
+
+  /**
+   * What the file is compared with (every file has one: '' for a file the review adds).
+   *
+   * @generated from field: codereview.v1.FileBase base = 5;
+   */
+  base?: FileBase | undefined;
 };
 
 /**
@@ -750,7 +1065,38 @@ export type FileState = Message<"codereview.v1.FileState"> & {
  * Use `create(FileStateSchema)` to create a new message.
  */
 export const FileStateSchema: GenMessage<FileState> = /*@__PURE__*/
-  messageDesc(file_codereview_v1_codereview, 12);
+  messageDesc(file_codereview_v1_codereview, 17);
+
+/**
+ * A file's base: the immutable text the review compares the live head with.
+ *
+ * @generated from message codereview.v1.FileBase
+ */
+export type FileBase = Message<"codereview.v1.FileBase"> & {
+  /**
+   * @generated from field: string text = 1;
+   */
+  text: string;
+
+  /**
+   * A renamed file's path in the base.
+   *
+   * @generated from field: string previous_path = 2;
+   */
+  previousPath: string;
+
+  /**
+   * @generated from field: codereview.v1.FileChange change = 3;
+   */
+  change: FileChange;
+};
+
+/**
+ * Describes the message codereview.v1.FileBase.
+ * Use `create(FileBaseSchema)` to create a new message.
+ */
+export const FileBaseSchema: GenMessage<FileBase> = /*@__PURE__*/
+  messageDesc(file_codereview_v1_codereview, 18);
 
 /**
  * Acknowledges a client message.
@@ -810,7 +1156,7 @@ export type Ack = Message<"codereview.v1.Ack"> & {
  * Use `create(AckSchema)` to create a new message.
  */
 export const AckSchema: GenMessage<Ack> = /*@__PURE__*/
-  messageDesc(file_codereview_v1_codereview, 13);
+  messageDesc(file_codereview_v1_codereview, 19);
 
 /**
  * A refused client message. The status carries google.rpc details (ErrorInfo with a stable reason,
@@ -835,7 +1181,7 @@ export type SessionError = Message<"codereview.v1.SessionError"> & {
  * Use `create(SessionErrorSchema)` to create a new message.
  */
 export const SessionErrorSchema: GenMessage<SessionError> = /*@__PURE__*/
-  messageDesc(file_codereview_v1_codereview, 14);
+  messageDesc(file_codereview_v1_codereview, 20);
 
 /**
  * The server asks for a fresh token: the stream ends UNAUTHENTICATED at expires_at without one.
@@ -856,7 +1202,7 @@ export type Reauthenticate = Message<"codereview.v1.Reauthenticate"> & {
  * Use `create(ReauthenticateSchema)` to create a new message.
  */
 export const ReauthenticateSchema: GenMessage<Reauthenticate> = /*@__PURE__*/
-  messageDesc(file_codereview_v1_codereview, 15);
+  messageDesc(file_codereview_v1_codereview, 21);
 
 /**
  * A fresh bearer token (a JWT) for the stream; acknowledged with an Ack naming client_message_id.
@@ -875,7 +1221,7 @@ export type TokenRefresh = Message<"codereview.v1.TokenRefresh"> & {
  * Use `create(TokenRefreshSchema)` to create a new message.
  */
 export const TokenRefreshSchema: GenMessage<TokenRefresh> = /*@__PURE__*/
-  messageDesc(file_codereview_v1_codereview, 16);
+  messageDesc(file_codereview_v1_codereview, 22);
 
 /**
  * A file opened in a session.
@@ -897,6 +1243,11 @@ export type FileOpened = Message<"codereview.v1.FileOpened"> & {
    * @generated from field: string text = 3;
    */
   text: string;
+
+  /**
+   * @generated from field: codereview.v1.FileBase base = 4;
+   */
+  base?: FileBase | undefined;
 };
 
 /**
@@ -904,10 +1255,10 @@ export type FileOpened = Message<"codereview.v1.FileOpened"> & {
  * Use `create(FileOpenedSchema)` to create a new message.
  */
 export const FileOpenedSchema: GenMessage<FileOpened> = /*@__PURE__*/
-  messageDesc(file_codereview_v1_codereview, 17);
+  messageDesc(file_codereview_v1_codereview, 23);
 
 /**
- * A file and its base content.
+ * A file to open: its head text and what it is compared with.
  *
  * @generated from message codereview.v1.FileContent
  */
@@ -918,9 +1269,19 @@ export type FileContent = Message<"codereview.v1.FileContent"> & {
   path: string;
 
   /**
+   * The head: the text people edit.
+   *
    * @generated from field: string text = 2;
    */
   text: string;
+
+  /**
+   * The base. Unset: the head text is also the base (nothing changed yet). Set with an empty text:
+   * a file the review adds.
+   *
+   * @generated from field: optional codereview.v1.FileBase base = 3;
+   */
+  base?: FileBase | undefined;
 };
 
 /**
@@ -928,7 +1289,7 @@ export type FileContent = Message<"codereview.v1.FileContent"> & {
  * Use `create(FileContentSchema)` to create a new message.
  */
 export const FileContentSchema: GenMessage<FileContent> = /*@__PURE__*/
-  messageDesc(file_codereview_v1_codereview, 18);
+  messageDesc(file_codereview_v1_codereview, 24);
 
 /**
  * Request for OpenReview.
@@ -964,7 +1325,7 @@ export type OpenReviewRequest = Message<"codereview.v1.OpenReviewRequest"> & {
  * Use `create(OpenReviewRequestSchema)` to create a new message.
  */
 export const OpenReviewRequestSchema: GenMessage<OpenReviewRequest> = /*@__PURE__*/
-  messageDesc(file_codereview_v1_codereview, 19);
+  messageDesc(file_codereview_v1_codereview, 25);
 
 /**
  * Response of OpenReview.
@@ -990,7 +1351,7 @@ export type OpenReviewResponse = Message<"codereview.v1.OpenReviewResponse"> & {
  * Use `create(OpenReviewResponseSchema)` to create a new message.
  */
 export const OpenReviewResponseSchema: GenMessage<OpenReviewResponse> = /*@__PURE__*/
-  messageDesc(file_codereview_v1_codereview, 20);
+  messageDesc(file_codereview_v1_codereview, 26);
 
 /**
  * Request for GetSession. A session too large for one response comes in pages: files first (a
@@ -1025,7 +1386,7 @@ export type GetSessionRequest = Message<"codereview.v1.GetSessionRequest"> & {
  * Use `create(GetSessionRequestSchema)` to create a new message.
  */
 export const GetSessionRequestSchema: GenMessage<GetSessionRequest> = /*@__PURE__*/
-  messageDesc(file_codereview_v1_codereview, 21);
+  messageDesc(file_codereview_v1_codereview, 27);
 
 /**
  * A session's state.
@@ -1071,6 +1432,27 @@ export type GetSessionResponse = Message<"codereview.v1.GetSessionResponse"> & {
    * @generated from field: string next_page_token = 7;
    */
   nextPageToken: string;
+
+  /**
+   * Where the review stands: verdicts, threads, suggestions, files viewed per user (first page).
+   *
+   * @generated from field: codereview.v1.ReviewSummary summary = 10;
+   */
+  summary?: ReviewSummary | undefined;
+
+  /**
+   * Every verdict given, in order (each reviewer's latest counts).
+   *
+   * @generated from field: repeated codereview.v1.Verdict verdicts = 11;
+   */
+  verdicts: Verdict[];
+
+  /**
+   * Every viewed mark (a mark counts while its version is the file's version).
+   *
+   * @generated from field: repeated codereview.v1.FileViewed viewed = 12;
+   */
+  viewed: FileViewed[];
 };
 
 /**
@@ -1078,7 +1460,252 @@ export type GetSessionResponse = Message<"codereview.v1.GetSessionResponse"> & {
  * Use `create(GetSessionResponseSchema)` to create a new message.
  */
 export const GetSessionResponseSchema: GenMessage<GetSessionResponse> = /*@__PURE__*/
-  messageDesc(file_codereview_v1_codereview, 22);
+  messageDesc(file_codereview_v1_codereview, 28);
+
+/**
+ * Where a review stands.
+ *
+ * @generated from message codereview.v1.ReviewSummary
+ */
+export type ReviewSummary = Message<"codereview.v1.ReviewSummary"> & {
+  /**
+   * @generated from field: codereview.v1.ReviewOutcome outcome = 1;
+   */
+  outcome: ReviewOutcome;
+
+  /**
+   * Each reviewer's current (latest) verdict.
+   *
+   * @generated from field: repeated codereview.v1.Verdict verdicts = 2;
+   */
+  verdicts: Verdict[];
+
+  /**
+   * @generated from field: int32 threads = 3;
+   */
+  threads: number;
+
+  /**
+   * @generated from field: int32 unresolved_threads = 4;
+   */
+  unresolvedThreads: number;
+
+  /**
+   * @generated from field: int32 resolved_threads = 5;
+   */
+  resolvedThreads: number;
+
+  /**
+   * @generated from field: int32 outdated_threads = 6;
+   */
+  outdatedThreads: number;
+
+  /**
+   * @generated from field: int32 suggestions = 7;
+   */
+  suggestions: number;
+
+  /**
+   * @generated from field: int32 pending_suggestions = 8;
+   */
+  pendingSuggestions: number;
+
+  /**
+   * @generated from field: int32 applied_suggestions = 9;
+   */
+  appliedSuggestions: number;
+
+  /**
+   * @generated from field: int32 conflicting_suggestions = 10;
+   */
+  conflictingSuggestions: number;
+
+  /**
+   * @generated from field: int32 files = 11;
+   */
+  files: number;
+
+  /**
+   * For everyone who viewed a file or gave a verdict.
+   *
+   * @generated from field: repeated codereview.v1.ViewedProgress viewed = 12;
+   */
+  viewed: ViewedProgress[];
+};
+
+/**
+ * Describes the message codereview.v1.ReviewSummary.
+ * Use `create(ReviewSummarySchema)` to create a new message.
+ */
+export const ReviewSummarySchema: GenMessage<ReviewSummary> = /*@__PURE__*/
+  messageDesc(file_codereview_v1_codereview, 29);
+
+/**
+ * How many files one user has viewed as they are now.
+ *
+ * @generated from message codereview.v1.ViewedProgress
+ */
+export type ViewedProgress = Message<"codereview.v1.ViewedProgress"> & {
+  /**
+   * @generated from field: string user_id = 1;
+   */
+  userId: string;
+
+  /**
+   * @generated from field: int32 files_viewed = 2;
+   */
+  filesViewed: number;
+
+  /**
+   * Files left to view: files_total - files_viewed.
+   *
+   * @generated from field: int32 files_total = 3;
+   */
+  filesTotal: number;
+};
+
+/**
+ * Describes the message codereview.v1.ViewedProgress.
+ * Use `create(ViewedProgressSchema)` to create a new message.
+ */
+export const ViewedProgressSchema: GenMessage<ViewedProgress> = /*@__PURE__*/
+  messageDesc(file_codereview_v1_codereview, 30);
+
+/**
+ * Request for GetFileAt.
+ *
+ * @generated from message codereview.v1.GetFileAtRequest
+ */
+export type GetFileAtRequest = Message<"codereview.v1.GetFileAtRequest"> & {
+  /**
+   * @generated from field: string session_id = 1;
+   */
+  sessionId: string;
+
+  /**
+   * @generated from field: string file_path = 2;
+   */
+  filePath: string;
+
+  /**
+   * The file as it was right after this event. Unset: now.
+   *
+   * @generated from field: optional int64 sequence = 3;
+   */
+  sequence?: bigint | undefined;
+};
+
+/**
+ * Describes the message codereview.v1.GetFileAtRequest.
+ * Use `create(GetFileAtRequestSchema)` to create a new message.
+ */
+export const GetFileAtRequestSchema: GenMessage<GetFileAtRequest> = /*@__PURE__*/
+  messageDesc(file_codereview_v1_codereview, 31);
+
+/**
+ * Response of GetFileAt.
+ *
+ * @generated from message codereview.v1.GetFileAtResponse
+ */
+export type GetFileAtResponse = Message<"codereview.v1.GetFileAtResponse"> & {
+  /**
+   * @generated from field: string file_path = 1;
+   */
+  filePath: string;
+
+  /**
+   * The sequence number the text is as of.
+   *
+   * @generated from field: int64 sequence = 2;
+   */
+  sequence: bigint;
+
+  /**
+   * False when the file did not exist at that sequence.
+   *
+   * @generated from field: bool exists = 3;
+   */
+  exists: boolean;
+
+  /**
+   * @generated from field: int32 version = 4;
+   */
+  version: number;
+
+  /**
+   * @generated from field: string text = 5;
+   */
+  text: string;
+};
+
+/**
+ * Describes the message codereview.v1.GetFileAtResponse.
+ * Use `create(GetFileAtResponseSchema)` to create a new message.
+ */
+export const GetFileAtResponseSchema: GenMessage<GetFileAtResponse> = /*@__PURE__*/
+  messageDesc(file_codereview_v1_codereview, 32);
+
+/**
+ * Request for ExportReview.
+ *
+ * @generated from message codereview.v1.ExportReviewRequest
+ */
+export type ExportReviewRequest = Message<"codereview.v1.ExportReviewRequest"> & {
+  /**
+   * @generated from field: string session_id = 1;
+   */
+  sessionId: string;
+
+  /**
+   * @generated from field: codereview.v1.ExportFormat format = 2;
+   */
+  format: ExportFormat;
+};
+
+/**
+ * Describes the message codereview.v1.ExportReviewRequest.
+ * Use `create(ExportReviewRequestSchema)` to create a new message.
+ */
+export const ExportReviewRequestSchema: GenMessage<ExportReviewRequest> = /*@__PURE__*/
+  messageDesc(file_codereview_v1_codereview, 33);
+
+/**
+ * Response of ExportReview.
+ *
+ * @generated from message codereview.v1.ExportReviewResponse
+ */
+export type ExportReviewResponse = Message<"codereview.v1.ExportReviewResponse"> & {
+  /**
+   * @generated from field: codereview.v1.ExportFormat format = 1;
+   */
+  format: ExportFormat;
+
+  /**
+   * "text/markdown; charset=utf-8" or "application/json".
+   *
+   * @generated from field: string content_type = 2;
+   */
+  contentType: string;
+
+  /**
+   * @generated from field: string content = 3;
+   */
+  content: string;
+
+  /**
+   * The last sequence number the export includes.
+   *
+   * @generated from field: int64 head_sequence = 4;
+   */
+  headSequence: bigint;
+};
+
+/**
+ * Describes the message codereview.v1.ExportReviewResponse.
+ * Use `create(ExportReviewResponseSchema)` to create a new message.
+ */
+export const ExportReviewResponseSchema: GenMessage<ExportReviewResponse> = /*@__PURE__*/
+  messageDesc(file_codereview_v1_codereview, 34);
 
 /**
  * Request for ListComments.
@@ -1123,7 +1750,7 @@ export type ListCommentsRequest = Message<"codereview.v1.ListCommentsRequest"> &
  * Use `create(ListCommentsRequestSchema)` to create a new message.
  */
 export const ListCommentsRequestSchema: GenMessage<ListCommentsRequest> = /*@__PURE__*/
-  messageDesc(file_codereview_v1_codereview, 23);
+  messageDesc(file_codereview_v1_codereview, 35);
 
 /**
  * Response of ListComments.
@@ -1154,7 +1781,7 @@ export type ListCommentsResponse = Message<"codereview.v1.ListCommentsResponse">
  * Use `create(ListCommentsResponseSchema)` to create a new message.
  */
 export const ListCommentsResponseSchema: GenMessage<ListCommentsResponse> = /*@__PURE__*/
-  messageDesc(file_codereview_v1_codereview, 24);
+  messageDesc(file_codereview_v1_codereview, 36);
 
 /**
  * Request for Subscribe.
@@ -1190,7 +1817,7 @@ export type SubscribeRequest = Message<"codereview.v1.SubscribeRequest"> & {
  * Use `create(SubscribeRequestSchema)` to create a new message.
  */
 export const SubscribeRequestSchema: GenMessage<SubscribeRequest> = /*@__PURE__*/
-  messageDesc(file_codereview_v1_codereview, 25);
+  messageDesc(file_codereview_v1_codereview, 37);
 
 /**
  * One message of a Subscribe stream.
@@ -1209,7 +1836,7 @@ export type SubscribeResponse = Message<"codereview.v1.SubscribeResponse"> & {
  * Use `create(SubscribeResponseSchema)` to create a new message.
  */
 export const SubscribeResponseSchema: GenMessage<SubscribeResponse> = /*@__PURE__*/
-  messageDesc(file_codereview_v1_codereview, 26);
+  messageDesc(file_codereview_v1_codereview, 38);
 
 /**
  * Request for Submit.
@@ -1231,7 +1858,7 @@ export type SubmitRequest = Message<"codereview.v1.SubmitRequest"> & {
  * Use `create(SubmitRequestSchema)` to create a new message.
  */
 export const SubmitRequestSchema: GenMessage<SubmitRequest> = /*@__PURE__*/
-  messageDesc(file_codereview_v1_codereview, 27);
+  messageDesc(file_codereview_v1_codereview, 39);
 
 /**
  * Response of Submit.
@@ -1250,7 +1877,7 @@ export type SubmitResponse = Message<"codereview.v1.SubmitResponse"> & {
  * Use `create(SubmitResponseSchema)` to create a new message.
  */
 export const SubmitResponseSchema: GenMessage<SubmitResponse> = /*@__PURE__*/
-  messageDesc(file_codereview_v1_codereview, 28);
+  messageDesc(file_codereview_v1_codereview, 40);
 
 /**
  * What a comment message does.
@@ -1328,6 +1955,106 @@ export const CommentStateSchema: GenEnum<CommentState> = /*@__PURE__*/
   enumDesc(file_codereview_v1_codereview, 1);
 
 /**
+ * Which text of a file a comment is on.
+ *
+ * @generated from enum codereview.v1.CommentSide
+ */
+export enum CommentSide {
+  /**
+   * @generated from enum value: COMMENT_SIDE_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * @generated from enum value: COMMENT_SIDE_HEAD = 1;
+   */
+  HEAD = 1,
+
+  /**
+   * @generated from enum value: COMMENT_SIDE_BASE = 2;
+   */
+  BASE = 2,
+}
+
+/**
+ * Describes the enum codereview.v1.CommentSide.
+ */
+export const CommentSideSchema: GenEnum<CommentSide> = /*@__PURE__*/
+  enumDesc(file_codereview_v1_codereview, 2);
+
+/**
+ * Where a suggestion stands.
+ *
+ * @generated from enum codereview.v1.SuggestionStatus
+ */
+export enum SuggestionStatus {
+  /**
+   * @generated from enum value: SUGGESTION_STATUS_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * Its lines still hold the text it was made for: it can be applied.
+   *
+   * @generated from enum value: SUGGESTION_STATUS_PENDING = 1;
+   */
+  PENDING = 1,
+
+  /**
+   * @generated from enum value: SUGGESTION_STATUS_APPLIED = 2;
+   */
+  APPLIED = 2,
+
+  /**
+   * Its lines were edited, deleted or joined since: applying it is refused.
+   *
+   * @generated from enum value: SUGGESTION_STATUS_CONFLICTING = 3;
+   */
+  CONFLICTING = 3,
+}
+
+/**
+ * Describes the enum codereview.v1.SuggestionStatus.
+ */
+export const SuggestionStatusSchema: GenEnum<SuggestionStatus> = /*@__PURE__*/
+  enumDesc(file_codereview_v1_codereview, 3);
+
+/**
+ * A reviewer's overall verdict.
+ *
+ * @generated from enum codereview.v1.VerdictKind
+ */
+export enum VerdictKind {
+  /**
+   * @generated from enum value: VERDICT_KIND_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * @generated from enum value: VERDICT_KIND_APPROVE = 1;
+   */
+  APPROVE = 1,
+
+  /**
+   * @generated from enum value: VERDICT_KIND_REQUEST_CHANGES = 2;
+   */
+  REQUEST_CHANGES = 2,
+
+  /**
+   * Feedback without approving or requesting changes.
+   *
+   * @generated from enum value: VERDICT_KIND_COMMENT = 3;
+   */
+  COMMENT = 3,
+}
+
+/**
+ * Describes the enum codereview.v1.VerdictKind.
+ */
+export const VerdictKindSchema: GenEnum<VerdictKind> = /*@__PURE__*/
+  enumDesc(file_codereview_v1_codereview, 4);
+
+/**
  * How a joining client is brought up to date.
  *
  * @generated from enum codereview.v1.SyncMode
@@ -1357,7 +2084,123 @@ export enum SyncMode {
  * Describes the enum codereview.v1.SyncMode.
  */
 export const SyncModeSchema: GenEnum<SyncMode> = /*@__PURE__*/
-  enumDesc(file_codereview_v1_codereview, 2);
+  enumDesc(file_codereview_v1_codereview, 5);
+
+/**
+ * How a file changed between its base and its head.
+ *
+ * @generated from enum codereview.v1.FileChange
+ */
+export enum FileChange {
+  /**
+   * Not said: derived from the texts (an empty base: added; an empty head: deleted).
+   *
+   * @generated from enum value: FILE_CHANGE_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * @generated from enum value: FILE_CHANGE_ADDED = 1;
+   */
+  ADDED = 1,
+
+  /**
+   * @generated from enum value: FILE_CHANGE_MODIFIED = 2;
+   */
+  MODIFIED = 2,
+
+  /**
+   * @generated from enum value: FILE_CHANGE_DELETED = 3;
+   */
+  DELETED = 3,
+
+  /**
+   * @generated from enum value: FILE_CHANGE_RENAMED = 4;
+   */
+  RENAMED = 4,
+}
+
+/**
+ * Describes the enum codereview.v1.FileChange.
+ */
+export const FileChangeSchema: GenEnum<FileChange> = /*@__PURE__*/
+  enumDesc(file_codereview_v1_codereview, 6);
+
+/**
+ * The outcome so far, as GitHub decides it.
+ *
+ * @generated from enum codereview.v1.ReviewOutcome
+ */
+export enum ReviewOutcome {
+  /**
+   * @generated from enum value: REVIEW_OUTCOME_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * No verdict yet.
+   *
+   * @generated from enum value: REVIEW_OUTCOME_NONE = 1;
+   */
+  NONE = 1,
+
+  /**
+   * Verdicts, all "comment".
+   *
+   * @generated from enum value: REVIEW_OUTCOME_COMMENTED = 2;
+   */
+  COMMENTED = 2,
+
+  /**
+   * Approved by someone, changes requested by nobody.
+   *
+   * @generated from enum value: REVIEW_OUTCOME_APPROVED = 3;
+   */
+  APPROVED = 3,
+
+  /**
+   * Someone's current verdict requests changes.
+   *
+   * @generated from enum value: REVIEW_OUTCOME_CHANGES_REQUESTED = 4;
+   */
+  CHANGES_REQUESTED = 4,
+}
+
+/**
+ * Describes the enum codereview.v1.ReviewOutcome.
+ */
+export const ReviewOutcomeSchema: GenEnum<ReviewOutcome> = /*@__PURE__*/
+  enumDesc(file_codereview_v1_codereview, 7);
+
+/**
+ * What an export is rendered as.
+ *
+ * @generated from enum codereview.v1.ExportFormat
+ */
+export enum ExportFormat {
+  /**
+   * Markdown.
+   *
+   * @generated from enum value: EXPORT_FORMAT_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * @generated from enum value: EXPORT_FORMAT_MARKDOWN = 1;
+   */
+  MARKDOWN = 1,
+
+  /**
+   * @generated from enum value: EXPORT_FORMAT_JSON = 2;
+   */
+  JSON = 2,
+}
+
+/**
+ * Describes the enum codereview.v1.ExportFormat.
+ */
+export const ExportFormatSchema: GenEnum<ExportFormat> = /*@__PURE__*/
+  enumDesc(file_codereview_v1_codereview, 8);
 
 /**
  * Real-time collaborative code review.
@@ -1438,6 +2281,27 @@ export const CodeReviewService: GenService<{
     methodKind: "unary";
     input: typeof SubmitRequestSchema;
     output: typeof SubmitResponseSchema;
+  },
+  /**
+   * A file's head text as it was right after the event with a given sequence number (history).
+   *
+   * @generated from rpc codereview.v1.CodeReviewService.GetFileAt
+   */
+  getFileAt: {
+    methodKind: "unary";
+    input: typeof GetFileAtRequestSchema;
+    output: typeof GetFileAtResponseSchema;
+  },
+  /**
+   * The whole review as a document: Markdown to paste into a pull request, or JSON for programs
+   * (files with their diffs, threads with replies and states, verdicts, participants, timeline).
+   *
+   * @generated from rpc codereview.v1.CodeReviewService.ExportReview
+   */
+  exportReview: {
+    methodKind: "unary";
+    input: typeof ExportReviewRequestSchema;
+    output: typeof ExportReviewResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_codereview_v1_codereview, 0);
