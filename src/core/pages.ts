@@ -108,13 +108,16 @@ export function readPage(
     // Never split a surrogate pair across pages.
     const last = doc.text.charCodeAt(to - 1);
     if (to < doc.text.length && last >= 0xd800 && last <= 0xdbff) to--;
+    // A file's base travels with its first piece (it is bounded by the same file size limit).
+    const base = from === 0 ? state.review.baseOf(doc.path) : undefined;
     page.files.push({
       path: doc.path,
       version: doc.version,
       text: doc.text.slice(from, to),
       continued: from > 0,
+      ...(base ? { base } : {}),
     });
-    budget -= to - from + doc.path.length + 16;
+    budget -= to - from + doc.path.length + 16 + (base?.text.length ?? 0);
     if (to < doc.text.length) return (next({ h: cursor.h, f, o: to, c: '' }), page);
   }
   let started = cursor.c === '';
