@@ -37,12 +37,9 @@ class CursorWidget extends WidgetType {
     caret.dataset.participant = this.cursor.participantId;
     caret.setAttribute('aria-label', `${this.cursor.name}'s cursor`);
     caret.setAttribute('role', 'img');
-    const label = document.createElement('span');
-    label.className = 'cm-remote-cursor-name';
-    label.style.backgroundColor = this.cursor.color;
-    label.textContent = this.cursor.name;
-    label.setAttribute('aria-hidden', 'true');
-    caret.append(label);
+    // The name is drawn by CSS (attr(data-name)), so it is not part of the line's text.
+    caret.dataset.name = this.cursor.name;
+    caret.style.setProperty('--cursor-color', this.cursor.color);
     return caret;
   }
 
@@ -88,7 +85,7 @@ class CommentMarker extends GutterMarker {
   override toDOM(): Node {
     const m = document.createElement('span');
     m.className = 'cm-comment-marker';
-    m.textContent = this.count > 1 ? `💬${this.count}` : '💬';
+    m.textContent = String(this.count);
     m.title = this.count > 1 ? `${this.count} comment threads` : 'comment thread';
     return m;
   }

@@ -1,0 +1,87 @@
+// The web app in a real browser for tests: Debian's Chromium driven by playwright-core (no browser
+// download; scripts/install-chromium.sh installs it). Pages are read the way a user reads them:
+// the editor's lines, the connection status, threads by their accessible names.
+import { existsSync } from 'node:fs';
+import { chromium, type Browser, type Page } from 'playwright-core';
+
+/** Where Chromium is; LIVEREVIEW_CHROMIUM overrides. */
+export const CHROMIUM = process.env.LIVEREVIEW_CHROMIUM ?? '/usr/bin/chromium';
+
+export async function launchBrowser(): Promise<Browser> {
+  if (!existsSync(CHROMIUM)) {
+    throw new Error(
+      `no Chromium at ${CHROMIUM}: run scripts/install-chromium.sh (or set LIVEREVIEW_CHROMIUM)`,
+    );
+  }
+  return chromium.launch({
+    executablePath: CHROMIUM,
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-sync',
+    ],
+  });
+}
+
+/** Opens a review page in its own browser context (its own sessionStorage) and waits until it is
+ * live. Page errors fail the test that reads `errors`. */
+export async function openReviewPage(
+  browser: Browser,
+  url: string,
+): Promise<{ page: Page; errors: string[] }> {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 760 } });
+  const page = await context.newPage();
+  const errors: string[] = [];
+  page.on('pageerror', (e) => errors.push(e.message));
+  await page.goto(url);
+  await waitForStatus(page, /^Live$/);
+  return { page, errors };
+}
+
+/** The connection status the page shows (Live, Reconnecting · 3 queued changes, …). */
+export async function statusOf(page: Page): Promise<string> {
+  return (await page.getByRole('status').textContent()) ?? '';
+}
+
+export async function waitForStatus(page: Page, expected: RegExp, timeoutMs = 20_000): Promise<string> {
+  let last = '';
+  await waitUntil(
+    async () => expected.test((last = await statusOf(page))),
+    () => `status ${JSON.stringify(last)} to match ${expected}`,
+    timeoutMs,
+  );
+  return last;
+}
+
+/** The text the editor shows: its lines, joined. (Remote cursors' names are drawn by CSS and are
+ * not part of a line's text.) */
+export async function editorText(page: Page): Promise<string> {
+  const lines = await page.locator('.cm-content .cm-line').allTextContents();
+  return lines.join('\n');
+}
+
+/** Puts the keyboard focus in the editor of `path` with the cursor at the start or the end. */
+export async function focusEditor(page: Page, path: string, where: 'start' | 'end'): Promise<void> {
+  await page.getByRole('textbox', { name: path, exact: true }).focus();
+  await page.keyboard.press(where === 'start' ? 'Control+Home' : 'Control+End');
+}
+
+/** Polls `condition` until it holds; fails with `describe()` after `timeoutMs` (a deadline for
+ * failing, not a measurement). */
+export async function waitUntil(
+  condition: () => boolean | Promise<boolean>,
+  describe: () => string,
+  timeoutMs = 20_000,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (await condition()) return;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${describe()}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
