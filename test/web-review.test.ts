@@ -93,6 +93,19 @@ describe('the web app: a live review in the browser', () => {
       () => `the file list: ${JSON.stringify(listed)}`,
     );
     assert.equal(await editorText(ann), 'line one\nline two\n');
+    // A file opened while the pages are live appears at once; choosing a file shows it.
+    await sdk.openReview([{ path: 'docs/notes.md', text: '# Notes\n', base: { text: '', change: 'added' } }]);
+    await files.getByRole('button', { name: /docs\/notes\.md/ }).click();
+    await waitUntil(
+      async () => (await editorText(ann)) === '# Notes\n',
+      () => 'docs/notes.md in the editor',
+    );
+    await ann.getByRole('textbox', { name: 'docs/notes.md', exact: true }).waitFor();
+    await files.getByRole('button', { name: /main\.ts/ }).click();
+    await waitUntil(
+      async () => (await editorText(ann)) === 'line one\nline two\n',
+      () => 'main.ts in the editor',
+    );
     const people = ann.getByRole('list', { name: 'Participants' });
     await waitUntil(
       async () =>

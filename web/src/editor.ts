@@ -69,7 +69,7 @@ export class FileEditor {
         syntaxHighlighting(defaultHighlightStyle, { fallback: true }),
         // No Tab binding: Tab leaves the editor, so keyboard users can reach the other controls.
         keymap.of([...defaultKeymap, ...historyKeymap]),
-        this.language.of(languageFor(path)),
+        this.language.of([]),
         this.editable.of(editability(readOnly)),
         this.label.of(labelFor(path, readOnly)),
         reviewDecorations((line) => this.hooks.onCommentMarker(line)),
@@ -99,6 +99,12 @@ export class FileEditor {
   open(path: string, text: string, readOnly: boolean): void {
     this.path = path;
     this.view.setState(this.stateFor(path, text, readOnly));
+    languageFor(path).then(
+      (language) => {
+        if (this.path === path) this.view.dispatch({ effects: this.language.reconfigure(language) });
+      },
+      () => undefined, // not highlighted: the text is still there
+    );
   }
 
   setReadOnly(readOnly: boolean): void {

@@ -135,6 +135,11 @@ export class ReviewPage {
       else if (c.files.length > 0) this.select(c.files[0]);
       this.queueRender();
     });
+    c.on('file', (f) => {
+      if (!this.selected) this.select(f.path);
+      else if (f.path === this.selected) this.checkText();
+      this.queueRender();
+    });
     c.on('edit', (e) => {
       if (e.path === this.selected) {
         this.editor.applyRemote(e.op);
