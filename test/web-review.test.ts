@@ -189,6 +189,36 @@ describe('the web app: a live review in the browser', () => {
     assert.equal(await shown.getByRole('button', { name: 'Reopen' }).count(), 1);
   });
 
+  it('a suggestion from the SDK is applied from a page; verdicts and viewed marks show live', async () => {
+    const text = await converged();
+    const line = text.split('\n').indexOf('line two') + 1;
+    await sdk.suggest(FILE, line, line, ['line 2'], 'Numbers read better');
+    const suggestion = thread(ann, `Thread on line ${line} by sam`);
+    await suggestion.getByRole('group', { name: 'Suggested change (pending)' }).waitFor();
+    await suggestion.getByRole('button', { name: 'Apply suggestion' }).click();
+    assert.equal(await converged(), text.replace('line two', 'line 2'));
+    await thread(ann, `Thread on line ${line} by sam`).waitFor({ state: 'detached' }); // applied: resolved
+
+    await bob.getByLabel('Verdict message (optional)').fill('Ship it');
+    await bob.getByRole('button', { name: 'Approve' }).click();
+    await waitUntil(
+      () =>
+        sdk
+          .verdicts()
+          .some((v) => v.reviewer === 'bob' && v.verdict === 'approve' && v.message === 'Ship it'),
+      () => 'bob’s verdict at the SDK',
+    );
+    const review = ann.getByRole('region', { name: 'Review' });
+    await review.getByText('bob approved: Ship it').waitFor();
+    await review.getByText(/^Approved/).waitFor();
+
+    await bob.getByLabel('Viewed').check();
+    await waitUntil(
+      () => sdk.isViewed(FILE, 'bob'),
+      () => 'bob’s viewed mark at the SDK',
+    );
+  });
+
   it('after a server restart the pages resume with their offline edits, nothing lost or doubled', async () => {
     const before = await converged();
     const { port, httpPort } = server;

@@ -12,6 +12,10 @@ export interface CommentsPanelHooks {
   client: SessionClient;
   userId: string;
   canComment(): boolean;
+  /** Whether this user may change the text (apply a suggestion). */
+  canEdit(): boolean;
+  /** The lines of the editor's selection (1-based, inclusive) and their text. */
+  selectedLines(): { start: number; end: number; text: string };
   currentPath(): string | undefined;
   /** The editor's cursor line (1-based). */
   currentLine(): number;
@@ -27,19 +31,40 @@ export class CommentsPanel {
   private readonly newText = el('textarea', { id: 'new-comment', rows: '3' });
   private readonly newTarget = el('p', { className: 'target', id: 'new-comment-target' });
   private readonly newForm: HTMLFormElement;
+  private readonly suggestToggle = el('input', { type: 'checkbox', id: 'suggest-toggle' });
+  private readonly suggestText = el('textarea', { id: 'suggested-code', rows: '3', spellcheck: 'false' });
+  private readonly suggestBox: HTMLElement;
   private readonly empty = el('p', { className: 'empty' }, 'No comments on this file yet.');
   private readonly threads = new Map<string, ThreadView>();
 
   constructor(private readonly hooks: CommentsPanelHooks) {
     this.newText.setAttribute('aria-describedby', 'new-comment-target');
+    this.suggestBox = el(
+      'p',
+      { className: 'suggest-box', hidden: true },
+      el('label', { htmlFor: 'suggested-code' }, 'Suggested code'),
+      this.suggestText,
+    );
     this.newForm = el(
       'form',
       { className: 'new-comment' },
       el('label', { htmlFor: 'new-comment' }, 'Comment'),
       this.newTarget,
       this.newText,
+      el(
+        'p',
+        { className: 'toggle' },
+        this.suggestToggle,
+        el('label', { htmlFor: 'suggest-toggle' }, 'Suggest a change'),
+      ),
+      this.suggestBox,
       el('button', { type: 'submit' }, 'Add comment'),
     );
+    this.suggestToggle.addEventListener('change', () => {
+      this.suggestBox.hidden = !this.suggestToggle.checked;
+      if (this.suggestToggle.checked) this.suggestText.value = this.hooks.selectedLines().text;
+      this.lineChanged();
+    });
     this.newForm.addEventListener('submit', (e) => {
       e.preventDefault();
       this.addComment();
@@ -65,7 +90,15 @@ export class CommentsPanel {
   /** The cursor moved: the new comment goes on its line. */
   lineChanged(): void {
     const path = this.hooks.currentPath();
-    this.newTarget.textContent = path ? `On line ${this.hooks.currentLine()} of ${path}` : '';
+    let target = '';
+    if (path && this.suggestToggle.checked) {
+      const { start, end } = this.hooks.selectedLines();
+      target =
+        start === end
+          ? `Suggesting for line ${start} of ${path}`
+          : `Suggesting for lines ${start}-${end} of ${path}`;
+    } else if (path) target = `On line ${this.hooks.currentLine()} of ${path}`;
+    if (this.newTarget.textContent !== target) this.newTarget.textContent = target;
   }
 
   /** Shows the first thread on `line` (a gutter marker was clicked). */
@@ -90,7 +123,16 @@ export class CommentsPanel {
     if (!path || !text) return;
     const line = this.hooks.currentLine();
     this.newText.value = '';
-    this.hooks.client.comment(path, line, text).then(
+    let sent;
+    if (this.suggestToggle.checked) {
+      const { start, end } = this.hooks.selectedLines();
+      sent = this.hooks.client.suggest(path, start, end, this.suggestText.value, text);
+      this.suggestToggle.checked = false;
+      this.suggestBox.hidden = true;
+    } else {
+      sent = this.hooks.client.comment(path, line, text);
+    }
+    sent.then(
       () => this.hooks.onChange(),
       (err: Error) => {
         if (!this.newText.value) this.newText.value = text;
@@ -145,6 +187,8 @@ class ThreadView {
   private readonly header = el('p', { className: 'thread-head' });
   private readonly body = el('p', { className: 'thread-text' });
   private readonly original = el('pre', { className: 'original' });
+  private readonly suggestion = el('div', { className: 'suggestion' });
+  private readonly applyButton = el('button', { type: 'button' }, 'Apply suggestion');
   private readonly replies = el('ol', { className: 'replies' });
   private readonly replyText: HTMLTextAreaElement;
   private readonly replyForm: HTMLFormElement;
@@ -170,6 +214,7 @@ class ThreadView {
     });
     submitOnCtrlEnter(this.replyText, () => this.reply());
     this.resolveButton.addEventListener('click', () => this.toggleResolved());
+    this.applyButton.addEventListener('click', () => this.applySuggestion());
     this.goButton.addEventListener('click', () => this.comment && this.hooks.goToLine(this.comment.line));
     this.element = el(
       'article',
@@ -177,16 +222,18 @@ class ThreadView {
       this.header,
       this.body,
       this.original,
+      this.suggestion,
       this.replies,
       this.replyForm,
-      el('p', { className: 'actions' }, this.goButton, this.resolveButton),
+      el('p', { className: 'actions' }, this.goButton, this.resolveButton, this.applyButton),
     );
     this.item.append(this.element);
   }
 
   update(root: CommentInfo, replies: CommentInfo[], canComment: boolean): void {
     this.comment = root;
-    const key = JSON.stringify([root, replies, canComment]);
+    const canEdit = this.hooks.canEdit();
+    const key = JSON.stringify([root, replies, canComment, canEdit]);
     if (key === this.key) return;
     this.key = key;
     const where = root.side === 'base' ? `base line ${root.line}` : `line ${root.line}`;
@@ -204,6 +251,18 @@ class ThreadView {
     this.body.textContent = root.text;
     this.original.hidden = !root.outdated || !root.originalLineText;
     this.original.textContent = root.outdated ? `was: ${root.originalLineText}` : '';
+    const sg = root.suggestion;
+    this.suggestion.hidden = !sg;
+    if (sg) {
+      const lines = (text: string) => (text.endsWith('\n') ? text.slice(0, -1) : text);
+      this.suggestion.setAttribute('role', 'group');
+      this.suggestion.setAttribute('aria-label', `Suggested change (${sg.status})`);
+      this.suggestion.replaceChildren(
+        el('pre', { className: 'del' }, lines(sg.originalText)),
+        el('pre', { className: 'ins' }, lines(sg.replacement) || '(delete the lines)'),
+      );
+    }
+    this.applyButton.hidden = !sg || sg.status !== 'pending' || !canEdit;
     this.replies.replaceChildren(
       ...replies.map((r) =>
         el('li', { className: 'reply-item' }, author(r.authorId), ': ', el('span', {}, r.text)),
@@ -226,6 +285,13 @@ class ThreadView {
         if (!this.replyText.value) this.replyText.value = text;
         this.hooks.report(`Your reply was not saved: ${err.message}`);
       },
+    );
+  }
+
+  private applySuggestion(): void {
+    this.hooks.client.applySuggestion(this.id).then(
+      () => this.hooks.onChange(),
+      (err: Error) => this.hooks.report(`The suggestion was not applied: ${err.message}`),
     );
   }
 

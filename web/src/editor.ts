@@ -168,6 +168,16 @@ export class FileEditor {
     return this.view.state.doc.lineAt(this.view.state.selection.main.head).number;
   }
 
+  /** The lines of the main selection (1-based, inclusive) and their text without the last break. */
+  selectedLines(): { start: number; end: number; text: string } {
+    const { doc, selection } = this.view.state;
+    const first = doc.lineAt(selection.main.from);
+    let last = doc.lineAt(selection.main.to);
+    // A selection that ends at the start of a line does not take that line.
+    if (last.number > first.number && selection.main.to === last.from) last = doc.line(last.number - 1);
+    return { start: first.number, end: last.number, text: doc.sliceString(first.from, last.to) };
+  }
+
   /** Moves the cursor to the start of `line` and scrolls it into view. */
   goToLine(line: number): void {
     const doc = this.view.state.doc;

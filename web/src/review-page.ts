@@ -15,6 +15,7 @@ import {
 } from '../../src/client/browser.js';
 import { forgetToken, storeToken, type Identity, type Role } from './auth.js';
 import { CommentsPanel } from './comments-panel.js';
+import { ReviewPanel } from './review-panel.js';
 import { FileEditor } from './editor.js';
 import { colorOf, el } from './dom.js';
 
@@ -33,6 +34,10 @@ export class ReviewPage {
   private readonly client: LiveReviewWebClient;
   private readonly editor: FileEditor;
   private readonly comments: CommentsPanel;
+  private readonly reviewPanel: ReviewPanel;
+  private readonly viewed = el('input', { type: 'checkbox', id: 'viewed' });
+  private readonly viewedLabel = el('label', { htmlFor: 'viewed', className: 'viewed' });
+  private viewedPending: { path: string; viewed: boolean } | undefined;
   private readonly fileList = el('ul', { className: 'file-list' });
   private readonly fileTitle = el('h2', { className: 'file-title' });
   private readonly status = el('p', { className: 'connection', role: 'status' });
@@ -77,6 +82,8 @@ export class ReviewPage {
       client: this.client,
       userId: identity.userId,
       canComment: () => this.canComment,
+      canEdit: () => this.canEdit,
+      selectedLines: () => this.editor.selectedLines(),
       currentPath: () => this.selected,
       currentLine: () => this.editor.cursorLine,
       goToLine: (line) => this.editor.goToLine(line),
@@ -84,6 +91,30 @@ export class ReviewPage {
       report: (message) => this.say(message),
     });
 
+    this.reviewPanel = new ReviewPanel(
+      this.client,
+      () => this.canComment,
+      (m) => this.say(m),
+    );
+    this.viewedLabel.append(this.viewed, ' Viewed');
+    this.viewed.addEventListener('change', () => {
+      const path = this.selected;
+      if (!path) return;
+      const viewed = this.viewed.checked;
+      // Shown as asked until the server answers (a refusal puts it back).
+      this.viewedPending = { path, viewed };
+      this.client
+        .markViewed(path, viewed)
+        .then(
+          () => undefined,
+          (err: Error) => this.say(`Could not mark ${path} viewed: ${err.message}`),
+        )
+        .finally(() => {
+          if (this.viewedPending?.path === path && this.viewedPending.viewed === viewed)
+            this.viewedPending = undefined;
+          this.queueRender();
+        });
+    });
     const heading = el('h1', {}, 'LiveReview ', el('span', { className: 'session-id' }, sessionId));
     const who = el('p', { className: 'me' }, `You: ${identity.userId}${this.role ? ` (${this.role})` : ''}`);
     root.replaceChildren(
@@ -93,8 +124,13 @@ export class ReviewPage {
         'main',
         { className: 'review' },
         el('nav', { className: 'files', 'aria-label': 'Files' }, el('h2', {}, 'Files'), this.fileList),
-        el('section', { className: 'code', 'aria-label': 'Code' }, this.fileTitle, editorHost),
-        this.comments.element,
+        el(
+          'section',
+          { className: 'code', 'aria-label': 'Code' },
+          el('div', { className: 'file-head' }, this.fileTitle, this.viewedLabel),
+          editorHost,
+        ),
+        el('div', { className: 'side' }, this.reviewPanel.element, this.comments.element),
       ),
     );
     document.title = `${sessionId} · LiveReview`;
@@ -163,6 +199,8 @@ export class ReviewPage {
       this.queueRender();
     });
     c.on('comment', () => this.queueRender());
+    c.on('verdict', () => this.queueRender());
+    c.on('viewed', () => this.queueRender());
     c.on('synced', () => this.queueRender());
     c.on('presence', (p) => {
       if (p.status === 'left') this.cursors.delete(p.participantId);
@@ -297,6 +335,13 @@ export class ReviewPage {
     this.renderFiles();
     this.renderEditorMarks();
     this.comments.render();
+    this.reviewPanel.render();
+    const path = this.selected;
+    this.viewedLabel.hidden = !path || !this.canComment;
+    if (path) {
+      const pending = this.viewedPending?.path === path ? this.viewedPending.viewed : undefined;
+      this.viewed.checked = pending ?? this.client.isViewed(path);
+    }
   }
 
   private renderStatus(): void {
