@@ -212,6 +212,14 @@ describe('the web app: a live review in the browser', () => {
     await review.getByText('bob approved: Ship it').waitFor();
     await review.getByText(/^Approved/).waitFor();
 
+    // A thread whose line is deleted is shown outdated, with the line it was about.
+    await sdk.comment(FILE, 1, 'About this header');
+    const firstLine = sdk.file(FILE)!.text.split('\n')[0]!;
+    sdk.edit(FILE, [{ d: firstLine.length + 1 }]);
+    const outdated = ann.getByRole('article', { name: /by sam$/ }).filter({ hasText: 'About this header' });
+    await outdated.getByText('Outdated', { exact: true }).waitFor();
+    await outdated.getByText(`was: ${firstLine}`).waitFor();
+
     await bob.getByLabel('Viewed').check();
     await waitUntil(
       () => sdk.isViewed(FILE, 'bob'),

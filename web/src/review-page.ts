@@ -215,6 +215,9 @@ export class ReviewPage {
       if (!e.willRetry && e.reason !== 'ROLE_FORBIDS')
         this.say(`Refused (${e.reason || codeName(e.code)}): ${e.message}`);
     });
+    // The browser knows when the network is gone: say "offline" rather than "reconnecting".
+    window.addEventListener('online', () => this.queueRender());
+    window.addEventListener('offline', () => this.queueRender());
     document.addEventListener('visibilitychange', () => {
       if (this.client.state === 'connected') this.client.setPresence(document.hidden ? 'idle' : 'active');
     });
@@ -347,16 +350,15 @@ export class ReviewPage {
   private renderStatus(): void {
     const state: ConnectionState = this.client.state;
     const queued = this.client.outboxSize;
-    const label =
-      state === 'connected'
+    const offline = state === 'failed' || state === 'closed' || (state !== 'connected' && !navigator.onLine);
+    const label = offline
+      ? 'Offline'
+      : state === 'connected'
         ? 'Live'
         : state === 'reconnecting'
           ? 'Reconnecting'
-          : state === 'connecting' || state === 'idle'
-            ? 'Connecting'
-            : 'Offline';
-    const kind =
-      state === 'connected' ? 'live' : state === 'failed' || state === 'closed' ? 'offline' : 'reconnecting';
+          : 'Connecting';
+    const kind = offline ? 'offline' : state === 'connected' ? 'live' : 'reconnecting';
     const text = queued > 0 ? `${label} · ${queued} queued change${queued === 1 ? '' : 's'}` : label;
     if (this.status.textContent !== text) this.status.textContent = text;
     this.status.dataset.state = kind;
