@@ -132,6 +132,17 @@ describe('the web app: a live review in the browser', () => {
     };
     await Promise.all([typeIn(ann, 'start', 'A1A2A3 '), typeIn(bob, 'end', 'B1B2B3\n'), sdkTyping()]);
     assert.equal(await converged(), 'A1A2A3 line oneS1S2S3S4S5\nline two\nB1B2B3\n');
+
+    // Both at the same place at once: the keystrokes may interleave, but each page's stay in order
+    // and none is lost, doubled or different anywhere.
+    await Promise.all([typeIn(ann, 'end', 'abcdefghij'), typeIn(bob, 'end', 'KLMNOPQRST')]);
+    const tail = (await converged()).slice('A1A2A3 line oneS1S2S3S4S5\nline two\nB1B2B3\n'.length);
+    assert.equal(tail.length, 20, tail);
+    assert.equal(tail.replace(/[^a-z]/g, ''), 'abcdefghij');
+    assert.equal(tail.replace(/[^A-Z]/g, ''), 'KLMNOPQRST');
+    // Back to the text the next steps expect.
+    sdk.edit(FILE, [sdk.file(FILE)!.text.length - 20, { d: 20 }]);
+    await converged();
   });
 
   it('comments go from a page to the SDK and the other page, and back; threads move with the code', async () => {

@@ -203,7 +203,7 @@ export class ReviewPage {
     c.on('viewed', () => this.queueRender());
     c.on('synced', () => this.queueRender());
     c.on('presence', (p) => {
-      if (p.status === 'left') this.cursors.delete(p.participantId);
+      if (p.status === 'left' && this.cursors.delete(p.participantId)) this.showCursors();
       this.queueRender();
     });
     c.on('cursor', (cursor) => {
