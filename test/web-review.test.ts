@@ -16,6 +16,7 @@ import {
   launchBrowser,
   openReviewPage,
   statusOf,
+  tabTo,
   waitForStatus,
   waitUntil,
 } from './helpers/browser.js';
@@ -146,11 +147,13 @@ describe('the web app: a live review in the browser', () => {
   });
 
   it('comments go from a page to the SDK and the other page, and back; threads move with the code', async () => {
-    // Ann comments on line 2 (her cursor's line), with the keyboard.
+    // Ann comments on line 2 (her cursor's line), with the keyboard only: Tab leaves the editor.
     await focusEditor(ann, FILE, 'start');
     await ann.keyboard.press('ArrowDown');
-    await ann.getByLabel('Comment', { exact: true }).fill('Needs a test');
-    await ann.getByRole('button', { name: 'Add comment' }).click();
+    await tabTo(ann, ann.getByLabel('Comment', { exact: true }));
+    await ann.keyboard.type('Needs a test');
+    await tabTo(ann, ann.getByRole('button', { name: 'Add comment' }));
+    await ann.keyboard.press('Enter');
     await waitUntil(
       () => sdk.comments().some((c) => c.text === 'Needs a test' && c.authorId === 'ann' && c.line === 2),
       () => `ann's comment at the SDK: ${JSON.stringify(sdk.comments())}`,

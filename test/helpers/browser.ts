@@ -2,7 +2,7 @@
 // download; scripts/install-chromium.sh installs it). Pages are read the way a user reads them:
 // the editor's lines, the connection status, threads by their accessible names.
 import { existsSync } from 'node:fs';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import { chromium, type Browser, type Locator, type Page } from 'playwright-core';
 
 /** Where Chromium is; LIVEREVIEW_CHROMIUM overrides. */
 export const CHROMIUM = process.env.LIVEREVIEW_CHROMIUM ?? '/usr/bin/chromium';
@@ -69,6 +69,22 @@ export async function editorText(page: Page): Promise<string> {
 export async function focusEditor(page: Page, path: string, where: 'start' | 'end'): Promise<void> {
   await page.getByRole('textbox', { name: path, exact: true }).focus();
   await page.keyboard.press(where === 'start' ? 'Control+Home' : 'Control+End');
+}
+
+/** Presses Tab until `target` has the keyboard focus (at most `maxTabs` times): it is reachable from
+ * the keyboard, in tab order, from where the focus is. */
+export async function tabTo(page: Page, target: Locator, maxTabs = 20): Promise<void> {
+  for (let i = 0; i < maxTabs; i++) {
+    await page.keyboard.press('Tab');
+    // Runs in the page: `e.ownerDocument` is its document (the test's types have no DOM).
+    if (
+      await target.evaluate(
+        (e) => e === (e as { ownerDocument: { activeElement: unknown } }).ownerDocument.activeElement,
+      )
+    )
+      return;
+  }
+  throw new Error(`not reached with ${maxTabs} Tab presses: ${target.toString()}`);
 }
 
 /** Polls `condition` until it holds; fails with `describe()` after `timeoutMs` (a deadline for
