@@ -17,6 +17,7 @@ import {
   openReviewPage,
   statusOf,
   tabTo,
+  textRepairs,
   waitForStatus,
   waitUntil,
 } from './helpers/browser.js';
@@ -146,6 +147,28 @@ describe('the web app: a live review in the browser', () => {
     await converged();
   });
 
+  it('counts in code points as the wire does: text beyond the BMP lands in the same place everywhere', async () => {
+    const before = await converged();
+    sdk.edit(FILE, ['🚀 ']);
+    await waitUntil(
+      async () => (await editorText(ann)).startsWith('🚀 '),
+      () => 'the rocket in ann’s page',
+    );
+    await focusEditor(ann, FILE, 'start');
+    await ann.keyboard.press('ArrowRight'); // over the rocket (two UTF-16 units, one code point)
+    await ann.keyboard.press('ArrowRight');
+    await ann.keyboard.type('x');
+    await waitUntil(
+      () => sdk.file(FILE)!.text.startsWith('🚀 x'),
+      () => 'ann’s x after the rocket at the SDK',
+    );
+    sdk.edit(FILE, [3, 'y']); // after three code points: '🚀', ' ', 'x'
+    assert.equal(await converged(), `🚀 xy${before}`);
+    sdk.edit(FILE, [{ d: 4 }]);
+    assert.equal(await converged(), before);
+    for (const page of [ann, bob]) assert.equal(await textRepairs(page), 0);
+  });
+
   it('comments go from a page to the SDK and the other page, and back; threads move with the code', async () => {
     // Ann comments on line 2 (her cursor's line), with the keyboard only: Tab leaves the editor.
     await focusEditor(ann, FILE, 'start');
@@ -264,5 +287,6 @@ describe('the web app: a live review in the browser', () => {
     const { page: late } = await openReviewPage(browser, url('late'));
     assert.equal(await editorText(late), expected);
     assert.deepEqual(pageErrors.flat(), []);
+    for (const page of [ann, bob]) assert.equal(await textRepairs(page), 0);
   });
 });

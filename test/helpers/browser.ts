@@ -65,6 +65,12 @@ export async function editorText(page: Page): Promise<string> {
   return lines.join('\n');
 }
 
+/** How often the page found its editor different from its SDK client after a remote edit (and
+ * repaired it): 0 unless the edit mapping has a bug. */
+export async function textRepairs(page: Page): Promise<number> {
+  return Number((await page.locator('body').getAttribute('data-text-repairs')) ?? 0);
+}
+
 /** Puts the keyboard focus in the editor of `path` with the cursor at the start or the end. */
 export async function focusEditor(page: Page, path: string, where: 'start' | 'end'): Promise<void> {
   await page.getByRole('textbox', { name: path, exact: true }).focus();

@@ -173,7 +173,7 @@ export class ReviewPage {
     });
     c.on('file', (f) => {
       if (!this.selected) this.select(f.path);
-      else if (f.path === this.selected) this.checkText();
+      else if (f.path === this.selected) this.checkText(false);
       this.queueRender();
     });
     c.on('edit', (e) => {
@@ -184,7 +184,7 @@ export class ReviewPage {
       this.queueRender();
     });
     c.on('resync', (r) => {
-      if (r.path === this.selected) this.checkText();
+      if (r.path === this.selected) this.checkText(false);
       this.queueRender();
     });
     c.on('rollback', (r) => {
@@ -195,7 +195,7 @@ export class ReviewPage {
       this.say(
         `Your edit of ${r.path} was refused (${r.error.reason || codeName(r.error.code)}): ${r.error.message}`,
       );
-      if (r.path === this.selected) this.checkText();
+      if (r.path === this.selected) this.checkText(false);
       this.queueRender();
     });
     c.on('comment', () => this.queueRender());
@@ -224,9 +224,17 @@ export class ReviewPage {
   }
 
   /** Keeps the editor equal to the SDK's text (it is, unless an event was missed). */
-  private checkText(): void {
+  private checkText(repairing = true): void {
     const f = this.selected ? this.client.file(this.selected) : undefined;
-    if (f && this.editor.doc.toString() !== f.text) this.editor.replaceText(f.text);
+    if (!f || this.editor.doc.toString() === f.text) return;
+    if (repairing) {
+      // A remote edit left the editor different from the SDK: a bug. Repair it, and count it where
+      // tests (and anyone debugging) can see it.
+      const repairs = Number(document.body.dataset.textRepairs ?? 0) + 1;
+      document.body.dataset.textRepairs = String(repairs);
+      console.warn(`editor text differed from the SDK's after an edit of ${f.path}; repaired (${repairs})`);
+    }
+    this.editor.replaceText(f.text);
   }
 
   private select(path: string | undefined): void {
@@ -251,7 +259,7 @@ export class ReviewPage {
           ? 'Too many changes wait for the server; wait until it is back.'
           : (err as Error).message,
       );
-      queueMicrotask(() => this.checkText());
+      queueMicrotask(() => this.checkText(false));
     }
     this.queueRender();
   }
