@@ -83,7 +83,7 @@ const browser = await chromium.launch({
   ],
 });
 const open = async (user) => {
-  const context = await browser.newContext({ viewport: { width: 1400, height: 720 }, deviceScaleFactor: 1 });
+  const context = await browser.newContext({ viewport: { width: 1400, height: 860 }, deviceScaleFactor: 1 });
   const page = await context.newPage();
   await page.goto(`${web}/review/${session}?user=${user}`);
   await page
@@ -116,6 +116,9 @@ await ann
   .getByText('the API validates')
   .waitFor();
 void commentId;
+await bob.getByLabel('Verdict message (optional)').fill('Good once the thread is answered');
+await bob.getByRole('button', { name: 'Request changes' }).click();
+await ann.getByText('bob requested changes').waitFor();
 
 // Cursors: Bob at the end of line 12 (typing), Carol in line 9; Ann in line 11.
 await bob.getByRole('textbox', { name: 'src/cart.ts', exact: true }).focus();
@@ -131,6 +134,7 @@ await ann.keyboard.press('End');
 await ann.getByRole('img', { name: "bob's cursor" }).waitFor();
 await ann.getByRole('img', { name: "carol's cursor" }).waitFor();
 await ann.locator('.cm-line.cm-changed-line', { hasText: 'overflow?' }).waitFor();
+await ann.locator('.side').evaluate((e) => e.scrollTo(0, 0));
 await ann.screenshot({ path: out });
 process.stdout.write(`wrote ${out}\n`);
 
