@@ -232,7 +232,9 @@ export class ReviewPage {
       // tests (and anyone debugging) can see it.
       const repairs = Number(document.body.dataset.textRepairs ?? 0) + 1;
       document.body.dataset.textRepairs = String(repairs);
-      console.warn(`editor text differed from the SDK's after an edit of ${this.selected}; repaired (${repairs})`);
+      console.warn(
+        `editor text differed from the SDK's after an edit of ${this.selected}; repaired (${repairs})`,
+      );
     }
     this.editor.replaceText(f.text);
   }
