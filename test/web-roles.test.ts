@@ -45,7 +45,13 @@ describe('the web app with authentication: roles', () => {
   const reviewUrl = () => `http://127.0.0.1:${server.httpPort}/review/${SESSION}`;
 
   before(async () => {
-    server = await startTestServer({ authSecretFile: secretFile, httpPort: 0, logLevel: 'warn' });
+    // Quiet for a second is idle here, so the page can show someone going idle.
+    server = await startTestServer({
+      authSecretFile: secretFile,
+      httpPort: 0,
+      idleAfterMs: 1000,
+      logLevel: 'warn',
+    });
     browser = await launchBrowser();
     author = new LiveReviewClient({
       targets: [server.address],
@@ -85,6 +91,12 @@ describe('the web app with authentication: roles', () => {
     );
     assert.equal(await statusOf(page), 'Live');
     assert.equal(author.file(FILE)!.text, '// by ann\nlet total = 0;\n');
+
+    // Who is here: Ann, active while she types, then idle once quiet.
+    const people = page.getByRole('list', { name: 'Participants' });
+    await people.getByText('ann (idle)').waitFor();
+    author.edit(FILE, ['// back\n']);
+    await people.getByText('ann (active)').waitFor();
     assert.deepEqual(errors, []);
   });
 
