@@ -95,6 +95,11 @@ describe('the web app: a live review in the browser', () => {
       () => `the file list: ${JSON.stringify(listed)}`,
     );
     assert.equal(await editorText(ann), 'line one\nline two\n');
+    // The line the review adds against the base is marked.
+    await waitUntil(
+      async () => (await ann.locator('.cm-line.cm-changed-line').allTextContents()).join() === 'line two',
+      () => 'line two marked as changed against the base',
+    );
     // A file opened while the pages are live appears at once; choosing a file shows it.
     await sdk.openReview([{ path: 'docs/notes.md', text: '# Notes\n', base: { text: '', change: 'added' } }]);
     await files.getByRole('button', { name: /docs\/notes\.md/ }).click();

@@ -132,21 +132,40 @@ function commentGutter(onClick: (line: number) => void): Extension {
 
 // ---- changes against the base ------------------------------------------------------------------
 
-/** Lines (1-based) of the head that the review adds or changes against its base. */
-export const setChangedLines = StateEffect.define<number[]>();
+/** Against the base: lines (1-based) of the head the review adds or changes, and where it removed
+ * base lines (after head line `after`, 0: above the first line) with their text. */
+export interface BaseChanges {
+  added: number[];
+  removed: { after: number; lines: string[] }[];
+}
 
-const changedLineField = StateField.define<DecorationSet>({
+export const setBaseChanges = StateEffect.define<BaseChanges>();
+
+const baseChangeField = StateField.define<DecorationSet>({
   create: () => Decoration.none,
   update(set, tr) {
     let next = set.map(tr.changes);
     for (const e of tr.effects) {
-      if (!e.is(setChangedLines)) continue;
-      const b = new RangeSetBuilder<Decoration>();
+      if (!e.is(setBaseChanges)) continue;
       const doc = tr.state.doc;
-      for (const line of [...new Set(e.value)].sort((x, y) => x - y)) {
-        if (line < 1 || line > doc.lines) continue;
-        const from = doc.line(line).from;
-        b.add(from, from, Decoration.line({ class: 'cm-changed-line' }));
+      const marks: { line: number; deco: Decoration }[] = [];
+      for (const line of new Set(e.value.added)) {
+        marks.push({ line, deco: Decoration.line({ class: 'cm-changed-line' }) });
+      }
+      for (const r of e.value.removed) {
+        const title = `removed:\n${r.lines.join('\n')}`;
+        marks.push(
+          r.after === 0
+            ? { line: 1, deco: Decoration.line({ class: 'cm-removed-above', attributes: { title } }) }
+            : { line: r.after, deco: Decoration.line({ class: 'cm-removed-below', attributes: { title } }) },
+        );
+      }
+      const b = new RangeSetBuilder<Decoration>();
+      for (const m of marks
+        .filter((m) => m.line >= 1 && m.line <= doc.lines)
+        .sort((x, y) => x.line - y.line)) {
+        const from = doc.line(m.line).from;
+        b.add(from, from, m.deco);
       }
       next = b.finish();
     }
@@ -156,5 +175,5 @@ const changedLineField = StateField.define<DecorationSet>({
 });
 
 export function reviewDecorations(onCommentClick: (line: number) => void): Extension {
-  return [remoteCursorField, commentLineField, changedLineField, commentGutter(onCommentClick)];
+  return [remoteCursorField, commentLineField, baseChangeField, commentGutter(onCommentClick)];
 }

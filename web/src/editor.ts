@@ -23,7 +23,8 @@ import type { TextOp } from '../../src/client/browser.js';
 import { changesToOp, lineColumnOf, offsetOf, opToChanges } from './code-points.js';
 import {
   reviewDecorations,
-  setChangedLines,
+  setBaseChanges,
+  type BaseChanges,
   setCommentLines,
   setRemoteCursors,
   type RemoteCursor,
@@ -159,8 +160,8 @@ export class FileEditor {
     this.view.dispatch({ effects: setCommentLines.of(lines) });
   }
 
-  setChangedLines(lines: number[]): void {
-    this.view.dispatch({ effects: setChangedLines.of(lines) });
+  setBaseChanges(changes: BaseChanges): void {
+    this.view.dispatch({ effects: setBaseChanges.of(changes) });
   }
 
   /** The 1-based line of the main cursor. */

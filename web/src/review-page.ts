@@ -16,6 +16,7 @@ import {
 import { forgetToken, storeToken, type Identity, type Role } from './auth.js';
 import { CommentsPanel } from './comments-panel.js';
 import { ReviewPanel } from './review-panel.js';
+import type { BaseChanges } from './decorations.js';
 import { FileEditor } from './editor.js';
 import { colorOf, el } from './dom.js';
 
@@ -451,16 +452,32 @@ export class ReviewPage {
       this.editor.setCommentLines(lines);
     }
     const f = this.client.file(path);
-    if (f && f.base.text !== f.text && this.client.synced) {
+    if (f && this.client.synced) {
       const d = this.client.diff(path);
       if (d?.status === 'diffed') {
-        const added = d.hunks.flatMap((h) =>
-          h.lines.filter((l) => l.kind === 'added').map((l) => l.headLine!),
-        );
-        const dkey = JSON.stringify(added);
-        if (dkey !== this.diffKey) {
-          this.diffKey = dkey;
-          this.editor.setChangedLines(added);
+        const changes: BaseChanges = { added: [], removed: [] };
+        for (const h of d.hunks) {
+          let lastHead = h.headStart - (h.headCount === 0 ? 0 : 1);
+          let removed: string[] = [];
+          const flush = () => {
+            if (removed.length > 0) changes.removed.push({ after: lastHead, lines: removed });
+            removed = [];
+          };
+          for (const l of h.lines) {
+            if (l.kind === 'removed') {
+              removed.push(l.text);
+              continue;
+            }
+            flush();
+            if (l.kind === 'added') changes.added.push(l.headLine!);
+            lastHead = l.headLine!;
+          }
+          flush();
+        }
+        const key = JSON.stringify(changes);
+        if (key !== this.diffKey) {
+          this.diffKey = key;
+          this.editor.setBaseChanges(changes);
         }
       }
     }
