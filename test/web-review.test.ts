@@ -288,8 +288,14 @@ describe('the web app: a live review in the browser', () => {
     const firstLineEnd = before.indexOf('\n');
     const expected = `offA ${before.slice(0, firstLineEnd)}offS${before.slice(firstLineEnd)}offB\n`;
     assert.equal(await converged(), expected);
-    // And what the server has is the same (a fresh page loads it from a snapshot).
-    const { page: late } = await openReviewPage(browser, url('late'));
+    // And what the server has is the same: a newcomer opens the review from the start page and
+    // loads it from a snapshot.
+    const late = await (await browser.newContext()).newPage();
+    await late.goto(`http://127.0.0.1:${server.httpPort}/`);
+    await late.getByLabel('Session id').fill(SESSION);
+    await late.getByLabel('Your name (development mode)').fill('late');
+    await late.getByRole('button', { name: 'Open review' }).click();
+    await waitForStatus(late, /^Live$/);
     assert.equal(await editorText(late), expected);
     assert.deepEqual(pageErrors.flat(), []);
     for (const page of [ann, bob]) assert.equal(await textRepairs(page), 0);
