@@ -152,6 +152,24 @@ describe('the web app: a live review in the browser', () => {
     await converged();
   });
 
+  it('a remote edit keeps the local selection on the same text', async () => {
+    const files = ann.getByRole('navigation', { name: 'Files' });
+    await files.getByRole('button', { name: /added\.py/ }).click();
+    await focusEditor(ann, 'added.py', 'start');
+    await ann.keyboard.press('Shift+End'); // selects print("hi")
+    sdk.edit('added.py', ['# top\n']);
+    await waitUntil(
+      async () => (await editorText(ann)).startsWith('# top\n'),
+      () => 'the SDK’s line in ann’s page',
+    );
+    await ann.keyboard.type('Z'); // replaces the selection, wherever it moved
+    await waitUntil(
+      () => sdk.file('added.py')?.text === '# top\nZ\n',
+      () => `added.py at the SDK: ${JSON.stringify(sdk.file('added.py')?.text)}`,
+    );
+    await files.getByRole('button', { name: /main\.ts/ }).click();
+  });
+
   it('counts in code points as the wire does: text beyond the BMP lands in the same place everywhere', async () => {
     const before = await converged();
     sdk.edit(FILE, ['🚀 ']);
