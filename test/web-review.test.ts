@@ -301,11 +301,24 @@ describe('the web app: a live review in the browser', () => {
     const sdkText = sdk.file(FILE)!.text;
     sdk.edit(FILE, [sdkText.indexOf('\n'), 'offS']);
     for (const page of [ann, bob]) await waitForStatus(page, /queued change/);
+    // A comment written offline waits, shown as such, and is sent when the server is back.
+    await focusEditor(bob, FILE, 'start');
+    await bob.getByLabel('Comment', { exact: true }).fill('Written offline');
+    await bob.getByRole('button', { name: 'Add comment' }).click();
+    await bob
+      .getByRole('list', { name: 'Waiting to be sent' })
+      .getByText(/Written offline \(waiting for the server\)/)
+      .waitFor();
 
     server = await startTestServer({ data: dir, port, httpPort, logLevel: 'warn' });
     const firstLineEnd = before.indexOf('\n');
     const expected = `offA ${before.slice(0, firstLineEnd)}offS${before.slice(firstLineEnd)}offB\n`;
     assert.equal(await converged(), expected);
+    await ann
+      .getByRole('article', { name: 'Thread on line 1 by bob' })
+      .filter({ hasText: 'Written offline' })
+      .waitFor();
+    assert.equal(await bob.getByRole('list', { name: 'Waiting to be sent' }).isVisible(), false);
     // And what the server has is the same: a newcomer opens the review from the start page and
     // loads it from a snapshot.
     const late = await (await browser.newContext()).newPage();

@@ -36,6 +36,8 @@ export class CommentsPanel {
   private readonly suggestBox: HTMLElement;
   private readonly empty = el('p', { className: 'empty' }, 'No comments on this file yet.');
   private readonly threads = new Map<string, ThreadView>();
+  /** Comments and replies sent but not acknowledged yet (offline, or on their way). */
+  private readonly pendingList = el('ul', { className: 'pending', 'aria-label': 'Waiting to be sent' });
 
   constructor(private readonly hooks: CommentsPanelHooks) {
     this.newText.setAttribute('aria-describedby', 'new-comment-target');
@@ -82,9 +84,11 @@ export class CommentsPanel {
         this.showResolved,
         el('label', { htmlFor: 'show-resolved' }, 'Show resolved'),
       ),
+      this.pendingList,
       this.empty,
       this.list,
     );
+    this.pendingList.hidden = true;
   }
 
   /** The cursor moved: the new comment goes on its line. */
@@ -132,7 +136,7 @@ export class CommentsPanel {
     } else {
       sent = this.hooks.client.comment(path, line, text);
     }
-    sent.then(
+    this.track(`On line ${line}: ${text}`, sent).then(
       () => this.hooks.onChange(),
       (err: Error) => {
         if (!this.newText.value) this.newText.value = text;
@@ -140,6 +144,19 @@ export class CommentsPanel {
       },
     );
     this.hooks.onChange();
+  }
+
+  /** Shows `label` under "Waiting to be sent" until `sent` settles. */
+  private track<T>(label: string, sent: Promise<T>): Promise<T> {
+    const item = el('li', {}, `${label} (waiting for the server)`);
+    this.pendingList.append(item);
+    this.pendingList.hidden = false;
+    const done = () => {
+      item.remove();
+      this.pendingList.hidden = this.pendingList.childElementCount === 0;
+    };
+    sent.then(done, done);
+    return sent;
   }
 
   render(): void {
@@ -167,7 +184,7 @@ export class CommentsPanel {
     for (const root of roots) {
       let view = this.threads.get(root.id);
       if (!view) {
-        view = new ThreadView(root.id, this.hooks);
+        view = new ThreadView(root.id, this.hooks, (label, sent) => this.track(label, sent));
         this.threads.set(root.id, view);
       }
       view.update(root, replies.get(root.id) ?? [], canComment);
@@ -200,6 +217,7 @@ class ThreadView {
   constructor(
     private readonly id: string,
     private readonly hooks: CommentsPanelHooks,
+    private readonly track: <T>(label: string, sent: Promise<T>) => Promise<T>,
   ) {
     this.replyText = el('textarea', { rows: '2', 'aria-label': 'Reply' });
     this.replyForm = el(
@@ -279,7 +297,8 @@ class ThreadView {
     const text = this.replyText.value.trim();
     if (!text) return;
     this.replyText.value = '';
-    this.hooks.client.reply(this.id, text).then(
+    const to = this.comment ? ` to ${this.comment.authorId}` : '';
+    this.track(`Reply${to}: ${text}`, this.hooks.client.reply(this.id, text)).then(
       () => this.hooks.onChange(),
       (err: Error) => {
         if (!this.replyText.value) this.replyText.value = text;
