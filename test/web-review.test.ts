@@ -34,6 +34,7 @@ describe('the web app: a live review in the browser', () => {
   let ann: Page;
   let bob: Page;
   const pageErrors: string[][] = [];
+  let annContentTypes = new Set<string>();
 
   const url = (user: string) => `http://127.0.0.1:${server.httpPort}/review/${SESSION}?user=${user}`;
 
@@ -71,8 +72,9 @@ describe('the web app: a live review in the browser', () => {
       { path: 'added.py', text: 'print("hi")\n', base: { text: '', change: 'added' } },
     ]);
     for (const user of ['ann', 'bob']) {
-      const { page, errors } = await openReviewPage(browser, url(user));
+      const { page, errors, contentTypes } = await openReviewPage(browser, url(user));
       pageErrors.push(errors);
+      if (user === 'ann') annContentTypes = contentTypes;
       if (user === 'ann') ann = page;
       else bob = page;
     }
@@ -113,6 +115,8 @@ describe('the web app: a live review in the browser', () => {
       async () => (await editorText(ann)) === 'line one\nline two\n',
       () => 'main.ts in the editor',
     );
+    // By default the page speaks Connect, binary: a streaming Subscribe and unary Submits.
+    assert.deepEqual([...annContentTypes].sort(), ['application/connect+proto', 'application/proto']);
     const people = ann.getByRole('list', { name: 'Participants' });
     await waitUntil(
       async () =>

@@ -1,7 +1,8 @@
 // The web app with authentication on: the page takes a bearer token from the URL fragment (and
 // takes it out of the address bar) or pasted into the page, and shows what the token's role
 // allows. A viewer watches: the editor is read-only and nothing typed reaches anyone. A reviewer
-// comments but does not edit. Live edits reach both.
+// comments but does not edit. Live edits reach both. The viewer's page speaks gRPC-Web and the
+// reviewer's Connect with JSON (`?protocol=`), so every protocol of the transport runs in Chromium.
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -71,11 +72,12 @@ describe('the web app with authentication: roles', () => {
   });
 
   it("a viewer's page (token in the URL fragment) shows live edits and cannot edit or comment", async () => {
-    const { page, errors } = await openReviewPage(
+    const { page, errors, contentTypes } = await openReviewPage(
       browser,
-      `${reviewUrl()}#token=${await mint('vic', 'viewer')}`,
+      `${reviewUrl()}?protocol=grpc-web#token=${await mint('vic', 'viewer')}`,
     );
     assert.doesNotMatch(page.url(), /token=/, 'the token is taken out of the address bar');
+    assert.deepEqual([...contentTypes], ['application/grpc-web+proto']);
     const editor = page.getByRole('textbox', { name: `${FILE} (read-only)`, exact: true });
     assert.equal(await editor.getAttribute('contenteditable'), 'false');
     assert.equal(await page.getByRole('button', { name: 'Add comment' }).count(), 0);
@@ -104,7 +106,7 @@ describe('the web app with authentication: roles', () => {
     const { page: first } = await (async () => {
       const context = await browser.newContext();
       const page = await context.newPage();
-      await page.goto(`${reviewUrl()}?user=rita`);
+      await page.goto(`${reviewUrl()}?user=rita&protocol=connect-json`);
       return { page };
     })();
     // No token: the server refuses, and the page asks for one.

@@ -29,18 +29,24 @@ export async function launchBrowser(): Promise<Browser> {
 }
 
 /** Opens a review page in its own browser context (its own sessionStorage) and waits until it is
- * live. Page errors fail the test that reads `errors`. */
+ * live. Page errors fail the test that reads `errors`; `contentTypes` are those of its calls. */
 export async function openReviewPage(
   browser: Browser,
   url: string,
-): Promise<{ page: Page; errors: string[] }> {
+): Promise<{ page: Page; errors: string[]; contentTypes: Set<string> }> {
   const context = await browser.newContext({ viewport: { width: 1280, height: 760 } });
   const page = await context.newPage();
   const errors: string[] = [];
   page.on('pageerror', (e) => errors.push(e.message));
+  // What the page's calls to the service are encoded as (the protocol it speaks).
+  const contentTypes = new Set<string>();
+  page.on('request', (r) => {
+    if (r.url().includes('/codereview.v1.CodeReviewService/'))
+      contentTypes.add(r.headers()['content-type'] ?? '');
+  });
   await page.goto(url);
   await waitForStatus(page, /^Live$/);
-  return { page, errors };
+  return { page, errors, contentTypes };
 }
 
 /** The connection status the page shows (Live, Reconnecting · 3 queued changes, …). */

@@ -1,6 +1,6 @@
 // The web app's entry: `/` is the start page, `/review/<session id>` a live review.
 import { identityFromToken, takeToken, type Identity } from './auth.js';
-import { ReviewPage } from './review-page.js';
+import { ReviewPage, type ProtocolName } from './review-page.js';
 import { StartPage } from './start-page.js';
 import './styles.css';
 
@@ -13,7 +13,12 @@ if (!match) {
   const sessionId = decodeURIComponent(match[1]!);
   const identity = identify(sessionId);
   if (identity) {
-    const page = new ReviewPage(root, { sessionId, identity, baseUrl: location.origin });
+    const page = new ReviewPage(root, {
+      sessionId,
+      identity,
+      baseUrl: location.origin,
+      protocol: protocolOf(),
+    });
     void page.start();
   }
 }
@@ -34,4 +39,10 @@ function identify(sessionId: string): Identity | undefined {
     history.replaceState(history.state, '', `${location.pathname}?${params.toString()}${location.hash}`);
   }
   return { userId: user };
+}
+
+/** `?protocol=grpc-web` or `connect-json` (for proxies that pass only one); default: Connect binary. */
+function protocolOf(): ProtocolName {
+  const p = new URLSearchParams(location.search).get('protocol');
+  return p === 'grpc-web' || p === 'connect-json' ? p : 'connect';
 }

@@ -25,7 +25,10 @@ export interface ReviewPageOptions {
   identity: Identity;
   /** Where the service is served (default: this page's origin). */
   baseUrl: string;
+  protocol: ProtocolName;
 }
+
+export type ProtocolName = 'connect' | 'connect-json' | 'grpc-web';
 
 /** Roles that may change the text (the server enforces it; the page shows it). */
 const EDITORS = new Set<Role>(['author']);
@@ -64,6 +67,7 @@ export class ReviewPage {
     this.role = identity.token ? identity.role : 'author';
     this.client = new LiveReviewWebClient({
       baseUrl: options.baseUrl,
+      protocol: options.protocol,
       sessionId,
       userId: identity.userId,
       displayName: identity.userId,
