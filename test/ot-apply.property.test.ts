@@ -76,4 +76,10 @@ describe('applying an op to a BMP-only text', () => {
       { numRuns: 1000, seed: 20261202 },
     );
   });
+
+  it('refuses an op that reaches past the end of the text (the SDK resyncs on it)', () => {
+    for (const op of [[4, 'x'], [{ d: 4 }], [2, { d: 'abc' }]] as TextOp[]) {
+      assert.throws(() => applyOp('abc', op, true), 'fast path');
+    }
+  });
 });

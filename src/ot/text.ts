@@ -89,6 +89,9 @@ export function applyOp(doc: string, op: TextOp, bmpOnly = false): string {
       at += c;
     } else if (typeof c === 'string') out += c;
     else at += typeof c.d === 'number' ? c.d : c.d.length;
+    // As the library does: an op longer than the document is an error, never a silent truncation
+    // (the SDK resyncs on it).
+    if (at > doc.length) throw new Error('Operation goes past the end of the document');
   }
   return at === 0 ? out + doc : out + doc.slice(at);
 }
