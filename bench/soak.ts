@@ -5,6 +5,7 @@
 //
 //   npm run build && node dist/bench/soak.js [--minutes 10] [--sessions 20] [--participants 5]
 //       [--rate 2] [--file-kb 32] [--server-module path/to/dist/src/server/server.js] [--json]
+//       [--heap-snapshot FILE (the server's heap after the last sample, for finding what grows)]
 //
 // --server-module measures another build (e.g. an older commit built in a git worktree) under the
 // same load. Not a test: it takes minutes, and its figures go to docs/benchmarks.md.
@@ -140,6 +141,14 @@ await sample();
 for (let m = 1; m <= MINUTES; m++) {
   await new Promise((r) => setTimeout(r, 60_000));
   await sample();
+}
+const heapSnapshot = args.get('heap-snapshot');
+if (heapSnapshot) {
+  const written = await new Promise<string>((resolve) => {
+    child.once('message', (m) => resolve((m as { written: string }).written));
+    child.send({ heapSnapshot });
+  });
+  process.stderr.write(`[soak] heap snapshot: ${written}\n`);
 }
 for (const t of timers) clearTimeout(t);
 // Everything typed arrives, and every client ends with the same text as its session's others.

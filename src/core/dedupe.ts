@@ -7,9 +7,11 @@
 // (`Store.findByOrigin`). The window only decides when that lookup can be skipped, and its memory
 // is bounded per client, not per session history:
 //
-// - **Recent acks**, at most `perClient` per client (default 256): a resume resends what was in
-//   flight when the stream ended — at most `--max-inflight` messages the server had not answered,
-//   plus acks that were queued but not delivered — and those are answered from memory.
+// - **Recent acks**, at most `perClient` per client (default 64, `--max-inflight`'s default): a
+//   resume resends what was in flight when the stream ended — what the server had read but not
+//   answered, and the acks still queued for it — and those are answered from memory. (The SDK
+//   keeps one edit per file in flight; a client cut off with many acks queued gets the older
+//   ones from the log.) About 165 bytes each.
 // - **A high-water mark per client**: the largest number that ends any of its committed message
 //   ids (`<client id>:<n>` from the SDK and the load generator). An id whose number is above it
 //   was never committed, so a new message needs no lookup however long the client has been
@@ -46,7 +48,7 @@ export interface DedupeLimits {
   maxClients: number;
 }
 
-export const defaultDedupeLimits: DedupeLimits = { perClient: 256, idleMs: 600_000, maxClients: 4096 };
+export const defaultDedupeLimits: DedupeLimits = { perClient: 64, idleMs: 600_000, maxClients: 4096 };
 
 /** What the window knows of one client (user + client id). */
 interface ClientRecord {
