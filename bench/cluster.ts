@@ -13,7 +13,10 @@ import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import type { LoadReport } from '../src/loadgen/load-generator.js';
+import { OPTIONS } from '../src/server/config.js';
 import { bin, pin } from './systems.js';
+
+const hasHttpEdge = OPTIONS.some((o) => (o.key as string) === 'httpPort');
 
 const MAINTENANCE_URL =
   process.env.LIVEREVIEW_BENCH_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
@@ -35,8 +38,8 @@ async function startInstance(data: string, extra: string[]): Promise<Instance> {
     '0',
     '--metrics-port',
     '0',
-    '--http-port',
-    '-1',
+    // Two instances share this machine: no HTTP edge (its port is fixed), where the build has one.
+    ...(hasHttpEdge ? ['--http-port', '-1'] : []),
     '--data',
     data,
     '--log-level',

@@ -81,9 +81,9 @@ for (let s = 0; s < SESSIONS; s++) {
 await Promise.all(clients.map((c) => c.connect()));
 
 /** One keystroke: mostly typing (sometimes a line break), sometimes deleting a word. */
-function keystroke(c: LiveReviewClient): void {
+function keystroke(c: LiveReviewClient): boolean {
   const text = c.file('main.ts')?.text ?? '';
-  if (!c.synced && c.outboxSize > 50) return; // do not outrun the server
+  if (!c.synced && c.outboxSize > 50) return false; // do not outrun the server
   const at = Math.floor(random() * text.length);
   if (random() < 0.3 && text.length > 100) {
     const length = 5 + Math.floor(random() * 15);
@@ -92,14 +92,16 @@ function keystroke(c: LiveReviewClient): void {
     const ch = random() < 0.05 ? '\n' : String.fromCharCode(97 + Math.floor(random() * 26));
     c.edit('main.ts', at > 0 ? [at, ch] : [ch]);
   }
+  return true;
 }
 
+let editsMade = 0;
 const interval = 1000 / RATE;
 const timers = clients.map((c, i) =>
   setTimeout(
     function tick() {
       try {
-        keystroke(c);
+        if (keystroke(c)) editsMade++;
       } catch {
         // outbox full or reconnecting: skip this keystroke
       }
@@ -172,6 +174,7 @@ const report = {
   fileKB: FILE_KB,
   baselineHeapMB: +(baseline / 1048576).toFixed(1),
   samples,
+  editsMade,
   diverged,
   unsynced: clients.filter((c) => !c.synced).length,
 };
