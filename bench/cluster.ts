@@ -5,7 +5,8 @@
 // So the figures say what a cluster costs per delivery and what the PostgreSQL round trip adds to a
 // commit — not how far two machines would scale.
 //
-//   npm run build && node dist/bench/cluster.js [--repeat 2] [--duration 8000]
+//   npm run build && node dist/bench/cluster.js [--repeat 2] [--duration 8000] [--sessions 100]
+//       [--participants 5] [--rate 5]
 // (also `npm run bench -- --scenario cluster`)
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
@@ -143,7 +144,18 @@ interface Row {
   reports: Measured[];
 }
 
-export async function runClusterScenario(repeat: number, durationMs: number): Promise<string> {
+/** The typing load: sessions x participants, each typing `rate` edits/s. */
+export interface ClusterLoad {
+  sessions: number;
+  participants: number;
+  rate: number;
+}
+
+export async function runClusterScenario(
+  repeat: number,
+  durationMs: number,
+  typing: ClusterLoad = { sessions: 100, participants: 5, rate: 5 },
+): Promise<string> {
   const admin = new pg.Client({ connectionString: MAINTENANCE_URL });
   await admin.connect();
   const database = `lr_bench_${process.pid}`;
@@ -164,11 +176,11 @@ export async function runClusterScenario(repeat: number, durationMs: number): Pr
   ];
   const load = [
     '--sessions',
-    '100',
+    String(typing.sessions),
     '--participants',
-    '5',
+    String(typing.participants),
     '--rate',
-    '5',
+    String(typing.rate),
     '--duration',
     String(durationMs),
     '--warmup',
@@ -226,7 +238,7 @@ export async function runClusterScenario(repeat: number, durationMs: number): Pr
   const cpuPerDelivery = (r: Measured) =>
     r.server ? (r.server.cpuSeconds * 1e6) / Math.max(1, r.delivered) : 0;
   const lines = [
-    `## Cluster: 100 sessions x 5 participants x 5 edits/s, ${durationMs} ms measured, ${repeat} runs each (medians, min–max)`,
+    `## Cluster: ${typing.sessions} sessions x ${typing.participants} participants x ${typing.rate} edits/s, ${durationMs} ms measured, ${repeat} runs each (medians, min–max)`,
     `every server instance pinned to core 0 (two instances share it), the generator to core 1; PostgreSQL and Redis unpinned; ${cpus().length} x ${cpus()[0]?.model}`,
     '',
     '| configuration | delivered/s | lost | p50 ms | p99 ms | server CPU % of a core | server CPU µs per delivery | PostgreSQL + Redis CPU µs per delivery | commit ms (mean) | events per commit | core 0 taken by others % |',
@@ -275,6 +287,12 @@ if (import.meta.url === `file://${process.argv[1]}`) {
     return i > 0 ? Number(process.argv[i + 1]) : fallback;
   };
   console.log(`# LiveReview cluster benchmark — ${new Date().toISOString()}, node ${process.version}`);
-  console.log(await runClusterScenario(arg('repeat', 2), arg('duration', 8000)));
+  console.log(
+    await runClusterScenario(arg('repeat', 2), arg('duration', 8000), {
+      sessions: arg('sessions', 100),
+      participants: arg('participants', 5),
+      rate: arg('rate', 5),
+    }),
+  );
   process.exit(0);
 }
