@@ -104,8 +104,9 @@ export const OPTIONS = [
     key: 'retainEvents',
     type: 'int',
     default: 0,
-    description: 'Events kept per session behind its oldest kept snapshot (0: keep the whole log).',
-    why: 'A review log is small and worth keeping; a client resuming from before the retained log gets a fresh snapshot.',
+    description:
+      'Events kept per session behind its oldest kept snapshot (0: keep the whole log; with --data :memory:, 0 means 10000, since that log lives in RAM).',
+    why: 'A review log is small and worth keeping on disk; a client resuming from before the retained log gets a fresh snapshot.',
   }),
   spec({
     key: 'metricsHost',

@@ -69,6 +69,9 @@ export interface StartOptions {
   bus?: Bus;
 }
 
+/** Events a `--data :memory:` store keeps behind its oldest snapshot when --retain-events is 0. */
+const MEMORY_RETAIN_EVENTS = 10_000;
+
 /** A URL without its password, for logs. */
 function redactUrl(value: string): string {
   return value.replace(/^([a-z]+:\/\/[^:/@]*):[^@/]*@/i, '$1:***@');
@@ -137,7 +140,12 @@ async function authenticator(
 }
 
 async function openStore(config: ServerConfig, logger: Logger): Promise<Store> {
-  if (config.data === ':memory:') return new MemoryStore();
+  if (config.data === ':memory:') {
+    // The log lives in RAM: bounded by default (a long-running :memory: server grew without bound).
+    return new MemoryStore({
+      retainEvents: config.retainEvents > 0 ? config.retainEvents : MEMORY_RETAIN_EVENTS,
+    });
+  }
   if (/^postgres(ql)?:\/\//.test(config.data)) {
     return PostgresStore.open(config.data, {
       retainEvents: config.retainEvents,
