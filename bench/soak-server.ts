@@ -6,6 +6,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { writeHeapSnapshot } from 'node:v8';
 
 const serverModule = process.argv[2] ?? new URL('../src/server/server.js', import.meta.url).pathname;
 const configModule = serverModule.replace(/server\.js$/, 'config.js');
@@ -31,6 +32,12 @@ const server = await startServer({
 } as ReturnType<typeof defaultConfig>);
 
 process.on('message', (m: unknown) => {
+  if (typeof m === 'object' && m !== null && 'heapSnapshot' in m) {
+    // What the heap holds, for finding what grows (bench/soak.ts --heap-snapshot FILE).
+    for (let i = 0; i < 4; i++) gc();
+    process.send!({ written: writeHeapSnapshot(String(m.heapSnapshot)) });
+    return;
+  }
   if (m !== 'measure') return;
   for (let i = 0; i < 4; i++) gc();
   const { heapUsed, rss } = process.memoryUsage();

@@ -5,6 +5,7 @@
 //
 //   npm run build && node dist/bench/soak.js [--minutes 10] [--sessions 20] [--participants 5]
 //       [--rate 2] [--file-kb 32] [--server-module path/to/dist/src/server/server.js] [--json]
+//       [--heap-snapshot FILE (the server's heap after the last sample, for finding what grows)]
 //
 // --server-module measures another build (e.g. an older commit built in a git worktree) under the
 // same load. Not a test: it takes minutes, and its figures go to docs/benchmarks.md.
@@ -80,9 +81,9 @@ for (let s = 0; s < SESSIONS; s++) {
 await Promise.all(clients.map((c) => c.connect()));
 
 /** One keystroke: mostly typing (sometimes a line break), sometimes deleting a word. */
-function keystroke(c: LiveReviewClient): void {
+function keystroke(c: LiveReviewClient): boolean {
   const text = c.file('main.ts')?.text ?? '';
-  if (!c.synced && c.outboxSize > 50) return; // do not outrun the server
+  if (!c.synced && c.outboxSize > 50) return false; // do not outrun the server
   const at = Math.floor(random() * text.length);
   if (random() < 0.3 && text.length > 100) {
     const length = 5 + Math.floor(random() * 15);
@@ -91,14 +92,16 @@ function keystroke(c: LiveReviewClient): void {
     const ch = random() < 0.05 ? '\n' : String.fromCharCode(97 + Math.floor(random() * 26));
     c.edit('main.ts', at > 0 ? [at, ch] : [ch]);
   }
+  return true;
 }
 
+let editsMade = 0;
 const interval = 1000 / RATE;
 const timers = clients.map((c, i) =>
   setTimeout(
     function tick() {
       try {
-        keystroke(c);
+        if (keystroke(c)) editsMade++;
       } catch {
         // outbox full or reconnecting: skip this keystroke
       }
@@ -141,6 +144,14 @@ for (let m = 1; m <= MINUTES; m++) {
   await new Promise((r) => setTimeout(r, 60_000));
   await sample();
 }
+const heapSnapshot = args.get('heap-snapshot');
+if (heapSnapshot) {
+  const written = await new Promise<string>((resolve) => {
+    child.once('message', (m) => resolve((m as { written: string }).written));
+    child.send({ heapSnapshot });
+  });
+  process.stderr.write(`[soak] heap snapshot: ${written}\n`);
+}
 for (const t of timers) clearTimeout(t);
 // Everything typed arrives, and every client ends with the same text as its session's others.
 const deadline = Date.now() + 60_000;
@@ -163,6 +174,7 @@ const report = {
   fileKB: FILE_KB,
   baselineHeapMB: +(baseline / 1048576).toFixed(1),
   samples,
+  editsMade,
   diverged,
   unsynced: clients.filter((c) => !c.synced).length,
 };

@@ -136,7 +136,7 @@ export async function startServer(system: System, reuse?: { port: number; data: 
 /** A core's time so far, in clock ticks, from /proc/stat: spent in processes (and stolen by the
  * hypervisor), and in all. Interrupt time is left out of the first: it is mostly the loopback
  * traffic of the benchmark itself. */
-function coreTicks(core: number): { busy: number; total: number } {
+export function coreTicks(core: number): { busy: number; total: number } {
   const line = readFileSync('/proc/stat', 'utf8')
     .split('\n')
     .find((l) => l.startsWith(`cpu${core} `));

@@ -1,10 +1,29 @@
-// The dedupe window: recent client messages and their duplicate acks, so a resend (after a lost
-// ack, a reconnect, a failover to another instance) is answered with the original commit instead
-// of being applied twice. Older messages are looked up in the store; the window says when that is
-// needed. Keyed by (user, client, message id): another user naming the same ids is someone else.
+// The dedupe window: what this instance remembers of each client's committed messages, so that a
+// resend (after a lost ack, a reconnect, a failover to another instance) is answered with the
+// original commit's ack instead of being applied twice, mostly without asking the store.
+//
+// Exactly-once does not depend on this memory: the log has a unique index on (session, user,
+// client, message id) and a message the window cannot vouch for is looked up there
+// (`Store.findByOrigin`). The window only decides when that lookup can be skipped, and its memory
+// is bounded per client, not per session history:
+//
+// - **Recent acks**, at most `perClient` per client (default 64, `--max-inflight`'s default): a
+//   resume resends what was in flight when the stream ended — what the server had read but not
+//   answered, and the acks still queued for it — and those are answered from memory. (The SDK
+//   keeps one edit per file in flight; a client cut off with many acks queued gets the older
+//   ones from the log.) About 165 bytes each.
+// - **A high-water mark per client**: the largest number that ends any of its committed message
+//   ids (`<client id>:<n>` from the SDK and the load generator). An id whose number is above it
+//   was never committed, so a new message needs no lookup however long the client has been
+//   typing. Any id is accepted; ids without a trailing number just get no shortcut.
+// - **Forgetting**: a client that has committed nothing for `idleMs` (default 10 min) loses its
+//   acks and keeps its mark; beyond `maxClients` (4,096) the least recently active clients are
+//   forgotten altogether. Whatever is forgotten is answered from the store.
+//
+// The mark is only trusted while this instance has seen every committed message of the client:
+// for a session loaded from an empty log, and for clients it has never forgotten. In a session
+// loaded with history, messages not in the window are looked up (one indexed read each).
 import type { AckView, LoggedEvent, Origin } from './model.js';
-
-const originKey = (o: Origin) => `${o.userId}\u0000${o.clientId}\u0000${o.clientMessageId}`;
 
 /** The ack of a committed event, as its sender (or a resend of it) receives it. */
 export function ackOf(event: LoggedEvent, duplicate: boolean): AckView {
@@ -20,44 +39,127 @@ export function ackOf(event: LoggedEvent, duplicate: boolean): AckView {
   };
 }
 
-export class DedupeWindow {
-  /** The duplicate ack of each recent client message: an ack, not the event, so the window holds a
-   * small record per event rather than the event with its op and line text. */
-  private recent = new Map<string, AckView>();
-  /** Events from this sequence number on are all in `recent`. */
-  private horizon = 1;
+export interface DedupeLimits {
+  /** Recent acks remembered per client. */
+  perClient: number;
+  /** A client that commits nothing for this long loses its recent acks (it keeps its mark). */
+  idleMs: number;
+  /** Clients remembered per session; beyond, the least recently active is forgotten. */
+  maxClients: number;
+}
 
-  constructor(private readonly capacity: number) {}
+export const defaultDedupeLimits: DedupeLimits = { perClient: 64, idleMs: 600_000, maxClients: 4096 };
+
+/** What the window knows of one client (user + client id). */
+interface ClientRecord {
+  /** Duplicate acks of its most recent committed messages, by message id, oldest first. */
+  acks: Map<string, AckView> | undefined;
+  /** The largest trailing number of its committed message ids (-1: none). */
+  highWater: number;
+  /** Every committed message of this client is known here (its mark can be trusted). */
+  complete: boolean;
+  /** Some of its acks were dropped (evicted or idle): a miss may be an older message. */
+  forgotAcks: boolean;
+  /** Commit time of its latest message. */
+  lastAt: number;
+}
+
+const clientKey = (o: Origin) => `${o.userId}\u0000${o.clientId}`;
+
+/** The number a message id ends with, if it ends with one (at most 15 digits: a safe integer). */
+export function trailingNumber(id: string): number | undefined {
+  let start = id.length;
+  while (start > 0 && start > id.length - 15) {
+    const c = id.charCodeAt(start - 1);
+    if (c < 48 || c > 57) break;
+    start--;
+  }
+  return start === id.length ? undefined : Number(id.slice(start));
+}
+
+export class DedupeWindow {
+  /** Clients by key, least recently active first (a record moves to the end when it commits). */
+  private clients = new Map<string, ClientRecord>();
+  /** Every committed message since the session's first is known here, for every client without
+   * a record: the session was loaded from an empty log and no client has been forgotten. */
+  private complete = true;
+  private lastSweepAt = 0;
+  private readonly limits: DedupeLimits;
+
+  constructor(limits: Partial<DedupeLimits> = {}) {
+    this.limits = { ...defaultDedupeLimits, ...limits };
+  }
 
   /** Forgets everything: the events after `head` will be remembered as they are applied. */
   reset(head: number): void {
-    this.recent = new Map();
-    this.horizon = head + 1;
+    this.clients = new Map();
+    this.complete = head === 0;
   }
 
   remember(event: LoggedEvent): void {
-    if (!event.origin.clientMessageId) return;
-    this.recent.set(originKey(event.origin), ackOf(event, true));
-    if (this.recent.size > this.capacity) {
-      const oldest = this.recent.keys().next().value as string;
-      const evicted = this.recent.get(oldest)!;
-      this.recent.delete(oldest);
-      this.horizon = Math.max(this.horizon, evicted.sequence + 1);
+    const { origin } = event;
+    if (!origin.clientMessageId) return;
+    const key = clientKey(origin);
+    let record = this.clients.get(key);
+    if (record) this.clients.delete(key);
+    else record = { acks: undefined, highWater: -1, complete: this.complete, forgotAcks: false, lastAt: 0 };
+    this.clients.set(key, record); // most recently active last
+    record.lastAt = Math.max(record.lastAt, event.at);
+    const n = trailingNumber(origin.clientMessageId);
+    if (n !== undefined && n > record.highWater) record.highWater = n;
+    const acks = (record.acks ??= new Map());
+    acks.set(origin.clientMessageId, ackOf(event, true));
+    if (acks.size > this.limits.perClient) {
+      acks.delete(acks.keys().next().value as string);
+      record.forgotAcks = true;
+    }
+    if (this.clients.size > this.limits.maxClients) {
+      this.clients.delete(this.clients.keys().next().value as string);
+      this.complete = false;
+    }
+    if (event.at - this.lastSweepAt >= this.limits.idleMs / 4) this.sweep(event.at);
+  }
+
+  /** Drops the acks of clients that have committed nothing for `idleMs` (oldest first). */
+  private sweep(now: number): void {
+    this.lastSweepAt = now;
+    for (const record of this.clients.values()) {
+      if (record.lastAt > now - this.limits.idleMs) break;
+      if (record.acks) {
+        record.acks = undefined;
+        record.forgotAcks = true;
+      }
     }
   }
 
-  /** Takes back the newest remembered event (its commit was undone). */
+  /** Takes back a remembered event whose commit was undone. Its client's mark stays: a mark too
+   * high only costs a lookup, never a wrong answer. */
   forget(event: LoggedEvent): void {
-    if (event.origin.clientMessageId) this.recent.delete(originKey(event.origin));
+    if (!event.origin.clientMessageId) return;
+    this.clients.get(clientKey(event.origin))?.acks?.delete(event.origin.clientMessageId);
   }
 
   /** The duplicate ack of a recent message; undefined when it is not recent. */
   find(origin: Origin): AckView | undefined {
-    return origin.clientMessageId ? this.recent.get(originKey(origin)) : undefined;
+    if (!origin.clientMessageId) return undefined;
+    return this.clients.get(clientKey(origin))?.acks?.get(origin.clientMessageId);
   }
 
-  /** Whether a message not found in the window may still be in the store (older events exist). */
-  get mayBeOlder(): boolean {
-    return this.horizon > 1;
+  /** Whether a message not found in the window may still have been committed (ask the store). */
+  mayBeOlder(origin: Origin): boolean {
+    if (!origin.clientMessageId) return false;
+    const record = this.clients.get(clientKey(origin));
+    if (!record) return !this.complete;
+    if (!record.complete) return true;
+    const n = trailingNumber(origin.clientMessageId);
+    if (n !== undefined && n > record.highWater) return false;
+    return record.forgotAcks;
+  }
+
+  /** Clients remembered and acks held (for tests and measurements). */
+  get size(): { clients: number; acks: number } {
+    let acks = 0;
+    for (const r of this.clients.values()) acks += r.acks?.size ?? 0;
+    return { clients: this.clients.size, acks };
   }
 }

@@ -31,8 +31,10 @@ export interface EngineConfig extends RoomConfig {
   maxBatch: number;
   /** Retries of a batch that lost an optimistic append race. */
   commitRetries: number;
-  /** Recent client message ids remembered per session (older ones are looked up in the store). */
+  /** Recent acks remembered per client (older messages are looked up in the store; src/core/dedupe.ts). */
   dedupeWindow: number;
+  /** A client that commits nothing for this long loses its remembered acks (default 10 min). */
+  dedupeIdleMs?: number;
 }
 
 /** Observation points for metrics and logs; all optional, none may throw. */
@@ -84,7 +86,10 @@ export class Session {
     private readonly deps: SessionDeps,
   ) {
     this.state = new SessionState(id, deps.config.historyVersions);
-    this.dedupe = new DedupeWindow(deps.config.dedupeWindow);
+    this.dedupe = new DedupeWindow({
+      perClient: deps.config.dedupeWindow,
+      ...(deps.config.dedupeIdleMs !== undefined && { idleMs: deps.config.dedupeIdleMs }),
+    });
     this.room = new Room({
       sessionId: id,
       state: this.state,
@@ -297,7 +302,7 @@ export class Session {
     if (!origin.clientMessageId) return undefined;
     const recent = this.dedupe.find(origin);
     if (recent) return recent;
-    if (!this.dedupe.mayBeOlder) return undefined;
+    if (!this.dedupe.mayBeOlder(origin)) return undefined;
     const event = await this.deps.store.findByOrigin(this.id, origin);
     return event && ackOf(event, true);
   }

@@ -302,7 +302,7 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
       catchUpBatch: 256,
       maxBatch: 256,
       commitRetries: 5,
-      dedupeWindow: 10_000,
+      dedupeWindow: 64,
       presenceBatchMs: config.presenceBatchMs,
       evictAfterMs: config.evictAfterMs,
       maxSessions: config.maxSessions,
