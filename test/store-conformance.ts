@@ -111,6 +111,11 @@ export function storeConformance(
       assert.equal(await store.findByOrigin(s, origin('carol')), undefined);
       // Another user naming the same client and message ids finds nothing (no hijacked dedupe).
       assert.equal(await store.findByOrigin(s, origin('alice', 'mallory')), undefined);
+      // ... and may commit under them: a user cannot keep another's messages from committing by
+      // reusing their ids (SQLite's unique index once lacked the user, and refused this forever).
+      assert.deepEqual(await store.append(s, 3, [event(s, 4, 'm1', 'alice', 'mallory')]), { ok: true });
+      assert.equal((await store.findByOrigin(s, origin('alice', 'mallory')))?.seq, 4);
+      assert.equal((await store.findByOrigin(s, origin('alice')))?.seq, 1);
       await store.close();
     });
 

@@ -41,6 +41,18 @@ export const MIGRATIONS: { version: number; name: string; sql: string }[] = [
       ) WITHOUT ROWID;
     `,
   },
+  {
+    version: 2,
+    name: 'idempotent resends are scoped by user as well',
+    // The dedupe key is (user, client, message id): without the user, another user reusing a
+    // client's ids made that client's next message fail its unique index on every retry (and the
+    // group commit it shared with everyone else's appends).
+    sql: `
+      DROP INDEX events_by_origin;
+      CREATE UNIQUE INDEX events_by_origin ON events (session_id, client_id, client_message_id, user_id)
+        WHERE client_message_id <> '';
+    `,
+  },
 ];
 
 export function migrate(db: Database): number {
