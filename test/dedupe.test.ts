@@ -283,3 +283,37 @@ function fileText(state: { files: { path: string; text: string }[] }): string {
 function pick(a: Ack): { sequence: number; version: number } {
   return { sequence: a.sequence, version: a.version };
 }
+
+describe('a client id reused by a new SDK instance', () => {
+  it("is not mistaken for the old instance's resends: every comment of both is kept", async () => {
+    const { LiveReviewClient } = await import('../src/client/index.js');
+    const server = await startTestServer({ logLevel: 'warn' });
+    const admin = ourClient(server.address);
+    try {
+      await openReview(admin, 'fixed-id', [{ path: 'f', text: 'a\n' }]);
+      // An app that names its clients (a user's name, a tab's stored id) and restarts.
+      for (const run of [1, 2]) {
+        const c = new LiveReviewClient({
+          targets: [server.address],
+          sessionId: 'fixed-id',
+          userId: 'ann',
+          clientId: 'ann-laptop',
+        });
+        await c.connect();
+        await c.comment('f', 1, `first of run ${run}`);
+        await c.comment('f', 1, `second of run ${run}`);
+        c.close();
+      }
+      const state = await readWholeSession(admin, 'fixed-id');
+      assert.deepEqual(state.comments.map((c) => c.text).sort(), [
+        'first of run 1',
+        'first of run 2',
+        'second of run 1',
+        'second of run 2',
+      ]);
+    } finally {
+      admin.close();
+      await server.shutdown(500);
+    }
+  });
+});

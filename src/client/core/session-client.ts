@@ -365,7 +365,12 @@ export class SessionClient {
     if (this.cursor) this.moveCursor(this.cursor.path, this.cursor.line, this.cursor.column);
   }
 
-  private nextMessageId = (): string => `${this.clientId}:${++this.messageCounter}`;
+  /** Message ids are unique to this instance, not only to its client id: an app that gives its
+   * clients a fixed id (a user's name, a tab's stored id) and restarts counts from 1 again, and
+   * ids the server already committed would be answered as duplicates and dropped. The trailing
+   * number stays ascending within the instance (the server's dedupe shortcut reads it). */
+  private readonly instanceTag = randomId().slice(0, 8);
+  private nextMessageId = (): string => `${this.clientId}:${this.instanceTag}.${++this.messageCounter}`;
 
   // ---- incoming --------------------------------------------------------------------------------
 
