@@ -66,7 +66,7 @@ describe('SQLite store: the WAL flush off the event loop', () => {
     await store.close();
   });
 
-  it('commits while a flush is in flight and covers those commits with the next flush', async () => {
+  it('gathers the appends that arrive during a flush, then commits and flushes them together', async () => {
     const flushes = new HeldFlushes();
     const store = open(flushes);
     const first = store.append('s', 0, [event('s', 1)]);

@@ -265,13 +265,18 @@ export class SqliteStore implements Store {
     if (this.failed) return Promise.reject(this.failed);
     return new Promise((resolve, reject) => {
       this.pending.push({ sessionId, expectedHead, events, resolve, reject });
-      if (!this.options.groupCommit) {
-        this.flush();
-      } else if (!this.flushScheduled) {
-        this.flushScheduled = true;
-        setImmediate(() => this.flush());
-      }
+      if (!this.options.groupCommit) this.flush();
+      // While a WAL flush is in flight, appends gather: its completion commits them together.
+      else if (!this.syncing) this.scheduleFlush();
     });
+  }
+
+  /** Commits what is pending once this turn's I/O has been read, so that appends arriving together
+   * (from any sessions) share one transaction. */
+  private scheduleFlush(): void {
+    if (this.flushScheduled) return;
+    this.flushScheduled = true;
+    setImmediate(() => this.flush());
   }
 
   /** Commits every pending append in one transaction; each gets its own result. */
@@ -334,8 +339,10 @@ export class SqliteStore implements Store {
     this.startSync();
   }
 
-  /** Flushes the WAL for everything committed and not yet durable, unless a flush is in flight
-   * (then its completion starts the next one, which covers whatever committed meanwhile). */
+  /** Flushes the WAL for everything committed and not yet durable, unless a flush is in flight.
+   * Appends that arrive during a flush wait for it to complete and are then committed in one
+   * transaction and flushed together: one transaction and one flush per round whatever the number
+   * of sessions, and a commit never waits for more than the flush in flight before its own. */
   private startSync(): void {
     if (this.syncing || this.awaitingSync.length === 0 || this.walFd === undefined) return;
     const round = this.awaitingSync;
@@ -346,15 +353,18 @@ export class SqliteStore implements Store {
         this.madeDurable(round);
         for (const c of round) c.append.resolve(c.result);
         this.startSync();
+        if (this.pending.length > 0 && !this.closed) this.scheduleFlush();
       },
       (err: unknown) => {
         this.syncing = undefined;
         this.failed = new Error(`the write-ahead log could not be flushed: ${(err as Error).message}`, {
           cause: err,
         });
-        const waiting = [...round, ...this.awaitingSync];
+        const committed = [...round, ...this.awaitingSync].map((c) => c.append);
+        const waiting = [...committed, ...this.pending];
         this.awaitingSync = [];
-        for (const c of waiting) c.append.reject(this.failed);
+        this.pending = [];
+        for (const a of waiting) a.reject(this.failed);
       },
     );
   }
@@ -437,13 +447,19 @@ export class SqliteStore implements Store {
 
   async close(): Promise<void> {
     if (this.closed) return;
-    this.flush();
+    // What was appended before close() is acknowledged once durable: let the flushes finish.
+    await this.flushesDone();
     this.closed = true;
-    // What committed before close() is acknowledged once durable: let the flushes finish.
-    while (this.syncing) await this.syncing.catch(() => undefined);
+    this.flush();
+    await this.flushesDone();
     if (this.walFd !== undefined) closeSync(this.walFd);
     this.db.close();
     this.releaseLock();
+  }
+
+  /** Resolves once no WAL flush is in flight (a completing flush may start the next one). */
+  private async flushesDone(): Promise<void> {
+    while (this.syncing) await this.syncing.catch(() => undefined);
   }
 
   private releaseLock(): void {
