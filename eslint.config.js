@@ -59,6 +59,29 @@ export default tseslint.config(
       ],
     },
   },
+  // The browser transport, the browser entry and the web app run in browsers: no Node, no grpc-js.
+  {
+    files: [
+      'src/client/browser.ts',
+      'src/client/live-review-web-client.ts',
+      'src/client/transport/connect.ts',
+      'web/src/**/*.ts',
+    ],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            { group: ['node:*', ...builtinModules], message: 'Browser code: no Node built-ins.' },
+            {
+              group: ['@grpc/*', '**/transport/grpc*', '**/client/index*'],
+              message: 'Browser code: no grpc-js.',
+            },
+          ],
+        },
+      ],
+    },
+  },
   // node:test's describe()/it() return promises the runner tracks itself.
   { files: ['test/**/*.ts'], rules: { '@typescript-eslint/no-floating-promises': 'off' } },
   { files: ['**/*.js', '**/*.mjs'], ...tseslint.configs.disableTypeChecked },

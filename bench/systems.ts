@@ -78,6 +78,8 @@ function serverArgv(system: System, port: number, data: string): string[] {
         String(port),
         '--metrics-port',
         '0',
+        '--http-port',
+        '-1',
         '--data',
         system === 'livereview' ? data : ':memory:',
         '--log-level',

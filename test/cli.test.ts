@@ -50,9 +50,10 @@ function run(args: string[], options: { cwd?: string; env?: NodeJS.ProcessEnv; s
 
 describe('livereview demo', () => {
   it('shows scripted reviewers editing, commenting and resolving, then stops by itself', async () => {
-    const demo = run(['demo', '--run-for', '6000']);
+    const demo = run(['demo', '--run-for', '6000', '--http-port', '0']);
     assert.equal(await demo.exited, 0);
     const out = demo.output();
+    assert.match(out, /^Watch it live: http:\/\/127\.0\.0\.1:\d+\/review\/demo\?user=you$/m);
     assert.match(out, /join demo --user you --target 127\.0\.0\.1:\d+/);
     assert.match(out, /\[comment\] grace create c\d+ on src\/total\.ts:4: Prices are floats/);
     assert.match(
@@ -64,7 +65,7 @@ describe('livereview demo', () => {
   });
 
   it('stops cleanly on Ctrl-C', async () => {
-    const demo = run(['demo']);
+    const demo = run(['demo', '--http-port', '-1']);
     await demo.waitFor(/\[edit\] ada/);
     demo.child.kill('SIGINT');
     assert.equal(await demo.exited, 0);
@@ -198,10 +199,19 @@ describe('livereview join on a server with authentication', () => {
 });
 
 describe('livereview serve', () => {
-  it('prints hints that work as printed on a fresh server', async () => {
-    const serve = run(['serve', '--port', '0', '--data', ':memory:', '--metrics-port', '-1'], { cwd: root });
+  it('prints hints that work as printed on a fresh server', async (t) => {
+    const serve = run(
+      ['serve', '--port', '0', '--data', ':memory:', '--metrics-port', '-1', '--http-port', '0'],
+      {
+        cwd: root,
+      },
+    );
+    t.after(() => serve.child.kill('SIGKILL'));
     await serve.waitFor(/stop: /);
-    const hints = serve.output().split('\n');
+    const lines = serve.output().split('\n');
+    // The banner (after the log lines) starts with the page's address.
+    const hints = lines.slice(lines.findIndex((l) => !l.startsWith('{')));
+    assert.match(hints[0]!, /^Open http:\/\/127\.0\.0\.1:\d+\/review\/demo\?user=you in a browser/);
     const target = /listening on (\S+)/.exec(serve.output())![1]!;
     const joinLine = hints.find((l) => l.includes(' join demo '))!.replace(/^try: +/, '');
     assert.equal(joinLine, `node bin/livereview.js join demo --user you --target ${target} --open README.md`);
@@ -227,6 +237,21 @@ describe('livereview serve', () => {
       readFileSync(join(root, 'README.md'), 'utf8'),
     );
     transport.close();
+
+    // The curl line, as curl would send it, answers with the same session over Connect's JSON.
+    const curl = hints.find((l) => /(^|\s)curl /.test(l))!;
+    const [, body, url] = /-d '([^']+)' (\S+)$/.exec(curl)!;
+    const page = await fetch(hints[0]!.split(' ')[1]!);
+    assert.equal(page.status, 200);
+    assert.match(await page.text(), /<html/i);
+    const viaHttp = await fetch(url!, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body,
+    });
+    assert.equal(viaHttp.status, 200);
+    const read = (await viaHttp.json()) as { files: { path: string }[] };
+    assert.deepEqual(read.files.map((f) => f.path).sort(), ['README.md', 'main.ts']);
     serve.child.kill('SIGTERM');
     assert.equal(await serve.exited, 0);
   });

@@ -71,7 +71,19 @@ async function startLimitedServer(
   extra: string[],
 ): Promise<{ child: ChildProcess; port: number }> {
   const args = [`--nofile=${nofile}:${nofile}`, '--', process.execPath, bin, 'serve'];
-  args.push('--port', '0', '--metrics-port', '-1', '--data', ':memory:', '--log-level', 'warn', ...extra);
+  args.push(
+    '--port',
+    '0',
+    '--metrics-port',
+    '-1',
+    '--http-port',
+    '-1',
+    '--data',
+    ':memory:',
+    '--log-level',
+    'warn',
+    ...extra,
+  );
   const child = spawn('prlimit', args, { stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
   const port = await new Promise<number>((resolve, reject) => {

@@ -184,7 +184,7 @@ describe('durability', () => {
     writeFileSync(join(corrupt, 'livereview.db'), 'this is not a database'.repeat(100));
     const r = spawnSync(
       process.execPath,
-      [bin, 'serve', '--port', '0', '--metrics-port', '-1', '--data', corrupt],
+      [bin, 'serve', '--port', '0', '--metrics-port', '-1', '--http-port', '-1', '--data', corrupt],
       { encoding: 'utf8', timeout: 20_000 },
     );
     assert.equal(r.status, 1);
@@ -195,7 +195,7 @@ describe('durability', () => {
     const first = await startChild(await freePort(), shared);
     const second = spawnSync(
       process.execPath,
-      [bin, 'serve', '--port', '0', '--metrics-port', '-1', '--data', shared],
+      [bin, 'serve', '--port', '0', '--metrics-port', '-1', '--http-port', '-1', '--data', shared],
       { encoding: 'utf8', timeout: 20_000 },
     );
     assert.equal(second.status, 1);

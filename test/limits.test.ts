@@ -63,51 +63,52 @@ describe('session limit per server', () => {
   });
 });
 
-describe('resume from before the retained log (SQLite)', () => {
+describe('resume from before the retained log (SQLite, and :memory:, whose log is bounded too)', () => {
   const dir = mkdtempSync(join(tmpdir(), 'lr-retain-'));
   after(() => rmSync(dir, { recursive: true, force: true }));
 
-  it('sends a snapshot of the current text, saying why, when the resume position was pruned', async () => {
-    const server = await startTestServer({
-      logLevel: 'warn',
-      data: dir,
-      snapshotEvery: 10,
-      retainEvents: 5,
-    });
-    const client = ourClient(server.address);
-    try {
-      await openReview(client, 'pruned', [{ path: 'f', text: '' }]);
-      const writer = joinSession(client, 'pruned', 'alice', { clientId: 'alice' });
-      await writer.got.waitFor(isCase('welcome'), 'welcome');
-      let version = 0;
-      for (let i = 0; i < 40; i++) {
-        writer.call.write(
-          SessionMessage.fromPartial({
-            clientMessageId: `e${i}`,
-            payload: {
-              $case: 'edit',
-              value: { filePath: 'f', version, operations: [{ kind: { $case: 'insert', value: 'x' } }] },
-            },
-          }),
-        );
-        const ack = await writer.got.waitFor(
-          (m) => isCase('ack')(m) && m.payload.value.clientMessageId === `e${i}`,
-          `ack e${i}`,
-        );
-        version = (ack as SessionMessage & { payload: { $case: 'ack' } }).payload.value.version;
-      }
-      writer.call.end();
+  for (const data of [dir, ':memory:'])
+    it(`${data === dir ? 'SQLite' : ':memory:'}: sends a snapshot of the current text, saying why, when the resume position was pruned`, async () => {
+      const server = await startTestServer({
+        logLevel: 'warn',
+        data,
+        snapshotEvery: 10,
+        retainEvents: 5,
+      });
+      const client = ourClient(server.address);
+      try {
+        await openReview(client, 'pruned', [{ path: 'f', text: '' }]);
+        const writer = joinSession(client, 'pruned', 'alice', { clientId: 'alice' });
+        await writer.got.waitFor(isCase('welcome'), 'welcome');
+        let version = 0;
+        for (let i = 0; i < 40; i++) {
+          writer.call.write(
+            SessionMessage.fromPartial({
+              clientMessageId: `e${i}`,
+              payload: {
+                $case: 'edit',
+                value: { filePath: 'f', version, operations: [{ kind: { $case: 'insert', value: 'x' } }] },
+              },
+            }),
+          );
+          const ack = await writer.got.waitFor(
+            (m) => isCase('ack')(m) && m.payload.value.clientMessageId === `e${i}`,
+            `ack e${i}`,
+          );
+          version = (ack as SessionMessage & { payload: { $case: 'ack' } }).payload.value.version;
+        }
+        writer.call.end();
 
-      const late = joinSession(client, 'pruned', 'bob', { clientId: 'bob', resumeAfter: 2 });
-      const welcome = await late.got.waitFor(isCase('welcome'), 'welcome');
-      assert.equal(welcome.payload.value.sync, 1, 'SYNC_MODE_SNAPSHOT');
-      assert.match(welcome.payload.value.syncReason, /no longer retained/);
-      const snapshot = await late.got.waitFor(isCase('snapshot'), 'snapshot');
-      assert.equal(snapshot.payload.value.files.find((f) => f.path === 'f')?.text, 'x'.repeat(40));
-      late.call.end();
-    } finally {
-      client.close();
-      await server.shutdown(500);
-    }
-  });
+        const late = joinSession(client, 'pruned', 'bob', { clientId: 'bob', resumeAfter: 2 });
+        const welcome = await late.got.waitFor(isCase('welcome'), 'welcome');
+        assert.equal(welcome.payload.value.sync, 1, 'SYNC_MODE_SNAPSHOT');
+        assert.match(welcome.payload.value.syncReason, /no longer retained/);
+        const snapshot = await late.got.waitFor(isCase('snapshot'), 'snapshot');
+        assert.equal(snapshot.payload.value.files.find((f) => f.path === 'f')?.text, 'x'.repeat(40));
+        late.call.end();
+      } finally {
+        client.close();
+        await server.shutdown(500);
+      }
+    });
 });

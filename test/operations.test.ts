@@ -151,7 +151,20 @@ describe('SIGTERM with connected clients', () => {
     const data = mkdtempSync(join(tmpdir(), 'lr-term-'));
     const child = spawn(
       process.execPath,
-      [bin, 'serve', '--port', '0', '--metrics-port', '-1', '--shutdown-grace-ms', '3000', '--data', data],
+      [
+        bin,
+        'serve',
+        '--port',
+        '0',
+        '--metrics-port',
+        '-1',
+        '--http-port',
+        '-1',
+        '--shutdown-grace-ms',
+        '3000',
+        '--data',
+        data,
+      ],
       {
         stdio: ['ignore', 'pipe', 'pipe'],
       },

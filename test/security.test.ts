@@ -465,7 +465,20 @@ describe('development mode and the token command', () => {
   it('refuses to serve without authentication on a non-loopback address unless --insecure', async () => {
     const refused = spawnSync(
       process.execPath,
-      [bin, 'serve', '--host', '0.0.0.0', '--port', '0', '--metrics-port', '-1', '--data', ':memory:'],
+      [
+        bin,
+        'serve',
+        '--host',
+        '0.0.0.0',
+        '--port',
+        '0',
+        '--metrics-port',
+        '-1',
+        '--http-port',
+        '-1',
+        '--data',
+        ':memory:',
+      ],
       { encoding: 'utf8', timeout: 20_000 },
     );
     assert.equal(refused.status, 1);
@@ -480,6 +493,8 @@ describe('development mode and the token command', () => {
         '--port',
         '0',
         '--metrics-port',
+        '-1',
+        '--http-port',
         '-1',
         '--data',
         ':memory:',

@@ -65,7 +65,18 @@ describe('server lifecycle', () => {
       const grpcPort = await freePort();
       const cli = spawnSync(
         process.execPath,
-        [bin, 'serve', '--port', String(grpcPort), '--metrics-port', String(busy.port), '--data', ':memory:'],
+        [
+          bin,
+          'serve',
+          '--port',
+          String(grpcPort),
+          '--metrics-port',
+          String(busy.port),
+          '--http-port',
+          '-1',
+          '--data',
+          ':memory:',
+        ],
         { encoding: 'utf8', timeout: 20_000 },
       );
       assert.equal(cli.status, 1, cli.stderr);

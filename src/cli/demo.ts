@@ -28,11 +28,13 @@ export function registerDemo(program: Command): void {
     .command('demo')
     .description('Start an embedded server with scripted reviewers in one session and show the live traffic')
     .option('--port <n>', 'gRPC port (default: any free port)', '0')
+    .option('--http-port <n>', 'HTTP port of the web app (0: any free port, -1: off)', '8080')
     .option('--run-for <ms>', 'stop after this many milliseconds (default: until Ctrl-C)')
-    .action(async (o: { port: string; runFor?: string }) => {
+    .action(async (o: { port: string; httpPort: string; runFor?: string }) => {
       const server = await startServer({
         ...defaultConfig(),
         port: Number(o.port),
+        httpPort: Number(o.httpPort),
         data: ':memory:',
         metricsPort: -1,
         logLevel: 'warn',
@@ -40,6 +42,9 @@ export function registerDemo(program: Command): void {
       const target = `127.0.0.1:${server.port}`;
       const stop = new AbortController();
       const session = 'demo';
+      if (server.httpPort >= 0) {
+        out.line(`Watch it live: http://127.0.0.1:${server.httpPort}/review/demo?user=you`);
+      }
       out.line(`LiveReview demo: server on ${target} (in memory). Join it yourself:`);
       out.line(`  node bin/livereview.js join ${session} --user you --target ${target}`);
       const client = (user: string) =>

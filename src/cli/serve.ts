@@ -12,9 +12,21 @@ function self(): string {
   return `node ${rel && !rel.startsWith('..') && !isAbsolute(rel) ? rel : script}`;
 }
 
+/** The HTTP edge's base URL as a person on this machine reaches it. */
+export function httpBase(config: ServerConfig, host: string, httpPort: number): string {
+  return `${config.tlsCertFile ? 'https' : 'http'}://${host}:${httpPort}`;
+}
+
+/** The web page of session `demo`: in development mode the URL names the user; with authentication
+ * the page asks for a token (or takes one in the fragment: #token=…). */
+export function reviewUrl(config: ServerConfig, base: string): string {
+  const auth = config.authSecretFile || config.authPublicKeyFile || config.authJwksFile;
+  return `${base}/review/demo${auth ? '' : '?user=you'}`;
+}
+
 /** Lines a person can paste as they are, on a fresh server: each first opens a review, then reads
  * it (a GetSession of a session nobody opened would only say NOT_FOUND). */
-export function hints(config: ServerConfig, target: string): string[] {
+export function hints(config: ServerConfig, target: string, base?: string): string[] {
   const cli = self();
   const lines: string[] = [];
   let grpcurlAuth = '';
@@ -38,6 +50,12 @@ export function hints(config: ServerConfig, target: string): string[] {
     `grpcurl ${tls}${grpcurlAuth} -d '{"session_id":"demo","user_id":"you","files":[{"path":"main.ts","text":"hello\\n"}]}' ${target} codereview.v1.CodeReviewService/OpenReview`,
     `grpcurl ${tls}${grpcurlAuth} -d '{"session_id":"demo"}' ${target} codereview.v1.CodeReviewService/GetSession`,
   );
+  if (base) {
+    const curlTls = config.tlsCertFile ? ` --cacert ${config.tlsCertFile}` : '';
+    lines.push(
+      `curl${curlTls}${grpcurlAuth} -H 'content-type: application/json' -d '{"sessionId":"demo"}' ${base}/codereview.v1.CodeReviewService/GetSession`,
+    );
+  }
   return lines;
 }
 
@@ -56,14 +74,20 @@ export function registerServe(program: Command): void {
   cmd.action(async (flags: Record<string, unknown> & { config?: string }) => {
     const config = resolveConfig(flags, process.env, flags.config);
     const server = await startServer(config);
-    const target = `${config.host === '0.0.0.0' ? '127.0.0.1' : config.host}:${server.port}`;
+    const host = config.host === '0.0.0.0' ? '127.0.0.1' : config.host;
+    const target = `${host}:${server.port}`;
+    const base = server.httpPort >= 0 ? httpBase(config, host, server.httpPort) : undefined;
     process.stderr.write(
       [
-        `LiveReview listening on ${target} (gRPC, plaintext; data ${config.data})`,
+        ...(base ? [`Open ${reviewUrl(config, base)} in a browser (the web app)`] : []),
+        `LiveReview listening on ${target} (gRPC, ${config.tlsCertFile ? 'TLS' : 'plaintext'}; data ${config.data})`,
+        base
+          ? `http:    ${base} (web app; Connect JSON and binary, gRPC-Web)`
+          : 'http:    off (--http-port -1)',
         server.metricsPort >= 0
           ? `metrics: http://${config.metricsHost}:${server.metricsPort}/metrics`
           : 'metrics: off',
-        ...hints(config, target).map((l, i) => (i === 0 ? 'try:     ' : '         ') + l),
+        ...hints(config, target, base).map((l, i) => (i === 0 ? 'try:     ' : '         ') + l),
         'stop:    Ctrl-C (graceful: clients are told to resume elsewhere)',
         '',
       ].join('\n'),

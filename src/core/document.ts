@@ -144,7 +144,7 @@ export class FileDocument {
     const invertible = makeInvertible(op, this.text);
     this.history.push(invertible);
     this.lengths.push(this.length);
-    this.text = applyOp(this.text, op);
+    this.text = applyOp(this.text, op, !this.astral);
     // Incremental: recounting the whole text per edit made every keystroke O(file size).
     this.length += lengthChange(op);
     if (!this.astral) this.astral = op.some((c) => typeof c === 'string' && hasSurrogate(c));

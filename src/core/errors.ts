@@ -325,13 +325,14 @@ export function asLiveReviewError(err: unknown): LiveReviewError {
   return isLiveReviewError(err) ? err : internalError(err);
 }
 
-/** Canonical gRPC -> HTTP mapping for the edge (000_… §5). */
+/** The HTTP status the edge answers a code with: the Connect protocol's mapping (connectrpc.com/docs/protocol#error-codes), which gRPC-Web carries as HTTP 200 with grpc-status instead. */
 export function httpStatusOf(code: Code): number {
   switch (code) {
     case Code.OK:
       return 200;
     case Code.INVALID_ARGUMENT:
     case Code.OUT_OF_RANGE:
+    case Code.FAILED_PRECONDITION:
       return 400;
     case Code.UNAUTHENTICATED:
       return 401;
@@ -342,8 +343,7 @@ export function httpStatusOf(code: Code): number {
     case Code.ALREADY_EXISTS:
     case Code.ABORTED:
       return 409;
-    case Code.FAILED_PRECONDITION:
-      return 412;
+
     case Code.RESOURCE_EXHAUSTED:
       return 429;
     case Code.CANCELLED:

@@ -21,6 +21,23 @@ export function lineCount(text: string): number {
   return n;
 }
 
+/** The content of line `line` (1-based) without its terminator, or undefined when the text has
+ * fewer lines: lineRange's text, without counting code points up to the line (per remote edit on
+ * a large file, that count was the SDK's second largest cost). */
+export function lineText(text: string, line: number): string | undefined {
+  if (!Number.isInteger(line) || line < 1) return undefined;
+  let startIndex = 0;
+  for (let l = 1; l < line; l++) {
+    const nl = text.indexOf('\n', startIndex);
+    if (nl === -1) return undefined;
+    startIndex = nl + 1;
+  }
+  const nl = text.indexOf('\n', startIndex);
+  let end = nl === -1 ? text.length : nl;
+  if (nl !== -1 && end > startIndex && text.charCodeAt(end - 1) === 13) end--;
+  return text.slice(startIndex, end);
+}
+
 /** The range of line `line` (1-based), or undefined when the text has fewer lines. */
 export function lineRange(text: string, line: number): LineRange | undefined {
   if (!Number.isInteger(line) || line < 1) return undefined;

@@ -32,6 +32,22 @@ export const OPTIONS = [
     why: 'The customary gRPC port.',
   }),
   spec({
+    key: 'httpPort',
+    type: 'int',
+    default: 8080,
+    description:
+      'HTTP port on --host for browsers and curl: the web app, and the service over Connect (JSON, binary) and gRPC-Web (0: any free port, -1: off).',
+    why: 'The conventional development HTTP port; a review opens in a browser with nothing else to run.',
+  }),
+  spec({
+    key: 'corsOrigins',
+    type: 'string',
+    default: '',
+    description:
+      'Comma-separated origins whose pages may call the HTTP port (* for any); the web app served by the port itself needs none.',
+    why: 'Cross-origin calls carry bearer tokens: allow them deliberately.',
+  }),
+  spec({
     key: 'data',
     type: 'string',
     default: './livereview-data',
@@ -88,8 +104,9 @@ export const OPTIONS = [
     key: 'retainEvents',
     type: 'int',
     default: 0,
-    description: 'Events kept per session behind its oldest kept snapshot (0: keep the whole log).',
-    why: 'A review log is small and worth keeping; a client resuming from before the retained log gets a fresh snapshot.',
+    description:
+      'Events kept per session behind its oldest kept snapshot (0: keep the whole log; with --data :memory:, 0 means 10000, since that log lives in RAM).',
+    why: 'A review log is small and worth keeping on disk; a client resuming from before the retained log gets a fresh snapshot.',
   }),
   spec({
     key: 'metricsHost',

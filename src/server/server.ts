@@ -1,5 +1,5 @@
-// The composition root: store, engine, gRPC server (service, health, reflection), metrics HTTP
-// port, logs; and the lifecycle — start, and graceful shutdown (NOT_SERVING, streams told to go
+// The composition root: store, engine, gRPC server (service, health, reflection), the HTTP edge
+// (web app, Connect, gRPC-Web), metrics HTTP port, logs; and the lifecycle — start, and graceful shutdown (NOT_SERVING, streams told to go
 // with a resumable status, drain within the grace, close).
 import { readFileSync } from 'node:fs';
 import {
@@ -33,13 +33,19 @@ import { createEncoders, type TransportContext } from '../transport/context.js';
 import { installGrpcJsFixes } from '../transport/grpc/grpc-js-fixes.js';
 import { GrpcListener } from '../transport/grpc/listener.js';
 import { codeReviewHandlers, codeReviewServiceDefinition } from '../transport/grpc/service.js';
+import { createHttpEdge } from '../transport/http/edge.js';
+import { unaryMethods } from '../transport/unary-methods.js';
 import type { ServerConfig } from './config.js';
 
 export const SERVICE_NAME = 'codereview.v1.CodeReviewService';
 const PROTO_DIR = fileURLToPath(new URL('../../../proto', import.meta.url));
+/** The web app as `npm run build:web` leaves it (dist/web, beside dist/src). */
+const WEB_ROOT = fileURLToPath(new URL('../../web', import.meta.url));
 
 export interface RunningServer {
   readonly port: number;
+  /** The HTTP edge's port (web app, Connect, gRPC-Web); -1 when it is off. */
+  readonly httpPort: number;
   /** -1 when the metrics port is off. */
   readonly metricsPort: number;
   readonly serverId: string;
@@ -62,6 +68,9 @@ export interface StartOptions {
    * otherwise `--bus` says which, if any. The caller closes a bus it passes. */
   bus?: Bus;
 }
+
+/** Events a `--data :memory:` store keeps behind its oldest snapshot when --retain-events is 0. */
+const MEMORY_RETAIN_EVENTS = 10_000;
 
 /** A URL without its password, for logs. */
 function redactUrl(value: string): string {
@@ -131,7 +140,12 @@ async function authenticator(
 }
 
 async function openStore(config: ServerConfig, logger: Logger): Promise<Store> {
-  if (config.data === ':memory:') return new MemoryStore();
+  if (config.data === ':memory:') {
+    // The log lives in RAM: bounded by default (a long-running :memory: server grew without bound).
+    return new MemoryStore({
+      retainEvents: config.retainEvents > 0 ? config.retainEvents : MEMORY_RETAIN_EVENTS,
+    });
+  }
   if (/^postgres(ql)?:\/\//.test(config.data)) {
     return PostgresStore.open(config.data, {
       retainEvents: config.retainEvents,
@@ -205,6 +219,14 @@ function createMetricsServer(
       res.writeHead(404).end();
     }
   };
+  return createHttpServer(config, handler);
+}
+
+/** An HTTP server, HTTPS (and mTLS) when the gRPC port has TLS. */
+function createHttpServer(
+  config: ServerConfig,
+  handler: (req: IncomingMessage, res: ServerResponse) => void,
+): HttpServer {
   return config.tlsCertFile
     ? createHttpsServer(
         {
@@ -324,15 +346,36 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
 
   installGrpcJsFixes();
   const server = new grpc.Server(grpcOptions(config));
-  server.addService(codeReviewServiceDefinition, codeReviewHandlers(ctx));
+  const methods = unaryMethods(ctx);
+  server.addService(codeReviewServiceDefinition(methods), codeReviewHandlers(ctx, methods));
   const health = new HealthImplementation({ '': 'SERVING', [SERVICE_NAME]: 'SERVING' });
   health.addToServer(server);
   loadReflection().addToServer(server);
 
   let draining = false;
+  const edgeShutdown = new AbortController();
+  const maxConnections = connectionCap(config.maxConnections);
+  const httpServer =
+    config.httpPort >= 0
+      ? createHttpServer(
+          config,
+          createHttpEdge(ctx, methods, {
+            corsOrigins: config.corsOrigins
+              .split(',')
+              .map((o) => o.trim())
+              .filter(Boolean),
+            webRoot: WEB_ROOT,
+            maxMessageBytes: config.maxMessageBytes,
+            shutdownSignal: edgeShutdown.signal,
+          }),
+        )
+      : undefined;
+  if (httpServer) {
+    httpServer.maxConnections = maxConnections;
+    httpServer.headersTimeout = Math.max(1000, config.handshakeTimeoutMs);
+  }
   const metricsServer =
     config.metricsPort >= 0 ? createMetricsServer(config, metrics, engine, () => draining) : undefined;
-  const maxConnections = connectionCap(config.maxConnections);
   const listener = new GrpcListener(
     server,
     serverCredentials(config),
@@ -349,6 +392,7 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
   );
   let port: number;
   let metricsPort = -1;
+  let httpPort = -1;
   try {
     if (metricsServer) {
       metricsPort = await listenHttp(metricsServer, config.metricsHost, config.metricsPort).catch((err) => {
@@ -358,6 +402,17 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
           config.metricsHost,
           config.metricsPort,
           'choose another with --metrics-port <port> (0: any free port) or turn it off with --metrics-port -1',
+        );
+      });
+    }
+    if (httpServer) {
+      httpPort = await listenHttp(httpServer, config.host, config.httpPort).catch((err) => {
+        throw listenError(
+          err,
+          'HTTP port (web app, Connect, gRPC-Web)',
+          config.host,
+          config.httpPort,
+          'choose another with --http-port <port> (0: any free port) or turn it off with --http-port -1',
         );
       });
     }
@@ -374,6 +429,7 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
     listener.destroyAll();
     server.forceShutdown();
     metricsServer?.close();
+    httpServer?.close();
     await engine.close(shuttingDown());
     await store.close();
     throw err;
@@ -382,6 +438,7 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
     {
       host: config.host,
       port,
+      httpPort,
       metricsPort,
       serverId,
       data: redactUrl(config.data),
@@ -424,6 +481,19 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
         });
       });
       listener.destroyAll();
+      if (httpServer) {
+        // Streams have their UNAVAILABLE status (engine.close); let it reach the clients, briefly.
+        edgeShutdown.abort(shuttingDown());
+        await new Promise<void>((resolve) => {
+          const force = setTimeout(() => httpServer.closeAllConnections(), Math.min(graceMs, 1000));
+          force.unref();
+          httpServer.close(() => {
+            clearTimeout(force);
+            resolve();
+          });
+          httpServer.closeIdleConnections();
+        });
+      }
       await ownBus?.close();
       await store.close();
       // Last: /healthz answers 503 (draining) until everything else is closed.
@@ -437,5 +507,5 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
     return shutdownPromise;
   };
 
-  return { port, metricsPort, serverId, engine, metrics, logger, shutdown };
+  return { port, httpPort, metricsPort, serverId, engine, metrics, logger, shutdown };
 }

@@ -44,6 +44,8 @@ async function startChildServerOnce(port: number, data: string, extraArgs: strin
     String(port),
     '--metrics-port',
     '-1',
+    '--http-port',
+    '-1',
     '--data',
     data,
     '--log-level',

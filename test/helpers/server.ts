@@ -27,6 +27,8 @@ export async function startTestServer(
     ...defaultConfig(),
     port: 0,
     metricsPort: 0,
+    // The HTTP edge is off unless a test asks for it (httpPort: 0).
+    httpPort: -1,
     data: ':memory:',
     // Load-style tests send far faster than people type; the security test sets limits itself.
     rateUserPerSecond: 0,

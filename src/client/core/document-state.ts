@@ -7,7 +7,18 @@
 //
 // Besides the local text it keeps the server's text at `version`: comment anchors live on it (they
 // move only with committed ops, as on the server), and a refused op is undone against it.
-import { applyOp, composeOps, invertOp, makeInvertible, transformOp, type TextOp } from '../../ot/text.js';
+import {
+  applyOp,
+  composeOps,
+  hasSurrogate,
+  invertOp,
+  makeInvertible,
+  transformOp,
+  type TextOp,
+} from '../../ot/text.js';
+
+/** Whether an op inserts text with surrogate pairs (after it, a text may no longer be BMP-only). */
+const insertsAstral = (op: TextOp) => op.some((c) => typeof c === 'string' && hasSurrogate(c));
 
 export interface PendingOp {
   op: TextOp;
@@ -24,15 +35,39 @@ export class DocumentState {
   private bufferedEdits = 0;
   /** The server's text at `version`. */
   private committed: string;
+  /** Whether `text` and `committed` may hold surrogate pairs (then ops convert code point offsets;
+   * otherwise they apply as UTF-16 offsets, which is far cheaper on a large file). Once true, it
+   * stays true until a reset. */
+  private astral: boolean;
+  private _text: string;
 
   constructor(
     readonly path: string,
     /** The text as this client sees it (server state plus pending local ops). */
-    public text: string,
+    text: string,
     /** The last server version this client has applied. */
     public version: number,
   ) {
+    this._text = text;
     this.committed = text;
+    this.astral = hasSurrogate(text);
+  }
+
+  /** The text as this client sees it (server state plus pending local ops). */
+  get text(): string {
+    return this._text;
+  }
+
+  set text(text: string) {
+    this._text = text;
+    if (!this.astral) this.astral = hasSurrogate(text);
+  }
+
+  /** `op` applied to `doc`, and the astral flag updated for what it inserts. */
+  private apply(doc: string, op: TextOp): string {
+    const out = applyOp(doc, op, !this.astral);
+    if (!this.astral && insertsAstral(op)) this.astral = true;
+    return out;
   }
 
   /** True when every local op has been acknowledged. */
@@ -68,7 +103,7 @@ export class DocumentState {
     // An op with no components changes nothing, and on the wire "no operations" means a seed line
     // edit: never send one.
     if (op.length === 0) return undefined;
-    this.text = applyOp(this.text, op);
+    this._text = this.apply(this._text, op);
     if (this.inflight) {
       this.buffer = this.buffer ? composeOps(this.buffer, op) : op;
       this.bufferedEdits++;
@@ -82,7 +117,7 @@ export class DocumentState {
   /** The server committed our in-flight op (`pending.op`, as it stands) as `version`. Returns the
    * buffered op to send next, if any. */
   acknowledge(version: number, nextMessageId: () => string): PendingOp | undefined {
-    if (this.inflight) this.committed = applyOp(this.committed, this.inflight.op);
+    if (this.inflight) this.committed = this.apply(this.committed, this.inflight.op);
     this.inflight = undefined;
     this.inflightEdits = 0;
     this.version = version;
@@ -105,7 +140,7 @@ export class DocumentState {
       this.buffer = transformOp(buffered, undo, 'left');
       undo = transformOp(undo, buffered, 'right');
     }
-    this.text = applyOp(this.text, undo);
+    this._text = this.apply(this._text, undo);
     return { undone, undo, next: this.promoteBuffer(nextMessageId) };
   }
 
@@ -126,7 +161,7 @@ export class DocumentState {
   /** A remote op committed as `version` (it applies to version - 1, which is ours). Returns the op
    * as applied to this client's text (transformed past pending local edits). */
   applyRemote(op: TextOp, version: number): TextOp {
-    this.committed = applyOp(this.committed, op);
+    this.committed = this.apply(this.committed, op);
     let remote = op;
     if (this.inflight) {
       const pending = this.inflight.op;
@@ -140,15 +175,16 @@ export class DocumentState {
       this.buffer = transformOp(buffered, remote, 'left');
       remote = transformOp(remote, buffered, 'right');
     }
-    this.text = applyOp(this.text, remote);
+    this._text = this.apply(this._text, remote);
     this.version = version;
     return remote;
   }
 
   /** Replaces everything with a snapshot (after a resync): pending local ops are dropped. */
   reset(text: string, version: number): void {
-    this.text = text;
+    this._text = text;
     this.committed = text;
+    this.astral = hasSurrogate(text);
     this.version = version;
     this.inflight = undefined;
     this.buffer = undefined;

@@ -11,7 +11,7 @@ import {
   type SnapshotChunk,
 } from '../../gen/es/codereview/v1/codereview_pb.js';
 import { anchorAtLine, anchorLine, moveAnchor } from '../../ot/anchors.js';
-import { lineRange, positionOf } from '../../ot/lines.js';
+import { lineRange, lineText, positionOf } from '../../ot/lines.js';
 import { codePointLength, hasSurrogate, type TextOp } from '../../ot/text.js';
 import { diffTexts, type DiffOptions, type DiffResult } from '../../review/diff.js';
 import { decideSuggestion, moveSuggestionAnchor, type KnownText } from '../../review/suggestion.js';
@@ -55,7 +55,7 @@ export class Replica {
 
   /** The text of a line (1-based) of a file as the server has it ('' when there is none). */
   serverLine(path: string, line: number): string {
-    return lineRange(this.docs.get(path)?.serverText ?? '', line)?.text ?? '';
+    return lineText(this.docs.get(path)?.serverText ?? '', line) ?? '';
   }
 
   file(path: string): FileInfo | undefined {

@@ -407,6 +407,7 @@ export class SessionClient {
           p.value.version,
           p.value.base ? baseOf(p.value.base) : { text: p.value.text },
         );
+        this.emit('file', { path: p.value.path, version: p.value.version, text: p.value.text });
         break;
       case 'edit': {
         const own = m.clientId === this.clientId && m.clientMessageId;

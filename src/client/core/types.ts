@@ -171,6 +171,8 @@ export interface ClientEvents {
   /** Joined and up to date (after the snapshot, or after the missed events of a resume). */
   ready: [{ resumed: boolean; headSequence: number }];
   snapshot: [{ files: FileInfo[] }];
+  /** A file was opened into the session while this client was in it (its text as opened). */
+  file: [FileInfo];
   edit: [RemoteEdit];
   comment: [CommentInfo & { action: string; sequence: number }];
   cursor: [CursorInfo];

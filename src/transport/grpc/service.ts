@@ -1,5 +1,6 @@
 // codereview.v1.CodeReviewService on grpc-js: the service definition (with serializers that pass
-// pre-encoded bytes through, and a deserializer that never throws) and the handlers.
+// pre-encoded bytes through, and deserializers that never throw) and the handlers: adapters over
+// the connection layer (streams) and the unary method table (unary-methods.ts).
 import type {
   sendUnaryData,
   ServerUnaryCall,
@@ -7,80 +8,55 @@ import type {
   ServiceDefinition,
   UntypedServiceImplementation,
 } from '@grpc/grpc-js';
-import { asLiveReviewError, invalidJoin, invalidMessage } from '../../core/errors.js';
-import { Connection } from '../connection.js';
-import type { Origin } from '../../core/model.js';
-import type { Principal } from '../../security/tokens.js';
+import { invalidJoin, type LiveReviewError } from '../../core/errors.js';
 import {
   CodeReviewServiceService,
-  GetSessionRequest as GetSessionRequestCodec,
-  GetSessionResponse,
-  ListCommentsRequest as ListCommentsRequestCodec,
-  ListCommentsResponse,
-  OpenReviewRequest as OpenReviewRequestCodec,
-  OpenReviewResponse,
-  SubmitRequest as SubmitRequestCodec,
-  SubmitResponse,
   SubscribeRequest as SubscribeRequestCodec,
-  type GetSessionRequest,
-  type ListCommentsRequest,
-  type OpenReviewRequest,
-  type SubmitRequest,
   type SubscribeRequest,
 } from '../../gen/codereview/v1/codereview.js';
 import {
-  ackToWire,
-  commentToWire,
-  cursorToWire,
   decodeSessionMessage,
-  fileToWire,
   isUndecodable,
   malformedRequest,
-  parseInbound,
-  participantToWire,
   tolerantDecoder,
   type Undecodable,
 } from '../codec.js';
-import { countError, type TransportContext } from '../context.js';
-import { fileBaseFromWire, reviewOfSessionToWire } from '../review-codec.js';
+import { Connection } from '../connection.js';
+import type { TransportContext } from '../context.js';
+import { runUnary, type UnaryMethod } from '../unary-methods.js';
 import { authorizationOf, correlate } from './call-metadata.js';
-import { reviewHandlers, reviewMethodDefinitions } from './review-service.js';
 import { collaborativeSessionHandler } from './session-stream.js';
 import { toGrpcStatus } from './status.js';
+
+/** A method's key in the grpc-js service definition: GetSession -> getSession. */
+const keyOf = (name: string) => name[0]!.toLowerCase() + name.slice(1);
 
 /** The generated definition, except that streamed responses are written as bytes encoded once per
  * broadcast, and a request that fails to decode reaches the handler as a value (Undecodable), to be
  * answered INVALID_ARGUMENT rather than grpc-js's INTERNAL. */
-export const codeReviewServiceDefinition: ServiceDefinition = {
-  ...CodeReviewServiceService,
-  collaborativeSession: {
-    ...CodeReviewServiceService.collaborativeSession,
-    requestDeserialize: decodeSessionMessage,
-    responseSerialize: (bytes: Buffer) => bytes,
-  },
-  subscribe: {
-    ...CodeReviewServiceService.subscribe,
-    requestDeserialize: tolerantDecoder(SubscribeRequestCodec),
-    responseSerialize: (bytes: Buffer) => bytes,
-  },
-  openReview: {
-    ...CodeReviewServiceService.openReview,
-    requestDeserialize: tolerantDecoder(OpenReviewRequestCodec),
-  },
-  getSession: {
-    ...CodeReviewServiceService.getSession,
-    requestDeserialize: tolerantDecoder(GetSessionRequestCodec),
-  },
-  listComments: {
-    ...CodeReviewServiceService.listComments,
-    requestDeserialize: tolerantDecoder(ListCommentsRequestCodec),
-  },
-  submit: {
-    ...CodeReviewServiceService.submit,
-    requestDeserialize: tolerantDecoder(SubmitRequestCodec),
-  },
-  ...reviewMethodDefinitions,
-} as unknown as ServiceDefinition;
+export function codeReviewServiceDefinition(methods: Map<string, UnaryMethod>): ServiceDefinition {
+  const generated = CodeReviewServiceService as unknown as Record<string, object>;
+  const unaryDefinitions = Object.fromEntries(
+    [...methods.values()].map((m) => [
+      keyOf(m.name),
+      { ...generated[keyOf(m.name)], requestDeserialize: tolerantDecoder(m.request) },
+    ]),
+  );
+  return {
+    ...CodeReviewServiceService,
+    collaborativeSession: {
+      ...CodeReviewServiceService.collaborativeSession,
+      requestDeserialize: decodeSessionMessage,
+      responseSerialize: (bytes: Buffer) => bytes,
+    },
+    subscribe: {
+      ...CodeReviewServiceService.subscribe,
+      requestDeserialize: tolerantDecoder(SubscribeRequestCodec),
+      responseSerialize: (bytes: Buffer) => bytes,
+    },
+    ...unaryDefinitions,
+  } as unknown as ServiceDefinition;
+}
 
 /** Cancellation of a unary call (client cancel or deadline) as an AbortSignal for the engine. */
 function abortSignalOf(call: { on(event: 'cancelled', fn: () => void): unknown }): AbortSignal {
@@ -89,141 +65,29 @@ function abortSignalOf(call: { on(event: 'cancelled', fn: () => void): unknown }
   return controller.signal;
 }
 
-/**
- * A unary handler: correlation id, authentication (the user comes from the token; `userOf` names
- * the user the request claims, checked against it), cancellation as an AbortSignal for the engine
- * (deadline or client cancel), and the error mapping.
- */
-export function unary<Req extends object, Res>(
-  ctx: TransportContext,
-  method: string,
-  userOf: (request: Req) => string,
-  work: (request: Req, principal: Principal, signal: AbortSignal) => Promise<Res>,
-) {
-  return (call: ServerUnaryCall<Req | Undecodable, Res>, callback: sendUnaryData<Res>) => {
-    const cid = correlate(call);
-    const log = ctx.logger.child({ cid, method });
-    const request = call.request;
-    if (isUndecodable(request)) {
-      const e = malformedRequest(`${method}Request`, request.problem);
-      countError(ctx, e);
-      log.debug({ reason: e.reason, problem: request.problem }, 'call failed');
-      callback(toGrpcStatus(e));
-      return;
-    }
+/** A unary method on grpc-js: correlation id, the call's authorization and cancellation, and the
+ * error as a call status with its details. */
+function grpcUnary(ctx: TransportContext, m: UnaryMethod) {
+  return (call: ServerUnaryCall<object | Undecodable, unknown>, callback: sendUnaryData<unknown>) => {
+    const log = ctx.logger.child({ cid: correlate(call), method: m.name });
     const signal = abortSignalOf(call);
-    ctx.auth
-      .authenticate(authorizationOf(call), userOf(request))
-      .then((principal) => work(request, principal, signal))
-      .then(
-        (response) => callback(null, response),
-        (err: unknown) => {
-          const e = asLiveReviewError(err);
-          countError(ctx, e);
-          if (e.reason === 'INTERNAL') log.error({ err }, 'internal error');
-          else log.debug({ reason: e.reason }, 'call failed');
-          if (!signal.aborted) callback(toGrpcStatus(e));
-        },
-      );
+    runUnary(ctx, m, call.request, authorizationOf(call), signal, log).then(
+      (response) => callback(null, response),
+      (err: LiveReviewError) => {
+        if (!signal.aborted) callback(toGrpcStatus(err));
+      },
+    );
   };
 }
 
-export function codeReviewHandlers(ctx: TransportContext): UntypedServiceImplementation {
-  const { engine, auth } = ctx;
+export function codeReviewHandlers(
+  ctx: TransportContext,
+  methods: Map<string, UnaryMethod>,
+): UntypedServiceImplementation {
   return {
     collaborativeSession: collaborativeSessionHandler(ctx),
-
-    openReview: unary(
-      ctx,
-      'OpenReview',
-      (req: OpenReviewRequest) => req.userId,
-      async (req, principal, signal) => {
-        if (req.files.length === 0) throw invalidMessage('files', 'at least one file is required');
-        const role = auth.roleIn(principal, req.sessionId);
-        const origin: Origin = {
-          userId: principal.userId,
-          clientId: principal.userId,
-          clientMessageId: req.clientMessageId,
-        };
-        const files = req.files.map((f, i) => ({
-          path: f.path,
-          text: f.text,
-          ...(f.base ? { base: fileBaseFromWire(`files[${i}].base`, f.base) } : {}),
-        }));
-        const result = await engine.openReview(req.sessionId, origin, files, role, signal);
-        return OpenReviewResponse.fromPartial({
-          sequence: result.sequence,
-          files: result.files.map(fileToWire),
-        });
-      },
-    ),
-
-    getSession: unary(
-      ctx,
-      'GetSession',
-      () => '',
-      async (req: GetSessionRequest, principal, signal) => {
-        auth.roleIn(principal, req.sessionId);
-        const page = { size: req.pageSize, token: req.pageToken };
-        const s = await engine.getSession(req.sessionId, page, signal);
-        return GetSessionResponse.fromPartial({
-          sessionId: s.sessionId,
-          headSequence: s.headSequence,
-          files: s.files.map(fileToWire),
-          comments: s.comments.map(commentToWire),
-          roster: s.roster.map(participantToWire),
-          cursors: s.cursors.map(cursorToWire),
-          nextPageToken: s.nextPageToken,
-          ...(s.review ? reviewOfSessionToWire(s.review) : {}),
-        });
-      },
-    ),
-
-    listComments: unary(
-      ctx,
-      'ListComments',
-      () => '',
-      async (req: ListCommentsRequest, principal, signal) => {
-        auth.roleIn(principal, req.sessionId);
-        const page = { size: req.pageSize, token: req.pageToken };
-        const r = await engine.listComments(req.sessionId, req.filePath, req.includeResolved, page, signal);
-        return ListCommentsResponse.fromPartial({
-          comments: r.comments.map(commentToWire),
-          headSequence: r.headSequence,
-          nextPageToken: r.nextPageToken,
-        });
-      },
-    ),
-
-    submit: unary(
-      ctx,
-      'Submit',
-      (req: SubmitRequest) => req.message?.userId ?? '',
-      async (req, principal, signal) => {
-        const m = req.message;
-        if (!m) throw invalidMessage('message', 'is required');
-        const role = auth.roleIn(principal, m.sessionId);
-        const inbound = parseInbound(m);
-        if (inbound.kind !== 'command') {
-          throw invalidMessage(
-            'message.payload',
-            'Submit takes an edit, comment, cursor or presence ACTIVE/IDLE',
-          );
-        }
-        const origin: Origin = {
-          userId: principal.userId,
-          clientId: m.clientId || principal.userId,
-          clientMessageId: m.clientMessageId,
-        };
-        ctx.metrics.countReceived(m.payload?.$case ?? 'none');
-        const ack = await engine.submitUnary(m.sessionId, origin, inbound.command, role, signal);
-        return SubmitResponse.fromPartial({ ack: ackToWire(ack) });
-      },
-    ),
-
     subscribe: (call: ServerWritableStream<SubscribeRequest | Undecodable, Buffer>) => subscribe(ctx, call),
-
-    ...reviewHandlers(ctx, unary),
+    ...Object.fromEntries([...methods.values()].map((m) => [keyOf(m.name), grpcUnary(ctx, m)])),
   };
 }
 
