@@ -6,6 +6,7 @@
 // Run: npm run bench -- [--scenario rates,typing,overload,idle,resume,cluster|all]
 //        [--systems floor,livereview,sharedb,hocuspocus (and livereview-memory: --data :memory:)]
 //        [--rates 20,50,100,200,400] [--duration ms] [--repeat n]
+//        [--nice n: run servers and generators at this niceness, e.g. -10 on a shared machine]
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { cpus } from 'node:os';
@@ -21,6 +22,7 @@ import {
   generate,
   pin,
   root,
+  setNiceness,
   startServer,
   type GeneratedReport,
   type System,
@@ -34,8 +36,10 @@ const { values: args } = parseArgs({
     duration: { type: 'string', default: '8000' },
     repeat: { type: 'string', default: '3' },
     rates: { type: 'string', default: '20,50,100,200,400' },
+    nice: { type: 'string' },
   },
 });
+if (args.nice !== undefined) setNiceness(Number(args.nice));
 const DURATION = Number(args.duration);
 const REPEAT = Math.max(1, Number(args.repeat));
 const scenarios = new Set(args.scenario === 'all' ? SCENARIOS : args.scenario!.split(','));
@@ -197,7 +201,8 @@ console.log(`command: npm run bench -- ${process.argv.slice(2).join(' ')}`);
 console.log(
   `server pinned to core 0, generator to core 1 (taskset); ${DURATION} ms measured per run after a 2 s warm-up; ` +
     `${REPEAT} runs per system and scenario, alternating: medians, (min–max) across runs, worst-case losses; ` +
-    `ShareDB ${version('sharedb')} and Hocuspocus ${version('@hocuspocus/server')} in memory, with their own clients`,
+    `ShareDB ${version('sharedb')} and Hocuspocus ${version('@hocuspocus/server')} in memory, with their own clients` +
+    (args.nice === undefined ? '' : `; servers and generators at niceness ${args.nice}`),
 );
 const d = ['--duration', String(DURATION), '--warmup', '2000'];
 const oneSession = (rate: number) => [

@@ -37,11 +37,19 @@ export const GRPC: readonly System[] = ['floor', 'livereview', 'livereview-memor
 export const root = fileURLToPath(new URL('../..', import.meta.url));
 export const bin = join(root, 'bin/livereview.js');
 
-export const pin = (core: number, argv: string[]) =>
-  (cpus().length >= 2 ? ['taskset', ['-c', String(core), ...argv]] : [argv[0]!, argv.slice(1)]) as [
-    string,
-    string[],
-  ];
+/** A niceness for the benchmark's processes (`--nice`, e.g. -10 as root): on a shared machine the
+ * server's pinned core is otherwise taken by whatever else runs (the runner reports how much), and
+ * latency then measures the neighbours. Every system gets the same. */
+let niceness: number | undefined;
+export function setNiceness(n: number | undefined): void {
+  niceness = n;
+}
+
+export const pin = (core: number, argv: string[]): [string, string[]] => {
+  const pinned = cpus().length >= 2 ? ['taskset', '-c', String(core), ...argv] : argv;
+  const full = niceness === undefined ? pinned : ['nice', '-n', String(niceness), ...pinned];
+  return [full[0]!, full.slice(1)];
+};
 
 export interface Server {
   pid: number;

@@ -2,6 +2,9 @@
 // multi-line, outside the BMP, emoji, CRLF) with random delays, so their base versions go stale at
 // random; at quiescence every client's text equals the server's and a late joiner's snapshot.
 import assert from 'node:assert/strict';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { codePointLength } from '../src/ot/text.js';
@@ -61,74 +64,82 @@ function lag(maxMs: number, seed: number): () => number {
 
 const RUNS = Number(process.env.LIVEREVIEW_PROPERTY_RUNS ?? 200);
 
-describe('convergence (property)', () => {
-  const fx = serverFixture({ logLevel: 'warn' });
-  let run = 0;
+// In memory, and on the durable SQLite store (its commits wait for a WAL flush off the event loop
+// while later ones gather: the batching must keep convergence).
+for (const store of ['memory', 'sqlite'] as const) {
+  describe(`convergence (property), ${store} store`, () => {
+    const fx = serverFixture({
+      logLevel: 'warn',
+      ...(store === 'sqlite' ? { data: mkdtempSync(join(tmpdir(), 'lr-prop-')) } : {}),
+    });
+    let run = 0;
+    const runs = store === 'memory' ? RUNS : Math.max(1, Math.round(RUNS / 4));
 
-  it(`every fx.client converges to the server's text and a late joiner's (${RUNS} runs)`, async () => {
-    await fc.assert(
-      fc.asyncProperty(scenario, async ({ initial, clients }) => {
-        const sessionId = `prop-${++run}`;
-        await unaryCall(fx.client.openReview.bind(fx.client), {
-          sessionId,
-          userId: 'author',
-          clientMessageId: 'open',
-          files: [{ path: 'f.txt', text: initial }],
-        });
-        const editors = clients.map(
-          (c, i) => new TestEditor(fx.client, sessionId, `user${i}`, `client${i}`, lag(c.lagMs, c.lagSeed)),
-        );
-        try {
-          await Promise.all(editors.map((e) => e.ready));
-          await Promise.all(
-            clients.map(async (c, i) => {
-              for (const intent of c.edits) {
-                if (intent.pauseMs) await new Promise((r) => setTimeout(r, intent.pauseMs));
-                editors[i]!.edit('f.txt', (t) => opFor(intent, t));
-              }
-            }),
-          );
-          const state = await waitForQuiescence(editors);
-          for (const e of editors) assert.equal(e.text('f.txt'), state.text, `${e.clientId} diverged`);
-          const late = new TestEditor(fx.client, sessionId, 'late', 'late');
-          await late.ready;
-          assert.equal(late.text('f.txt'), state.text, 'the late joiner snapshot');
-          assert.equal(late.docs.get('f.txt')!.version, state.version);
-          late.close();
-          for (const e of editors) assert.deepEqual(e.errors, [], `${e.clientId} got errors`);
-        } finally {
-          for (const e of editors) e.close();
-        }
-      }),
-      { numRuns: RUNS, verbose: 1 },
-    );
-
-    async function waitForQuiescence(editors: TestEditor[]) {
-      const deadline = Date.now() + 20_000;
-      for (;;) {
-        if (Date.now() > deadline) {
-          const report = editors.map((e) => {
-            const d = e.docs.get('f.txt');
-            const errors = e.errors.map((m) =>
-              JSON.stringify(m.payload?.$case === 'error' ? m.payload.value.status?.message : ''),
-            );
-            return `${e.clientId}: v${d?.version} synced=${d?.synced} errors=${errors.join(';')}`;
+    it(`every fx.client converges to the server's text and a late joiner's (${runs} runs)`, async () => {
+      await fc.assert(
+        fc.asyncProperty(scenario, async ({ initial, clients }) => {
+          const sessionId = `prop-${++run}`;
+          await unaryCall(fx.client.openReview.bind(fx.client), {
+            sessionId,
+            userId: 'author',
+            clientMessageId: 'open',
+            files: [{ path: 'f.txt', text: initial }],
           });
-          throw new Error(`no quiescence: ${report.join(' | ')}`);
-        }
-        const s = await unaryCall(fx.client.getSession.bind(fx.client), { sessionId: `prop-${run}` });
-        const file = s.files.find((f) => f.path === 'f.txt')!;
-        const allSynced = editors.every((e) => e.docs.get('f.txt')?.synced);
-        if (allSynced) {
-          const again = await unaryCall(fx.client.getSession.bind(fx.client), { sessionId: `prop-${run}` });
-          const f2 = again.files.find((f) => f.path === 'f.txt')!;
-          if (f2.version === file.version) {
-            await Promise.all(editors.map((e) => e.settled('f.txt', f2.version)));
-            return f2;
+          const editors = clients.map(
+            (c, i) => new TestEditor(fx.client, sessionId, `user${i}`, `client${i}`, lag(c.lagMs, c.lagSeed)),
+          );
+          try {
+            await Promise.all(editors.map((e) => e.ready));
+            await Promise.all(
+              clients.map(async (c, i) => {
+                for (const intent of c.edits) {
+                  if (intent.pauseMs) await new Promise((r) => setTimeout(r, intent.pauseMs));
+                  editors[i]!.edit('f.txt', (t) => opFor(intent, t));
+                }
+              }),
+            );
+            const state = await waitForQuiescence(editors);
+            for (const e of editors) assert.equal(e.text('f.txt'), state.text, `${e.clientId} diverged`);
+            const late = new TestEditor(fx.client, sessionId, 'late', 'late');
+            await late.ready;
+            assert.equal(late.text('f.txt'), state.text, 'the late joiner snapshot');
+            assert.equal(late.docs.get('f.txt')!.version, state.version);
+            late.close();
+            for (const e of editors) assert.deepEqual(e.errors, [], `${e.clientId} got errors`);
+          } finally {
+            for (const e of editors) e.close();
           }
+        }),
+        { numRuns: runs, verbose: 1 },
+      );
+
+      async function waitForQuiescence(editors: TestEditor[]) {
+        const deadline = Date.now() + 20_000;
+        for (;;) {
+          if (Date.now() > deadline) {
+            const report = editors.map((e) => {
+              const d = e.docs.get('f.txt');
+              const errors = e.errors.map((m) =>
+                JSON.stringify(m.payload?.$case === 'error' ? m.payload.value.status?.message : ''),
+              );
+              return `${e.clientId}: v${d?.version} synced=${d?.synced} errors=${errors.join(';')}`;
+            });
+            throw new Error(`no quiescence: ${report.join(' | ')}`);
+          }
+          const s = await unaryCall(fx.client.getSession.bind(fx.client), { sessionId: `prop-${run}` });
+          const file = s.files.find((f) => f.path === 'f.txt')!;
+          const allSynced = editors.every((e) => e.docs.get('f.txt')?.synced);
+          if (allSynced) {
+            const again = await unaryCall(fx.client.getSession.bind(fx.client), { sessionId: `prop-${run}` });
+            const f2 = again.files.find((f) => f.path === 'f.txt')!;
+            if (f2.version === file.version) {
+              await Promise.all(editors.map((e) => e.settled('f.txt', f2.version)));
+              return f2;
+            }
+          }
+          await new Promise((r) => setTimeout(r, 5));
         }
-        await new Promise((r) => setTimeout(r, 5));
       }
-    }
+    });
   });
-});
+}

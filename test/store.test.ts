@@ -10,7 +10,7 @@ import { createTestDatabase, type TestDatabase } from './helpers/postgres.js';
 import { storeConformance } from './store-conformance.js';
 
 storeConformance('memory', async () => new MemoryStore());
-// A file database writes from its writer thread; an in-memory one (one connection) writes inline.
+// A file database flushes its WAL off the event loop; an in-memory one (no file) commits inline.
 storeConformance('sqlite (in memory)', async () => new SqliteStore(':memory:'));
 storeConformance('sqlite (file)', async () => new SqliteStore(mkdtempSync(join(tmpdir(), 'lr-store-'))));
 storeConformance(

@@ -203,7 +203,10 @@ export class Session {
           continue;
         }
         try {
-          const earlier = await this.findCommitted(item.command.origin);
+          // Most messages are answered by the dedupe window: no await (a promise and a turn of the
+          // microtask queue per edit) unless the store has to be asked.
+          const found = this.findCommitted(item.command.origin);
+          const earlier = found instanceof Promise ? await found : found;
           if (earlier) {
             outcomes.push({ item, ack: earlier });
             continue;
@@ -298,13 +301,14 @@ export class Session {
     }
   }
 
-  private async findCommitted(origin: Origin): Promise<AckView | undefined> {
+  /** The ack of an earlier commit of this client message, if any: from the window at once, or
+   * from the store when the window cannot tell. */
+  private findCommitted(origin: Origin): AckView | undefined | Promise<AckView | undefined> {
     if (!origin.clientMessageId) return undefined;
     const recent = this.dedupe.find(origin);
     if (recent) return recent;
     if (!this.dedupe.mayBeOlder(origin)) return undefined;
-    const event = await this.deps.store.findByOrigin(this.id, origin);
-    return event && ackOf(event, true);
+    return this.deps.store.findByOrigin(this.id, origin).then((event) => event && ackOf(event, true));
   }
 
   private async maybeSnapshot(): Promise<void> {
