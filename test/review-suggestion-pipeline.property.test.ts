@@ -98,6 +98,19 @@ class Tracker {
   }
 }
 
+/** Whether [start, end) of `text` is whole lines: it starts a line, and after it comes nothing, or
+ * a line break that leaves the last line's text as it was (a "\n" right after a line ending in
+ * "\r" would make "\r\n" its terminator). */
+function wholeLines(text: readonly string[], start: number, end: number, originalText: string): boolean {
+  const startsLine = start === 0 || text[start - 1] === '\n';
+  const endsLine =
+    originalText.endsWith('\n') ||
+    end === text.length ||
+    (text[end] === '\r' && text[end + 1] === '\n') ||
+    (text[end] === '\n' && !originalText.endsWith('\r'));
+  return startsLine && endsLine;
+}
+
 /** Where the original characters are, when all are still there side by side as whole lines. */
 function intactWholeLines(
   text: readonly string[],
@@ -109,15 +122,7 @@ function intactWholeLines(
   if (start < 0) return undefined;
   for (let k = 0; k < originalIds.length; k++) if (ids[start + k] !== originalIds[k]) return undefined;
   const end = start + originalIds.length;
-  const startsLine = start === 0 || text[start - 1] === '\n';
-  // After the lines: nothing, or a line break that leaves the last line's text as it was (a "\n"
-  // right after a line ending in "\r" would make "\r\n" its terminator).
-  const endsLine =
-    originalText.endsWith('\n') ||
-    end === text.length ||
-    (text[end] === '\r' && text[end + 1] === '\n') ||
-    (text[end] === '\n' && !originalText.endsWith('\r'));
-  return startsLine && endsLine ? { start, end } : undefined;
+  return wholeLines(text, start, end, originalText) ? { start, end } : undefined;
 }
 
 /**
@@ -136,13 +141,7 @@ function holdsOriginal(
   end: number,
 ): boolean {
   if (start < 0 || end > text.length || text.slice(start, end).join('') !== originalText) return false;
-  const startsLine = start === 0 || text[start - 1] === '\n';
-  const endsLine =
-    originalText.endsWith('\n') ||
-    end === text.length ||
-    (text[end] === '\r' && text[end + 1] === '\n') ||
-    (text[end] === '\n' && !originalText.endsWith('\r'));
-  if (!startsLine || !endsLine) return false;
+  if (!wholeLines(text, start, end, originalText)) return false;
   return originalIds.every((id) => {
     const i = ids.indexOf(id);
     return i < 0 || (i >= start && i < end);

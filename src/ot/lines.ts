@@ -21,25 +21,12 @@ export function lineCount(text: string): number {
   return n;
 }
 
-/** The content of line `line` (1-based) without its terminator, or undefined when the text has
- * fewer lines: lineRange's text, without counting code points up to the line (per remote edit on
- * a large file, that count was the SDK's second largest cost). */
-export function lineText(text: string, line: number): string | undefined {
-  if (!Number.isInteger(line) || line < 1) return undefined;
-  let startIndex = 0;
-  for (let l = 1; l < line; l++) {
-    const nl = text.indexOf('\n', startIndex);
-    if (nl === -1) return undefined;
-    startIndex = nl + 1;
-  }
-  const nl = text.indexOf('\n', startIndex);
-  let end = nl === -1 ? text.length : nl;
-  if (nl !== -1 && end > startIndex && text.charCodeAt(end - 1) === 13) end--;
-  return text.slice(startIndex, end);
-}
-
-/** The range of line `line` (1-based), or undefined when the text has fewer lines. */
-export function lineRange(text: string, line: number): LineRange | undefined {
+/** UTF-16 bounds of line `line` (1-based): its start, the end of its content, the end of its
+ * terminator; undefined when the text has fewer lines. */
+function lineBounds(
+  text: string,
+  line: number,
+): { startIndex: number; contentEndIndex: number; endIndex: number } | undefined {
   if (!Number.isInteger(line) || line < 1) return undefined;
   let startIndex = 0;
   for (let l = 1; l < line; l++) {
@@ -52,10 +39,25 @@ export function lineRange(text: string, line: number): LineRange | undefined {
   let contentEndIndex = nl === -1 ? text.length : nl;
   if (nl !== -1 && contentEndIndex > startIndex && text.charCodeAt(contentEndIndex - 1) === 13)
     contentEndIndex--;
-  const start = codePointLength(text.slice(0, startIndex));
-  const content = text.slice(startIndex, contentEndIndex);
+  return { startIndex, contentEndIndex, endIndex };
+}
+
+/** The content of line `line` (1-based) without its terminator, or undefined when the text has
+ * fewer lines: lineRange's text, without counting code points up to the line (per remote edit on
+ * a large file, that count was the SDK's second largest cost). */
+export function lineText(text: string, line: number): string | undefined {
+  const b = lineBounds(text, line);
+  return b && text.slice(b.startIndex, b.contentEndIndex);
+}
+
+/** The range of line `line` (1-based), or undefined when the text has fewer lines. */
+export function lineRange(text: string, line: number): LineRange | undefined {
+  const b = lineBounds(text, line);
+  if (!b) return undefined;
+  const start = codePointLength(text.slice(0, b.startIndex));
+  const content = text.slice(b.startIndex, b.contentEndIndex);
   const contentEnd = start + codePointLength(content);
-  return { start, contentEnd, end: contentEnd + (endIndex - contentEndIndex), text: content };
+  return { start, contentEnd, end: contentEnd + (b.endIndex - b.contentEndIndex), text: content };
 }
 
 /** The 1-based line and column of code point offset `offset` (clamped to the text). */

@@ -38,6 +38,25 @@ export interface ConnectionJoin {
   vocabulary: 'seed' | 'full';
 }
 
+/** What a Subscribe request joins with, on any transport: a full-vocabulary participant from the
+ * request's position. */
+export function subscribeJoin(req: {
+  sessionId: string;
+  userId: string;
+  clientId: string;
+  resumeAfterSequence?: number | undefined;
+}): ConnectionJoin {
+  return {
+    sessionId: req.sessionId,
+    claimedUserId: req.userId,
+    clientId: req.clientId,
+    displayName: '',
+    resumeAfter: req.resumeAfterSequence,
+    capabilities: [],
+    vocabulary: 'full',
+  };
+}
+
 /** setTimeout's largest delay; longer waits are clamped. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
 

@@ -21,7 +21,7 @@ import {
   tolerantDecoder,
   type Undecodable,
 } from '../codec.js';
-import { Connection } from '../connection.js';
+import { Connection, subscribeJoin } from '../connection.js';
 import type { TransportContext } from '../context.js';
 import { runUnary, type UnaryMethod } from '../unary-methods.js';
 import { authorizationOf, correlate } from './call-metadata.js';
@@ -116,13 +116,5 @@ function subscribe(
   const req = call.request;
   if (isUndecodable(req)) return connection.fail(malformedRequest('SubscribeRequest', req.problem));
   if (!req.sessionId) return connection.fail(invalidJoin('session_id', 'is required'));
-  void connection.join({
-    sessionId: req.sessionId,
-    claimedUserId: req.userId,
-    clientId: req.clientId,
-    displayName: '',
-    resumeAfter: req.resumeAfterSequence,
-    capabilities: [],
-    vocabulary: 'full',
-  });
+  void connection.join(subscribeJoin(req));
 }

@@ -26,7 +26,7 @@ import {
 import { SubscribeRequest } from '../../gen/codereview/v1/codereview.js';
 import type { Logger } from '../../observability/logger.js';
 import { malformedRequest, type Undecodable } from '../codec.js';
-import { Connection } from '../connection.js';
+import { Connection, subscribeJoin } from '../connection.js';
 import type { TransportContext } from '../context.js';
 import { runUnary, type UnaryMethod } from '../unary-methods.js';
 import { toConnectError } from './connect-status.js';
@@ -188,16 +188,7 @@ async function* subscribe(
   try {
     if ('undecodable' in req) connection.fail(malformedRequest('SubscribeRequest', req.problem));
     else if (!req.sessionId) connection.fail(invalidJoin('session_id', 'is required'));
-    else
-      void connection.join({
-        sessionId: req.sessionId,
-        claimedUserId: req.userId,
-        clientId: req.clientId,
-        displayName: '',
-        resumeAfter: req.resumeAfterSequence,
-        capabilities: [],
-        vocabulary: 'full',
-      });
+    else void connection.join(subscribeJoin(req));
     for await (const bytes of stream.messages()) yield fromBinary(SubscribeResponseSchema, bytes);
   } catch (err) {
     throw connectErrorOf(err, context);
