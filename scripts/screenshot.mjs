@@ -7,11 +7,12 @@
 // and LIVEREVIEW_WEB (the HTTP base URL) point it at a running one instead.
 import process from 'node:process';
 import { fileURLToPath, URL } from 'node:url';
-import { chromium } from 'playwright-core';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const out = process.argv[2] ?? `${root}docs/web-app.png`;
 const { LiveReviewClient } = await import(`${root}dist/src/client/index.js`);
+// The same Chromium, flags and checks as the browser tests.
+const { launchBrowser } = await import(`${root}dist/test/helpers/browser.js`);
 
 let server;
 let target = process.env.LIVEREVIEW_TARGET;
@@ -69,19 +70,7 @@ await carol.openReview([
   { path: 'src/legacy-cart.js', text: '', base: { text: 'module.exports = {};\n', change: 'deleted' } },
 ]);
 
-const browser = await chromium.launch({
-  executablePath: process.env.LIVEREVIEW_CHROMIUM ?? '/usr/bin/chromium',
-  args: [
-    '--headless',
-    '--no-sandbox',
-    '--disable-gpu',
-    '--disable-background-networking',
-    '--disable-component-update',
-    '--disable-quic',
-    '--no-first-run',
-    '--disable-sync',
-  ],
-});
+const browser = await launchBrowser();
 const open = async (user) => {
   const context = await browser.newContext({ viewport: { width: 1400, height: 860 }, deviceScaleFactor: 1 });
   const page = await context.newPage();

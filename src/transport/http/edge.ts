@@ -22,6 +22,7 @@ import {
   SubscribeRequestSchema,
   SubscribeResponseSchema,
   type SubscribeRequest as SubscribeRequestEs,
+  type SubscribeResponse,
 } from '../../gen/es/codereview/v1/codereview_pb.js';
 import { SubscribeRequest } from '../../gen/codereview/v1/codereview.js';
 import type { Logger } from '../../observability/logger.js';
@@ -100,6 +101,16 @@ export function createHttpEdge(
   const anyOrigin = options.corsOrigins.includes('*');
   const origins = new Set(options.corsOrigins);
 
+  // A broadcast reaches every recipient as the same encoded bytes (context.ts caches them per
+  // message); Connect wants a message object to serialize for each response, so the bytes are
+  // decoded once per broadcast, not once per HTTP recipient.
+  const decoded = new WeakMap<Buffer, SubscribeResponse>();
+  const decodeOnce = (bytes: Buffer): SubscribeResponse => {
+    let message = decoded.get(bytes);
+    if (!message) decoded.set(bytes, (message = fromBinary(SubscribeResponseSchema, bytes)));
+    return message;
+  };
+
   const handlers: Record<string, unknown> = {};
   for (const desc of CodeReviewService.methods) {
     const m = methods.get(desc.name);
@@ -120,7 +131,7 @@ export function createHttpEdge(
   }
   const service: ServiceHandlers = {
     ...(handlers as ServiceHandlers),
-    subscribe: (request, context) => subscribe(ctx, log, request, context),
+    subscribe: (request, context) => subscribe(ctx, log, request, context, decodeOnce),
     // eslint-disable-next-line require-yield
     async *collaborativeSession() {
       throw new ConnectError(
@@ -174,6 +185,7 @@ async function* subscribe(
   log: Logger,
   request: SubscribeRequestEs,
   context: HandlerContext,
+  decode: (bytes: Buffer) => SubscribeResponse,
 ) {
   const stream = new PulledStream();
   const connection = new Connection(ctx, stream, {
@@ -189,7 +201,7 @@ async function* subscribe(
     if ('undecodable' in req) connection.fail(malformedRequest('SubscribeRequest', req.problem));
     else if (!req.sessionId) connection.fail(invalidJoin('session_id', 'is required'));
     else void connection.join(subscribeJoin(req));
-    for await (const bytes of stream.messages()) yield fromBinary(SubscribeResponseSchema, bytes);
+    for await (const bytes of stream.messages()) yield decode(bytes);
   } catch (err) {
     throw connectErrorOf(err, context);
   } finally {
