@@ -14,6 +14,10 @@
 // every stream waited behind it. Until its flush, a committed event is invisible to every read of
 // this store (readEvents, findByOrigin, heads, load): nothing is shown before it is durable.
 //
+// In that mode the store's connection never checkpoints: a worker thread copies the log into the
+// database file (wal-checkpointer.ts), since SQLite's automatic checkpoint copies ~1,000 pages
+// and syncs twice with the event loop blocked.
+//
 // A process lock file in the data directory makes a second server on the same directory fail at
 // start with a clear message.
 import {
@@ -32,6 +36,7 @@ import Database from 'better-sqlite3';
 import type { LoggedEvent, Origin } from '../../core/model.js';
 import type { AppendResult, LoadedSession, SessionSnapshot, Store } from '../../core/store.js';
 import { migrate } from './migrations.js';
+import { DEFAULT_CHECKPOINT_INTERVAL_MS, WalCheckpointer } from './wal-checkpointer.js';
 
 export interface SqliteStoreOptions {
   /** 'full' (default): fsync at every commit; 'normal': durable across a process crash only. */
@@ -45,6 +50,9 @@ export interface SqliteStoreOptions {
   /** Makes the WAL file durable (default: fdatasync on libuv's thread pool). Tests delay it or make
    * it fail; a failure fails the appends it covers and every later one (see SqliteStore.failed). */
   syncWal?: (fd: number) => Promise<void>;
+  /** When the WAL flush runs off the loop, a worker thread checkpoints the log at most this often
+   * (default 250 ms; see wal-checkpointer.ts). */
+  checkpointIntervalMs?: number;
 }
 
 interface EventRow {
@@ -75,6 +83,7 @@ const fdatasyncOnPool = (fd: number) =>
   new Promise<void>((resolve, reject) => fdatasync(fd, (err) => (err ? reject(err) : resolve())));
 
 export const DATABASE_FILE = 'livereview.db';
+const MAX_IDLE_LOG_BYTES = 64 * 1024 * 1024;
 const LOCK_FILE = 'livereview.lock';
 
 function rowToEvent(r: EventRow): LoggedEvent {
@@ -135,7 +144,9 @@ function lockDirectory(dir: string): string {
 export class SqliteStore implements Store {
   private readonly db: Database.Database;
   private readonly lockPath: string | undefined;
-  private readonly options: Required<Omit<SqliteStoreOptions, 'syncWal'>>;
+  private readonly options: Required<Omit<SqliteStoreOptions, 'syncWal' | 'checkpointIntervalMs'>>;
+  /** Checkpoints off the loop, with the WAL flush (undefined: SQLite's automatic checkpoint). */
+  private checkpointer: WalCheckpointer | undefined;
   private pending: PendingAppend[] = [];
   private flushScheduled = false;
   private closed = false;
@@ -185,7 +196,17 @@ export class SqliteStore implements Store {
       const check = this.db.pragma('quick_check', { simple: true });
       if (check !== 'ok') throw new Error(`integrity check failed: ${String(check)}`);
       migrate(this.db);
-      if (flushOffLoop) this.walFd = openWal(file, dir);
+      if (flushOffLoop) {
+        this.db.pragma('wal_autocheckpoint = 0');
+        // A log grown past this in a burst is cut back to it when it starts over.
+        this.db.pragma(`journal_size_limit = ${MAX_IDLE_LOG_BYTES}`);
+        this.walFd = openWal(file, dir);
+        this.checkpointer = new WalCheckpointer(
+          file,
+          options.checkpointIntervalMs ?? DEFAULT_CHECKPOINT_INTERVAL_MS,
+          () => this.scheduleFlush(),
+        );
+      }
     } catch (err) {
       this.releaseLock();
       const e = err as Error & { code?: string };
@@ -282,6 +303,8 @@ export class SqliteStore implements Store {
   /** Commits every pending append in one transaction; each gets its own result. */
   private flush(): void {
     this.flushScheduled = false;
+    // The checkpointer is copying the log's last frames: commit once it is done (it resumes us).
+    if (this.checkpointer?.holding && !this.closed) return;
     const batch = this.pending;
     this.pending = [];
     if (batch.length === 0) return;
@@ -326,6 +349,7 @@ export class SqliteStore implements Store {
       batch.forEach((a, i) => a.resolve(results[i]!));
       return;
     }
+    if (this.checkpointer?.committed()) this.db.pragma('wal_checkpoint(PASSIVE)');
     batch.forEach((append, i) => {
       const result = results[i]!;
       if (result.ok) {
@@ -447,6 +471,7 @@ export class SqliteStore implements Store {
 
   async close(): Promise<void> {
     if (this.closed) return;
+    await this.checkpointer?.close();
     // What was appended before close() is acknowledged once durable: let the flushes finish.
     await this.flushesDone();
     this.closed = true;

@@ -1,0 +1,115 @@
+// Checkpoints off the event loop. SQLite's automatic checkpoint runs inside the commit that crosses
+// its threshold (1,000 pages): it copies the log into the database file and syncs both while the
+// event loop waits. Under the typing load (docs/benchmarks.md, 2026-12-02) that was a checkpoint
+// every ~150 ms with two fsyncs each, on the thread every stream waits behind.
+//
+// Here the store's connection never checkpoints (wal_autocheckpoint=0). At most every `intervalMs`
+// after a commit, a worker thread with its own connection checkpoints in two steps:
+// - **copy**: a PASSIVE checkpoint while the store goes on committing; it copies what the log held
+//   when it started, which is nearly everything.
+// - **finish**: the store holds its next commits (appends gather meanwhile, as during a flush)
+//   while the worker copies the few frames committed during the copy. The log is then copied
+//   whole, and the store's next commit starts it over from the beginning. Without this step a
+//   writer that commits every millisecond or two would nearly always have appended a frame by the
+//   time a checkpoint completed, and the log would never start over.
+// Should the worker fail, the store checkpoints on its own connection every `intervalMs`, as SQLite
+// would have. The worker starts with the first checkpoint.
+import { Worker } from 'node:worker_threads';
+import type { CheckpointReply, CheckpointRequest } from './wal-checkpoint-worker.js';
+
+export const DEFAULT_CHECKPOINT_INTERVAL_MS = 250;
+
+export interface CheckpointStats {
+  /** Checkpoints the worker completed. */
+  checkpoints: number;
+  /** Checkpoints the store ran on its own connection (the worker having failed). */
+  inline: number;
+  /** The worker's failure, if it failed. */
+  error: string | undefined;
+}
+
+export class WalCheckpointer {
+  private worker: Worker | undefined;
+  /** A step is in flight in the worker. */
+  private busy = false;
+  /** The finish step is in flight: the store commits nothing until it completes. */
+  holding = false;
+  private lastStartAt = performance.now();
+  private closed = false;
+  readonly stats: CheckpointStats = { checkpoints: 0, inline: 0, error: undefined };
+
+  /** `resume`: called when the store may commit again after holding. */
+  constructor(
+    private readonly file: string,
+    private readonly intervalMs: number,
+    private readonly resume: () => void,
+  ) {}
+
+  /** Called after each commit; true when the store should checkpoint on its own connection now. */
+  committed(now = performance.now()): boolean {
+    if (this.closed || this.busy || now - this.lastStartAt < this.intervalMs) return false;
+    this.lastStartAt = now;
+    if (this.stats.error) {
+      this.stats.inline++;
+      return true;
+    }
+    this.send('copy');
+    return false;
+  }
+
+  private send(type: 'copy' | 'finish'): void {
+    this.busy = true;
+    this.worker ??= this.startWorker();
+    // While a step is in flight the worker keeps the process alive: commits may be waiting on it.
+    this.worker.ref();
+    this.worker.postMessage({ type } satisfies CheckpointRequest);
+  }
+
+  private startWorker(): Worker {
+    const worker = new Worker(new URL('./wal-checkpoint-worker.js', import.meta.url), {
+      workerData: { file: this.file },
+    });
+    worker.on('message', (reply: CheckpointReply) => {
+      worker.unref(); // idle, it does not
+      if (reply.type === 'failed') return this.failed(reply.message);
+      // The copy's `caughtUp` only covers the frames that were there when it started.
+      if (reply.type === 'copied' && reply.frames > 0 && !this.closed) {
+        this.holding = true;
+        return this.send('finish');
+      }
+      this.stats.checkpoints++;
+      this.busy = false;
+      this.release();
+    });
+    worker.on('error', (err) => this.failed(err.message));
+    return worker;
+  }
+
+  private failed(message: string): void {
+    this.worker?.unref();
+    this.stats.error = message;
+    this.busy = false;
+    this.release();
+  }
+
+  private release(): void {
+    if (!this.holding) return;
+    this.holding = false;
+    this.resume();
+  }
+
+  /** Stops the worker once its step in flight is done, before the store's connection closes (the
+   * last connection to close checkpoints what is left and removes the log). */
+  async close(): Promise<void> {
+    this.closed = true;
+    const worker = this.worker;
+    if (!worker) return;
+    const exited = new Promise((resolve) => worker.once('exit', resolve));
+    worker.ref(); // until it has closed its connection
+    if (this.stats.error) await worker.terminate();
+    else worker.postMessage({ type: 'close' } satisfies CheckpointRequest);
+    await exited;
+    this.busy = false;
+    this.release();
+  }
+}
