@@ -70,7 +70,7 @@ export class WalCheckpointer {
       workerData: { file: this.file },
     });
     worker.on('message', (reply: CheckpointReply) => {
-      worker.unref(); // idle, it does not
+      if (!this.closed) worker.unref(); // idle, it does not (closing, it does until it exits)
       if (reply.type === 'failed') return this.failed(reply.message);
       // The copy's `caughtUp` only covers the frames that were there when it started.
       if (reply.type === 'copied' && reply.frames > 0 && !this.closed) {
@@ -86,7 +86,7 @@ export class WalCheckpointer {
   }
 
   private failed(message: string): void {
-    this.worker?.unref();
+    if (!this.closed) this.worker?.unref();
     this.stats.error = message;
     this.busy = false;
     this.release();
