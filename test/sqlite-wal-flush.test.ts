@@ -66,7 +66,7 @@ describe('SQLite store: the WAL flush off the event loop', () => {
     await store.close();
   });
 
-  it('gathers the appends that arrive during a flush, then commits and flushes them together', async () => {
+  it('commits the appends that arrive during a flush and flushes them together once it completes', async () => {
     const flushes = new HeldFlushes();
     const store = open(flushes);
     const first = store.append('s', 0, [event('s', 1)]);

@@ -287,8 +287,9 @@ export class SqliteStore implements Store {
     return new Promise((resolve, reject) => {
       this.pending.push({ sessionId, expectedHead, events, resolve, reject });
       if (!this.options.groupCommit) this.flush();
-      // While a WAL flush is in flight, appends gather: its completion commits them together.
-      else if (!this.syncing) this.scheduleFlush();
+      // Committed at once even while a WAL flush is in flight: the next flush starts the moment
+      // that one completes, with nothing left to write first.
+      else this.scheduleFlush();
     });
   }
 
@@ -364,9 +365,10 @@ export class SqliteStore implements Store {
   }
 
   /** Flushes the WAL for everything committed and not yet durable, unless a flush is in flight.
-   * Appends that arrive during a flush wait for it to complete and are then committed in one
-   * transaction and flushed together: one transaction and one flush per round whatever the number
-   * of sessions, and a commit never waits for more than the flush in flight before its own. */
+   * What commits during a flush (one transaction per turn of the event loop, across sessions)
+   * waits for it to complete and is then flushed together: one flush per round whatever the
+   * number of sessions, and a commit never waits for more than the flush in flight before its
+   * own. */
   private startSync(): void {
     if (this.syncing || this.awaitingSync.length === 0 || this.walFd === undefined) return;
     const round = this.awaitingSync;
