@@ -1,5 +1,7 @@
 // A participant that stops reading is cut off at its queue bound with a resumable status, while
-// everyone else in its session receives everything.
+// everyone else in its session receives everything. A participant that keeps sending while it
+// does not keep up with what it is sent is slowed down instead (its stream is not read until it
+// catches up): when everyone types faster than the server delivers, nobody is cut off.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
@@ -80,5 +82,83 @@ describe('a slow consumer', () => {
     fast.call.end();
     client.close();
     slowClient.close();
+  });
+});
+
+describe('participants that send faster than they read', () => {
+  let server: TestServer;
+  before(async () => {
+    // A queue bound of 50 and 8 unprocessed messages per stream: a stream stops being read at 12
+    // queued (a quarter of the bound), and what it still has in flight cannot reach the bound.
+    server = await startTestServer({ outboundQueueMessages: BOUND, maxInflight: 8 });
+  });
+  after(async () => {
+    await server.shutdown(500);
+  });
+
+  const congestionPauses = async () => {
+    const text = await fetch(`http://127.0.0.1:${server.metricsPort}/metrics`).then((r) => r.text());
+    return Number(/^livereview_congestion_pauses_total (\d+)/m.exec(text)?.[1] ?? 0);
+  };
+
+  it('are slowed down, not cut off, and everything reaches everyone once they read', async () => {
+    const PER_WRITER = EVENTS;
+    const channels = [0, 1].map(() => ourClient(server.address, { 'grpc.use_local_subchannel_pool': 1 }));
+    await unaryCall(channels[0]!.openReview.bind(channels[0]), {
+      sessionId: 'both-slow',
+      userId: 'author',
+      clientMessageId: '',
+      files: [{ path: 'a.txt', text: 'x\n' }],
+    });
+    const writers = channels.map((c, i) => joinSession(c, 'both-slow', `w${i}`));
+    for (const w of writers) await w.got.waitFor(isCase('welcome'), 'welcome');
+    const text = 'y'.repeat(1000);
+    writers.forEach((w, i) => {
+      w.call.pause(); // neither reads what the other sends
+      for (let n = 0; n < PER_WRITER; n++) {
+        w.call.write(
+          SessionMessage.fromPartial({
+            clientMessageId: `w${i}-${n}`,
+            payload: { $case: 'comment', value: { filePath: 'a.txt', lineNumber: 1, text } },
+          }),
+        );
+      }
+    });
+    // Without the pause their queues would reach the bound: each is sent 1,500 comments of 1 KB
+    // while reading nothing (the slow reader above is cut off with fewer).
+    const deadline = Date.now() + 60_000;
+    while ((await congestionPauses()) < 2) {
+      assert.ok(Date.now() < deadline, 'both streams were paused for congestion');
+      await new Promise((r) => setTimeout(r, 50));
+    }
+
+    for (const w of writers) w.call.resume();
+    for (const [i, w] of writers.entries()) {
+      const peer = `w${1 - i}-`;
+      const isPeerComment = (m: SessionMessage) => isCase('comment')(m) && m.clientMessageId.startsWith(peer);
+      // Each writer's messages are committed in the order it sent them: its last one comes last.
+      await w.got.waitFor(
+        (m) => isPeerComment(m) && m.clientMessageId === `${peer}${PER_WRITER - 1}`,
+        `the other writer's last comment at w${i}`,
+        60_000,
+      );
+      await w.got.waitFor(
+        (m) => isCase('ack')(m) && m.payload.value.clientMessageId === `w${i}-${PER_WRITER - 1}`,
+        `w${i}'s last ack`,
+      );
+      const comments = w.got.messages.filter(isPeerComment).map((m) => m.clientMessageId);
+      assert.deepEqual(
+        comments,
+        Array.from({ length: PER_WRITER }, (_, n) => `${peer}${n}`),
+        'every comment of the other writer, in order, once',
+      );
+      const acks = w.got.messages.filter(isCase('ack')).map((m) => m.payload.value.clientMessageId);
+      assert.equal(new Set(acks).size, PER_WRITER, 'an ack for each of its own, once');
+      assert.equal(w.got.ended, undefined, `w${i}'s stream is still open`);
+    }
+    const metrics = await fetch(`http://127.0.0.1:${server.metricsPort}/metrics`).then((r) => r.text());
+    assert.match(metrics, /livereview_slow_consumers_cut_off_total 0\b/);
+    for (const w of writers) w.call.end();
+    for (const c of channels) c.close();
   });
 });

@@ -58,6 +58,11 @@ export class Metrics {
     help: 'Participants cut off because their outbound queue reached its bound',
     registers: [this.registry],
   });
+  readonly congestionPauses = new Counter({
+    name: 'livereview_congestion_pauses_total',
+    help: 'Times a stream stopped being read because its participant was not keeping up with what it was sent',
+    registers: [this.registry],
+  });
   readonly withheld = new Counter({
     name: 'livereview_withheld_messages_total',
     help: 'Messages not sent to a participant whose vocabulary has no form for them (acks and errors to seed clients), by type',

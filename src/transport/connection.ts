@@ -68,6 +68,8 @@ export class Connection {
   private vocabulary: 'seed' | 'full' = 'full';
   private readonly inflight = new Set<Promise<unknown>>();
   private paused = false;
+  /** Waiting for the outbound queue to have room again (then reading resumes). */
+  private awaitingRoom = false;
   private readonly startedAt = Date.now();
   private readonly timers = new Set<NodeJS.Timeout>();
   private clearTokenTimers = (): void => undefined;
@@ -222,7 +224,13 @@ export class Connection {
   }
 
   /** Counts unprocessed work; beyond the limit the wire stops reading (HTTP/2 flow control then
-   * pushes back on the sender). `extra`: messages the transport holds itself (before the join). */
+   * pushes back on the sender). `extra`: messages the transport holds itself (before the join).
+   *
+   * It also stops reading while the participant's own outbound queue is congested: a client that
+   * does not keep up with what the session sends it adds nothing to it until it does. When every
+   * participant types faster than the server can deliver (overload), the session slows to what
+   * the server carries instead of cutting every stream off as a slow consumer; a client that only
+   * reads and falls behind is still cut off by its queue's bounds. */
   track(work: Promise<unknown> | undefined, extra = 0): void {
     if (work) {
       this.inflight.add(work);
@@ -233,10 +241,19 @@ export class Connection {
     }
     const pending = this.inflight.size + extra;
     const max = this.ctx.limits.maxInflight;
-    if (!this.paused && pending >= max) {
+    const congested = this.queue?.congested === true;
+    if (congested && !this.awaitingRoom) {
+      this.awaitingRoom = true;
+      void this.queue!.ready().then(() => {
+        this.awaitingRoom = false;
+        this.track(undefined);
+      });
+    }
+    if (!this.paused && (pending >= max || congested)) {
       this.paused = true;
+      if (congested) this.ctx.metrics.congestionPauses.inc();
       this.wire.pauseReading?.();
-    } else if (this.paused && pending <= max / 2) {
+    } else if (this.paused && pending <= max / 2 && !congested) {
       this.paused = false;
       this.wire.resumeReading?.();
     }

@@ -149,6 +149,12 @@ export class OutboundQueue implements ParticipantSink {
     );
   }
 
+  /** More is queued than `hasRoom` allows: the participant is not keeping up with what it is sent.
+   * Its connection stops reading what it sends until it has room again (see Connection.track). */
+  get congested(): boolean {
+    return !this.closed && !this.hasRoom;
+  }
+
   ready(): Promise<void> {
     if (this.closed || (this.hasRoom && !this.blocked)) return Promise.resolve();
     return new Promise((resolve) => this.waiters.push(resolve));
