@@ -44,6 +44,10 @@ export interface LoadReport {
   expectedDeliveries: number;
   delivered: number;
   lost: number;
+  /** Of the lost, edits the server acknowledged: what it promised and some peer never received.
+   * The rest were refused, or never reached the server (still queued in this client). Only the
+   * gRPC generator knows it. */
+  lostAcknowledged?: number;
   duplicated: number;
   deliveredPerSecond: number;
   latencyMs: { p50: number; p90: number; p99: number; p999: number; max: number };
@@ -128,6 +132,7 @@ export async function runLoad(o: LoadOptions): Promise<LoadReport> {
   let phase: Progress['phase'] = 'joining';
   let measuring = false;
   const sentAt = new Map<string, number>(); // key -> send time (measured window only)
+  const acknowledged = new Set<string>(); // keys of measured edits the server acknowledged
   const deliveries = new Map<string, number>(); // key -> deliveries seen
   const latencies: number[] = [];
   let sent = 0;
@@ -190,6 +195,7 @@ export async function runLoad(o: LoadOptions): Promise<LoadReport> {
             case 'ack':
               if (payload.value.version > p.version && payload.value.filePath === 'bench.txt')
                 p.version = payload.value.version;
+              if (sentAt.has(payload.value.clientMessageId)) acknowledged.add(payload.value.clientMessageId);
               return;
             case 'error':
               refused++;
@@ -387,6 +393,8 @@ export async function runLoad(o: LoadOptions): Promise<LoadReport> {
     expectedDeliveries: expected,
     delivered,
     lost: Math.max(0, expected - delivered),
+    lostAcknowledged: [...acknowledged].filter((key) => (deliveries.get(key) ?? 0) < o.participants - 1)
+      .length,
     duplicated,
     deliveredPerSecond: Math.round(delivered / measuredSeconds),
     latencyMs: {
@@ -424,7 +432,7 @@ export function formatReport(r: LoadReport): string {
   const lines = [
     `LiveReview load: ${r.options.sessions} session(s) x ${r.options.participants} participants, ${r.options.rate}/s each, ${f(r.measuredSeconds)} s measured, ${r.options.sharedChannel ? 'shared channel' : 'one connection per participant'}`,
     `joined all in ${r.joinMs} ms`,
-    `sent ${r.sent}   delivered ${r.delivered}/${r.expectedDeliveries}   lost ${r.lost}   duplicated ${r.duplicated}   refused ${r.refused}   streams ended ${r.streamsEnded}`,
+    `sent ${r.sent}   delivered ${r.delivered}/${r.expectedDeliveries}   lost ${r.lost} (acknowledged ${r.lostAcknowledged})   duplicated ${r.duplicated}   refused ${r.refused}   streams ended ${r.streamsEnded}`,
     `delivered/s ${r.deliveredPerSecond}`,
     `latency ms  p50 ${f(r.latencyMs.p50, 2)}  p90 ${f(r.latencyMs.p90, 2)}  p99 ${f(r.latencyMs.p99, 2)}  p99.9 ${f(r.latencyMs.p999, 2)}  max ${f(r.latencyMs.max, 2)}`,
   ];
