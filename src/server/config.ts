@@ -248,7 +248,8 @@ export const OPTIONS = [
     key: 'outboundQueueMessages',
     type: 'int',
     default: 2048,
-    description: 'Messages queued for one participant before it is cut off as a slow consumer.',
+    description:
+      'Messages queued for one participant before it is cut off as a slow consumer; past a quarter of it, what the participant sends is not read until it catches up.',
     why: 'Seconds of a busy session; a client further behind resumes from the log faster than it drains a queue.',
   }),
   spec({
