@@ -7,6 +7,7 @@
 //        [--systems floor,livereview,sharedb,hocuspocus (and livereview-memory: --data :memory:)]
 //        [--rates 20,50,100,200,400] [--duration ms] [--repeat n]
 //        [--nice n: run servers and generators at this niceness, e.g. -10 on a shared machine]
+//        [--server-node-flags "--single-threaded-gc": Node flags for every system's server]
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { cpus } from 'node:os';
@@ -23,6 +24,7 @@ import {
   pin,
   root,
   setNiceness,
+  setServerNodeFlags,
   startServer,
   type GeneratedReport,
   type System,
@@ -37,9 +39,11 @@ const { values: args } = parseArgs({
     repeat: { type: 'string', default: '3' },
     rates: { type: 'string', default: '20,50,100,200,400' },
     nice: { type: 'string' },
+    'server-node-flags': { type: 'string' },
   },
 });
 if (args.nice !== undefined) setNiceness(Number(args.nice));
+if (args['server-node-flags']) setServerNodeFlags(args['server-node-flags'].split(/\s+/).filter(Boolean));
 const DURATION = Number(args.duration);
 const REPEAT = Math.max(1, Number(args.repeat));
 const scenarios = new Set(args.scenario === 'all' ? SCENARIOS : args.scenario!.split(','));

@@ -59,19 +59,25 @@ export interface Server {
   stop(): Promise<void>;
 }
 
+/** Node flags every system's server runs with (`npm run bench -- --server-node-flags`). */
+let serverNodeFlags: string[] = [];
+export function setServerNodeFlags(flags: string[]): void {
+  serverNodeFlags = flags;
+}
+
 function serverArgv(system: System, port: number, data: string): string[] {
-  const node = process.execPath;
+  const node = [process.execPath, ...serverNodeFlags];
   switch (system) {
     case 'floor':
-      return [node, join(root, 'dist/bench/floor-server.js'), String(port)];
+      return [...node, join(root, 'dist/bench/floor-server.js'), String(port)];
     case 'sharedb':
-      return [node, join(root, 'dist/bench/peers/sharedb-server.js'), String(port)];
+      return [...node, join(root, 'dist/bench/peers/sharedb-server.js'), String(port)];
     case 'hocuspocus':
-      return [node, join(root, 'dist/bench/peers/hocuspocus-server.js'), String(port)];
+      return [...node, join(root, 'dist/bench/peers/hocuspocus-server.js'), String(port)];
     case 'livereview':
     case 'livereview-memory':
       return [
-        node,
+        ...node,
         bin,
         'serve',
         '--port',
