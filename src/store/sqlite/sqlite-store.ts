@@ -84,6 +84,7 @@ const fdatasyncOnPool = (fd: number) =>
 
 export const DATABASE_FILE = 'livereview.db';
 const MAX_IDLE_LOG_BYTES = 64 * 1024 * 1024;
+const PAGE_CACHE_KIB = 64 * 1024;
 const LOCK_FILE = 'livereview.lock';
 
 function rowToEvent(r: EventRow): LoggedEvent {
@@ -193,6 +194,12 @@ export class SqliteStore implements Store {
       // consistent whatever is lost with the power.
       this.db.pragma(`synchronous = ${flushOffLoop ? 'NORMAL' : this.options.synchronous.toUpperCase()}`);
       this.db.pragma('foreign_keys = ON');
+      // SQLite's default page cache (2 MiB) is smaller than the pages a busy server touches (each
+      // session's leaf of the log and of its index, the tree above them): every commit read some
+      // back from the file. The cache grows only as pages are used. Typing load, two rounds of 3
+      // alternating runs: p50 5.4-5.7 -> 5.0-5.4 ms, CPU per delivery on a shared channel ~3 %
+      // lower, peak RSS unchanged (docs/benchmarks.md).
+      this.db.pragma(`cache_size = ${-PAGE_CACHE_KIB}`);
       const check = this.db.pragma('quick_check', { simple: true });
       if (check !== 'ok') throw new Error(`integrity check failed: ${String(check)}`);
       migrate(this.db);
