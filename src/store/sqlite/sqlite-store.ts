@@ -386,7 +386,6 @@ export class SqliteStore implements Store {
         this.madeDurable(round);
         for (const c of round) c.append.resolve(c.result);
         this.startSync();
-        if (this.pending.length > 0 && !this.closed) this.scheduleFlush();
       },
       (err: unknown) => {
         this.syncing = undefined;

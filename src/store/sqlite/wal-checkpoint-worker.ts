@@ -9,18 +9,13 @@ export interface CheckpointRequest {
   /** 'copy': while the writer goes on; 'finish': the writer waits, so the log is copied whole. */
   type: 'copy' | 'finish' | 'close';
 }
+/** `frames`: the frames in the log when the checkpoint started (all of them copied). */
 export type CheckpointReply =
-  { type: 'copied' | 'finished'; caughtUp: boolean; frames: number } | { type: 'failed'; message: string };
+  { type: 'copied' | 'finished'; frames: number } | { type: 'failed'; message: string };
 
 const { file } = workerData as { file: string };
 const db = new Database(file, { timeout: 0 });
 db.pragma('synchronous = NORMAL');
-
-interface CheckpointResult {
-  busy: number;
-  log: number;
-  checkpointed: number;
-}
 
 parentPort!.on('message', (request: CheckpointRequest) => {
   if (request.type === 'close') {
@@ -29,11 +24,10 @@ parentPort!.on('message', (request: CheckpointRequest) => {
     return;
   }
   try {
-    const r = (db.pragma('wal_checkpoint(PASSIVE)') as CheckpointResult[])[0]!;
+    const [{ log }] = db.pragma('wal_checkpoint(PASSIVE)') as [{ log: number }];
     parentPort!.postMessage({
       type: request.type === 'copy' ? 'copied' : 'finished',
-      caughtUp: r.busy === 0 && r.log === r.checkpointed,
-      frames: r.log,
+      frames: log,
     } satisfies CheckpointReply);
   } catch (err) {
     parentPort!.postMessage({ type: 'failed', message: (err as Error).message } satisfies CheckpointReply);

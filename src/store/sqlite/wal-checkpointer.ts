@@ -19,15 +19,6 @@ import type { CheckpointReply, CheckpointRequest } from './wal-checkpoint-worker
 
 export const DEFAULT_CHECKPOINT_INTERVAL_MS = 250;
 
-export interface CheckpointStats {
-  /** Checkpoints the worker completed. */
-  checkpoints: number;
-  /** Checkpoints the store ran on its own connection (the worker having failed). */
-  inline: number;
-  /** The worker's failure, if it failed. */
-  error: string | undefined;
-}
-
 export class WalCheckpointer {
   private worker: Worker | undefined;
   /** A step is in flight in the worker. */
@@ -36,7 +27,8 @@ export class WalCheckpointer {
   holding = false;
   private lastStartAt = performance.now();
   private closed = false;
-  readonly stats: CheckpointStats = { checkpoints: 0, inline: 0, error: undefined };
+  /** The worker failed: the store checkpoints on its own connection from then on. */
+  private failure: string | undefined;
 
   /** `resume`: called when the store may commit again after holding. */
   constructor(
@@ -49,10 +41,7 @@ export class WalCheckpointer {
   committed(now = performance.now()): boolean {
     if (this.closed || this.busy || now - this.lastStartAt < this.intervalMs) return false;
     this.lastStartAt = now;
-    if (this.stats.error) {
-      this.stats.inline++;
-      return true;
-    }
+    if (this.failure !== undefined) return true;
     this.send('copy');
     return false;
   }
@@ -72,12 +61,11 @@ export class WalCheckpointer {
     worker.on('message', (reply: CheckpointReply) => {
       if (!this.closed) worker.unref(); // idle, it does not (closing, it does until it exits)
       if (reply.type === 'failed') return this.failed(reply.message);
-      // The copy's `caughtUp` only covers the frames that were there when it started.
+      // The copy covered only the frames that were there when it started: finish with the rest.
       if (reply.type === 'copied' && reply.frames > 0 && !this.closed) {
         this.holding = true;
         return this.send('finish');
       }
-      this.stats.checkpoints++;
       this.busy = false;
       this.release();
     });
@@ -87,7 +75,7 @@ export class WalCheckpointer {
 
   private failed(message: string): void {
     if (!this.closed) this.worker?.unref();
-    this.stats.error = message;
+    this.failure = message;
     this.busy = false;
     this.release();
   }
@@ -106,7 +94,7 @@ export class WalCheckpointer {
     if (!worker) return;
     const exited = new Promise((resolve) => worker.once('exit', resolve));
     worker.ref(); // until it has closed its connection
-    if (this.stats.error) await worker.terminate();
+    if (this.failure !== undefined) await worker.terminate();
     else worker.postMessage({ type: 'close' } satisfies CheckpointRequest);
     await exited;
     this.busy = false;
