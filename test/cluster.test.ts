@@ -131,14 +131,19 @@ describe('cluster mode: three processes, PostgreSQL and Redis', () => {
     await until('a cursor from instance 1 at instance 2', () => cursors.some((c) => c.userId === 'ben'));
     for (const i of [0, 1, 2]) {
       const reader = ourClient(address(i));
-      const s = await unaryCall(reader.getSession.bind(reader), {
-        sessionId: 'k1',
-        pageSize: 0,
-        pageToken: '',
+      const read = () =>
+        unaryCall(reader.getSession.bind(reader), { sessionId: 'k1', pageSize: 0, pageToken: '' });
+      const rosterOf = (r: Awaited<ReturnType<typeof read>>) => r.roster.map((p) => p.userId).sort();
+      // The previous late joiner left through another instance: its departure crosses the bus
+      // asynchronously, so wait until this instance has seen it.
+      let s = await read();
+      await until(`instance ${i}'s roster without the previous late joiner`, async () => {
+        s = await read();
+        return rosterOf(s).length === 3;
       });
       assert.equal(s.files[0]!.text, text, `instance ${i}`);
       assert.equal(s.comments.length, 1);
-      assert.deepEqual(s.roster.map((p) => p.userId).sort(), ['ann', 'ben', 'cat']);
+      assert.deepEqual(rosterOf(s), ['ann', 'ben', 'cat']);
       reader.close();
       const late = client(`late${i}`, [i], 'k1');
       await late.connect();
