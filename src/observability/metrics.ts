@@ -1,5 +1,6 @@
 // Prometheus metrics (prom-client), one registry per server so several can run in one process.
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { HotHistogram } from './hot-histogram.js';
 
 export class Metrics {
   readonly registry = new Registry();
@@ -19,17 +20,23 @@ export class Metrics {
     help: 'Joined participants across all sessions',
     registers: [this.registry],
   });
-  readonly messagesIn = new Counter({
+  // Counted per message (per recipient, for messages sent) in plain numbers and handed to
+  // prom-client when scraped: its inc() hashes the labels on every call (see hot-histogram.ts).
+  private readonly receivedByKind = new Map<string, number>();
+  private readonly sentByKind = new Map<string, number>();
+  readonly messagesIn: Counter<'kind'> = new Counter({
     name: 'livereview_messages_received_total',
     help: 'Client messages received, by kind',
     labelNames: ['kind'] as const,
     registers: [this.registry],
+    collect: (): void => moveCounts(this.receivedByKind, this.messagesIn),
   });
-  readonly messagesOut = new Counter({
+  readonly messagesOut: Counter<'kind'> = new Counter({
     name: 'livereview_messages_sent_total',
     help: 'Messages written to participants, by kind',
     labelNames: ['kind'] as const,
     registers: [this.registry],
+    collect: (): void => moveCounts(this.sentByKind, this.messagesOut),
   });
   readonly errors = new Counter({
     name: 'livereview_errors_total',
@@ -80,31 +87,28 @@ export class Metrics {
     buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
     registers: [this.registry],
   });
-  readonly fanoutLatency = new Histogram({
-    name: 'livereview_fanout_latency_seconds',
-    help: 'From commit to the event being written to a recipient stream',
-    buckets: [0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1],
-    registers: [this.registry],
-  });
-
-  // Labelled children, looked up once per kind: labels() hashes its values on every call, and
-  // these counters run for every message to every recipient.
-  private readonly sentByKind = new Map<string, { inc(): void }>();
-  private readonly receivedByKind = new Map<string, { inc(): void }>();
+  readonly fanoutLatency = new HotHistogram(
+    'livereview_fanout_latency_seconds',
+    'From commit to the event being written to a recipient stream',
+    [0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1],
+    this.registry,
+  );
 
   countSent(kind: string): void {
-    let child = this.sentByKind.get(kind);
-    if (!child) this.sentByKind.set(kind, (child = this.messagesOut.labels(kind)));
-    child.inc();
+    this.sentByKind.set(kind, (this.sentByKind.get(kind) ?? 0) + 1);
   }
 
   countReceived(kind: string): void {
-    let child = this.receivedByKind.get(kind);
-    if (!child) this.receivedByKind.set(kind, (child = this.messagesIn.labels(kind)));
-    child.inc();
+    this.receivedByKind.set(kind, (this.receivedByKind.get(kind) ?? 0) + 1);
   }
 
   constructor() {
     collectDefaultMetrics({ register: this.registry });
   }
+}
+
+/** Adds the counts gathered since the last scrape to `counter`, by kind. */
+function moveCounts(counts: Map<string, number>, counter: Counter<'kind'>): void {
+  for (const [kind, n] of counts) if (n > 0) counter.inc({ kind }, n);
+  counts.clear();
 }
