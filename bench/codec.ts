@@ -1,8 +1,13 @@
 // Encode/decode cost of a typical broadcast (an edit with operations) with the generated ts-proto
-// code versus protobufjs reflection (what @grpc/proto-loader uses). Run: npm run bench:codec
+// code versus protobufjs reflection (what @grpc/proto-loader uses), and what the server does for
+// it: the hand-written encoder (src/transport/hot-encoders.ts) against building the wire object and
+// encoding it with ts-proto. Run: npm run bench:codec
 import { fileURLToPath } from 'node:url';
 import protobuf from 'protobufjs';
+import type { LoggedEvent } from '../src/core/model.js';
 import { SessionMessage } from '../src/gen/codereview/v1/codereview.js';
+import { outboundToWire } from '../src/transport/codec.js';
+import { encodeEditEvent } from '../src/transport/hot-encoders.js';
 
 const N = Number(process.env.N ?? 200_000);
 const proto = fileURLToPath(new URL('../../proto/codereview/v1/codereview.proto', import.meta.url));
@@ -74,3 +79,32 @@ const pbDecode = time('protobufjs (reflection) decode', () =>
 console.log(
   `ratio ts-proto / protobufjs: encode ${(tsEncode / pbEncode).toFixed(2)}, decode ${(tsDecode / pbDecode).toFixed(2)}`,
 );
+
+// The same edit as the engine's event, encoded the two ways the server could.
+const event: LoggedEvent = {
+  sessionId: 'session-42',
+  seq: 12345,
+  at: message.timestamp,
+  origin: { userId: 'alice', clientId: 'alice-laptop', clientMessageId: 'alice-laptop-991' },
+  change: {
+    kind: 'edit',
+    path: 'src/server/main.ts',
+    version: 981,
+    op: [4120, 'options', { d: 3 }],
+    line: 120,
+    lineText: '  const answer = compute(input, options);',
+  },
+};
+const extras = { serverId: 'bench', maxMessageBytes: 4 << 20, idleAfterMs: 0 };
+const outbound = { type: 'event' as const, event };
+if (
+  !Buffer.from(SessionMessage.encode(outboundToWire(outbound, extras, 0)).finish()).equals(
+    encodeEditEvent(event, true)!,
+  )
+)
+  throw new Error('the hand-written encoder differs from ts-proto');
+const generic = time('server: wire object + ts-proto', () =>
+  SessionMessage.encode(outboundToWire(outbound, extras, 0)).finish(),
+);
+const hot = time('server: hand-written encoder', () => encodeEditEvent(event, true));
+console.log(`ratio hand-written / wire object + ts-proto: ${(hot / generic).toFixed(2)}`);

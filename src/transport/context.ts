@@ -8,6 +8,7 @@ import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { Authenticator, Recheckable } from './auth.js';
 import { outboundToSeedWire, outboundToWire, type WelcomeExtras } from './codec.js';
+import { encodeAck, encodeEditEvent } from './hot-encoders.js';
 import type { OutboundLimits, OutboundObserver } from './outbound-queue.js';
 
 export interface TransportLimits extends OutboundLimits {
@@ -54,10 +55,14 @@ const toBuffer = (u8: Uint8Array) => Buffer.from(u8.buffer, u8.byteOffset, u8.by
 export function createEncoders(extras: WelcomeExtras): Encoders {
   const sessionCache = new WeakMap<Outbound, Buffer>();
   const subscribeCache = new WeakMap<Outbound, Buffer>();
+  const generic = (msg: Outbound) =>
+    toBuffer(SessionMessage.encode(outboundToWire(msg, extras, Date.now())).finish());
   const session = (msg: Outbound): Buffer => {
+    // An ack has one recipient: nothing to cache.
+    if (msg.type === 'ack') return encodeAck(msg.sessionId, msg.ack, Date.now()) ?? generic(msg);
     let bytes = sessionCache.get(msg);
     if (!bytes) {
-      bytes = toBuffer(SessionMessage.encode(outboundToWire(msg, extras, Date.now())).finish());
+      bytes = (msg.type === 'event' && encodeEditEvent(msg.event, true)) || generic(msg);
       sessionCache.set(msg, bytes);
     }
     return bytes;
@@ -67,9 +72,12 @@ export function createEncoders(extras: WelcomeExtras): Encoders {
     if (msg.type !== 'event' || msg.event.change.kind !== 'edit') return session(msg);
     let bytes = opsOnlyCache.get(msg);
     if (!bytes) {
-      const wire = outboundToWire(msg, extras, Date.now());
-      if (wire.payload?.$case === 'edit') wire.payload.value.content = '';
-      bytes = toBuffer(SessionMessage.encode(wire).finish());
+      bytes = encodeEditEvent(msg.event, false);
+      if (!bytes) {
+        const wire = outboundToWire(msg, extras, Date.now());
+        if (wire.payload?.$case === 'edit') wire.payload.value.content = '';
+        bytes = toBuffer(SessionMessage.encode(wire).finish());
+      }
       opsOnlyCache.set(msg, bytes);
     }
     return bytes;
