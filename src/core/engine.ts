@@ -140,6 +140,9 @@ function sameBase(base: FileBase, opened: { text: string; base?: FileBase }): bo
 
 export class Engine {
   private readonly sessions = new Map<string, Promise<Session>>();
+  /** The session each settled load of `sessions` gave (a session evicted from there is gone from
+   * here too, as its promise is no longer reachable). */
+  private readonly loaded = new WeakMap<Promise<Session>, Session>();
   private readonly sweeper: { cancel(): void };
   private nextAnonymous = 1;
   private closing = false;
@@ -217,6 +220,7 @@ export class Engine {
       })
         .then(async (session) => {
           await replicator?.attach(session);
+          this.loaded.set(pending!, session);
           return session;
         })
         .catch((err: unknown) => {
@@ -278,8 +282,26 @@ export class Engine {
 
   /** Handles a message of a joined participant. Durable commands resolve with their ack once
    * committed; the ack (or error) also reaches the participant's sink, in order. */
-  async submit(p: Participant, clientMessageId: string, command: Command): Promise<AckView> {
-    const session = await this.session(p.sessionId);
+  submit(p: Participant, clientMessageId: string, command: Command): Promise<AckView> {
+    // A loaded session (nearly every message) is used at once: awaiting its settled load cost two
+    // turns of the microtask queue and three promises per message.
+    const pending = this.sessions.get(p.sessionId);
+    const loaded = pending && this.loaded.get(pending);
+    if (!loaded)
+      return this.session(p.sessionId).then((session) => this.submitTo(session, p, clientMessageId, command));
+    try {
+      return this.submitTo(loaded, p, clientMessageId, command);
+    } catch (err) {
+      return Promise.reject(err as Error);
+    }
+  }
+
+  private submitTo(
+    session: Session,
+    p: Participant,
+    clientMessageId: string,
+    command: Command,
+  ): Promise<AckView> {
     session.room.touch(p);
     checkClientMessageId('client_message_id', clientMessageId);
     this.admit(p.sessionId, p.userId, p.role, command);
@@ -289,7 +311,7 @@ export class Engine {
       case 'presence':
         if (command.status === 'active' || command.status === 'idle')
           session.room.setPresence(p, command.status);
-        return {
+        return Promise.resolve({
           clientMessageId,
           sequence: 0,
           version: 0,
@@ -297,7 +319,7 @@ export class Engine {
           commentId: '',
           line: 0,
           duplicate: false,
-        };
+        });
       default: {
         const origin: Origin = { userId: p.userId, clientId: p.clientId, clientMessageId };
         return session.submit(p, origin, withCursorFile(p, command));

@@ -189,11 +189,16 @@ export class Connection {
   submit(clientMessageId: string, command: Command): void {
     const p = this.participant;
     if (!p || this.state !== 'joined') return;
-    const work = this.ctx.engine.submit(p, clientMessageId, command).then(
-      () => undefined,
-      (err: unknown) => this.sendError(clientMessageId, asLiveReviewError(err)),
+    // One promise per message: its handlers do the bookkeeping that a .finally() would chain on.
+    const work: Promise<void> = this.ctx.engine.submit(p, clientMessageId, command).then(
+      () => this.untrack(work),
+      (err: unknown) => {
+        this.sendError(clientMessageId, asLiveReviewError(err));
+        this.untrack(work);
+      },
     );
-    this.track(work);
+    this.inflight.add(work);
+    this.track(undefined);
   }
 
   /** A message after the join may name the session and user only if they are this connection's. */
@@ -234,10 +239,7 @@ export class Connection {
   track(work: Promise<unknown> | undefined, extra = 0): void {
     if (work) {
       this.inflight.add(work);
-      void work.finally(() => {
-        this.inflight.delete(work);
-        this.track(undefined);
-      });
+      void work.finally(() => this.untrack(work));
     }
     const pending = this.inflight.size + extra;
     const max = this.ctx.limits.maxInflight;
@@ -257,6 +259,11 @@ export class Connection {
       this.paused = false;
       this.wire.resumeReading?.();
     }
+  }
+
+  private untrack(work: Promise<unknown>): void {
+    this.inflight.delete(work);
+    this.track(undefined);
   }
 
   /** A refusal of one message: in-stream (the session goes on). A seed client has no in-stream
