@@ -263,7 +263,9 @@ export class Session {
       }
       this.settle(outcomes);
       if (events.length > 0) this.deps.replication?.committed(this.id, events);
-      await this.maybeSnapshot();
+      // Checked here: an async call per batch (a promise and a turn) to find nothing due, mostly.
+      if (this.committedHead - this.lastSnapshotSeq >= this.deps.config.snapshotEvery)
+        await this.maybeSnapshot();
       return;
     }
   }
