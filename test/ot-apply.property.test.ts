@@ -5,7 +5,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
-import { applyOp, type TextOp } from '../src/ot/text.js';
+import otText from 'ot-text-unicode';
+import { applyOp, checkOp, stripInvertible, type TextOp } from '../src/ot/text.js';
 
 const bmpText = fc.string({
   unit: fc.constantFrom('a', 'b', ' ', '\n', '\r', 'é', '中', '\t'),
@@ -81,5 +82,42 @@ describe('applying an op to a BMP-only text', () => {
     for (const op of [[4, 'x'], [{ d: 4 }], [2, { d: 'abc' }]] as TextOp[]) {
       assert.throws(() => applyOp('abc', op, true), 'fast path');
     }
+  });
+});
+
+// The library's declared type omits stripInvertible, which its implementation has.
+const library = otText.type as typeof otText.type & { stripInvertible(op: TextOp): TextOp };
+
+describe('checking and compacting an op without copying it', () => {
+  // Any op a client could send, normalized or not: empty components, two of a kind in a row,
+  // a trailing retain, deletes by count and by text.
+  const anyOp: fc.Arbitrary<TextOp> = fc.array(
+    fc.oneof(
+      fc.nat(4),
+      fc.string({ unit: fc.constantFrom('a', '😀', '\n'), maxLength: 3 }),
+      fc.nat(3).map((d) => ({ d })),
+      fc.string({ unit: fc.constantFrom('b', '😀'), maxLength: 3 }).map((d) => ({ d })),
+    ),
+    { maxLength: 6 },
+  );
+  it("gives the library's normalize() and stripInvertible() (2,000 runs)", () => {
+    fc.assert(
+      fc.property(anyOp, (op) => {
+        const expected = (() => {
+          try {
+            const normalized = library.normalize(structuredClone(op));
+            library.checkOp(normalized);
+            return normalized;
+          } catch {
+            return undefined;
+          }
+        })();
+        const checked = checkOp(op, 1000);
+        assert.deepEqual('op' in checked ? checked.op : undefined, expected);
+        if (expected)
+          assert.deepEqual(stripInvertible(expected), library.stripInvertible(structuredClone(expected)));
+      }),
+      { numRuns: 2000 },
+    );
   });
 });
