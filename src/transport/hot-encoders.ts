@@ -22,6 +22,9 @@ function varintSize(n: number): number {
 
 /** Bytes of a length-delimited field (tag of one byte unless given) holding `bytes` bytes. */
 const delimited = (bytes: number, tagBytes = 1) => tagBytes + varintSize(bytes) + bytes;
+/** Bytes of a string field of `bytes` bytes, or of a varint field holding n: none when empty or 0. */
+const stringFieldSize = (bytes: number) => (bytes === 0 ? 0 : delimited(bytes));
+const varintFieldSize = (n: number) => (n === 0 ? 0 : 1 + varintSize(n));
 
 class Writer {
   pos = 0;
@@ -34,6 +37,20 @@ class Writer {
       n = Math.floor(n / 128);
     }
     buf[this.pos++] = n;
+  }
+
+  /** A string field of `bytes` UTF-8 bytes, left out when empty (proto3's default). */
+  stringField(tag: number, value: string, bytes: number): void {
+    if (bytes === 0) return;
+    this.varint(tag);
+    this.string(value, bytes);
+  }
+
+  /** A varint field, left out when 0. */
+  varintField(tag: number, n: number): void {
+    if (n === 0) return;
+    this.varint(tag);
+    this.varint(n);
   }
 
   /** A string field's length and UTF-8 bytes (its tag is written already). */
@@ -89,51 +106,31 @@ export function encodeEditEvent(event: LoggedEvent, withContent: boolean): Buffe
   };
   const ops = opSizes(c.op);
   if (!ops) return undefined;
-  let edit = 0;
-  if (sizes.path) edit += delimited(sizes.path);
-  if (c.line) edit += 1 + varintSize(c.line);
-  if (sizes.content) edit += delimited(sizes.content);
-  if (c.version) edit += 1 + varintSize(c.version);
+  let edit =
+    stringFieldSize(sizes.path) +
+    varintFieldSize(c.line) +
+    stringFieldSize(sizes.content) +
+    varintFieldSize(c.version);
   for (const s of ops) edit += delimited(s.bytes);
-  let total = delimited(edit);
-  if (sizes.sessionId) total += delimited(sizes.sessionId);
-  if (at) total += 1 + varintSize(at);
-  if (sizes.userId) total += delimited(sizes.userId);
-  if (seq) total += 1 + varintSize(seq);
-  if (sizes.messageId) total += delimited(sizes.messageId);
-  if (sizes.clientId) total += delimited(sizes.clientId);
+  const total =
+    delimited(edit) +
+    stringFieldSize(sizes.sessionId) +
+    varintFieldSize(at) +
+    stringFieldSize(sizes.userId) +
+    varintFieldSize(seq) +
+    stringFieldSize(sizes.messageId) +
+    stringFieldSize(sizes.clientId);
 
   const w = new Writer(Buffer.allocUnsafe(total));
-  if (sizes.sessionId) {
-    w.varint(10);
-    w.string(sessionId, sizes.sessionId);
-  }
-  if (at) {
-    w.varint(16);
-    w.varint(at);
-  }
-  if (sizes.userId) {
-    w.varint(26);
-    w.string(origin.userId, sizes.userId);
-  }
+  w.stringField(10, sessionId, sizes.sessionId);
+  w.varintField(16, at);
+  w.stringField(26, origin.userId, sizes.userId);
   w.varint(34);
   w.varint(edit);
-  if (sizes.path) {
-    w.varint(10);
-    w.string(c.path, sizes.path);
-  }
-  if (c.line) {
-    w.varint(16);
-    w.varint(c.line);
-  }
-  if (sizes.content) {
-    w.varint(26);
-    w.string(content, sizes.content);
-  }
-  if (c.version) {
-    w.varint(32);
-    w.varint(c.version);
-  }
+  w.stringField(10, c.path, sizes.path);
+  w.varintField(16, c.line);
+  w.stringField(26, content, sizes.content);
+  w.varintField(32, c.version);
   c.op.forEach((component, i) => {
     const s = ops[i]!;
     w.varint(42);
@@ -149,18 +146,9 @@ export function encodeEditEvent(event: LoggedEvent, withContent: boolean): Buffe
       w.varint(s.deleted);
     }
   });
-  if (seq) {
-    w.varint(64);
-    w.varint(seq);
-  }
-  if (sizes.messageId) {
-    w.varint(74);
-    w.string(origin.clientMessageId, sizes.messageId);
-  }
-  if (sizes.clientId) {
-    w.varint(82);
-    w.string(origin.clientId, sizes.clientId);
-  }
+  w.varintField(64, seq);
+  w.stringField(74, origin.clientMessageId, sizes.messageId);
+  w.stringField(82, origin.clientId, sizes.clientId);
   return w.buf;
 }
 
@@ -192,61 +180,33 @@ export function encodeAck(sessionId: string, ack: AckView, now: number): Buffer 
     path: utf8Length(ack.path),
     commentId: utf8Length(ack.commentId),
   };
-  let body = 0;
-  if (sizes.messageId) body += delimited(sizes.messageId);
-  if (ack.sequence) body += 1 + varintSize(ack.sequence);
-  if (ack.version) body += 1 + varintSize(ack.version);
-  if (sizes.path) body += delimited(sizes.path);
-  if (ack.duplicate) body += 2;
-  if (sizes.commentId) body += delimited(sizes.commentId);
-  if (ack.line) body += 1 + varintSize(ack.line);
-  let total = delimited(body, 2);
-  if (sizes.sessionId) total += delimited(sizes.sessionId);
-  if (now) total += 1 + varintSize(now);
-  if (sizes.messageId) total += delimited(sizes.messageId);
+  const duplicate = ack.duplicate ? 1 : 0;
+  const body =
+    stringFieldSize(sizes.messageId) +
+    varintFieldSize(ack.sequence) +
+    varintFieldSize(ack.version) +
+    stringFieldSize(sizes.path) +
+    varintFieldSize(duplicate) +
+    stringFieldSize(sizes.commentId) +
+    varintFieldSize(ack.line);
+  const total =
+    delimited(body, 2) +
+    stringFieldSize(sizes.sessionId) +
+    varintFieldSize(now) +
+    stringFieldSize(sizes.messageId);
 
   const w = new Writer(Buffer.allocUnsafe(total));
-  if (sizes.sessionId) {
-    w.varint(10);
-    w.string(sessionId, sizes.sessionId);
-  }
-  if (now) {
-    w.varint(16);
-    w.varint(now);
-  }
+  w.stringField(10, sessionId, sizes.sessionId);
+  w.varintField(16, now);
   w.varint(154); // field 19, length-delimited: two bytes
   w.varint(body);
-  if (sizes.messageId) {
-    w.varint(10);
-    w.string(ack.clientMessageId, sizes.messageId);
-  }
-  if (ack.sequence) {
-    w.varint(16);
-    w.varint(ack.sequence);
-  }
-  if (ack.version) {
-    w.varint(24);
-    w.varint(ack.version);
-  }
-  if (sizes.path) {
-    w.varint(34);
-    w.string(ack.path, sizes.path);
-  }
-  if (ack.duplicate) {
-    w.varint(40);
-    w.varint(1);
-  }
-  if (sizes.commentId) {
-    w.varint(50);
-    w.string(ack.commentId, sizes.commentId);
-  }
-  if (ack.line) {
-    w.varint(56);
-    w.varint(ack.line);
-  }
-  if (sizes.messageId) {
-    w.varint(74);
-    w.string(ack.clientMessageId, sizes.messageId);
-  }
+  w.stringField(10, ack.clientMessageId, sizes.messageId);
+  w.varintField(16, ack.sequence);
+  w.varintField(24, ack.version);
+  w.stringField(34, ack.path, sizes.path);
+  w.varintField(40, duplicate);
+  w.stringField(50, ack.commentId, sizes.commentId);
+  w.varintField(56, ack.line);
+  w.stringField(74, ack.clientMessageId, sizes.messageId);
   return w.buf;
 }
