@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import otText from 'ot-text-unicode';
-import { applyOp, checkOp, stripInvertible, type TextOp } from '../src/ot/text.js';
+import { applyOp, checkOp, makeInvertible, stripInvertible, type TextOp } from '../src/ot/text.js';
 
 const bmpText = fc.string({
   unit: fc.constantFrom('a', 'b', ' ', '\n', '\r', 'é', '中', '\t'),
@@ -86,7 +86,10 @@ describe('applying an op to a BMP-only text', () => {
 });
 
 // The library's declared type omits stripInvertible, which its implementation has.
-const library = otText.type as typeof otText.type & { stripInvertible(op: TextOp): TextOp };
+const library = otText.type as typeof otText.type & {
+  stripInvertible(op: TextOp): TextOp;
+  makeInvertible(op: TextOp, doc: string): TextOp;
+};
 
 describe('checking and compacting an op without copying it', () => {
   // Any op a client could send, normalized or not: empty components, two of a kind in a row,
@@ -118,6 +121,20 @@ describe('checking and compacting an op without copying it', () => {
           assert.deepEqual(stripInvertible(expected), library.stripInvertible(structuredClone(expected)));
       }),
       { numRuns: 2000 },
+    );
+  });
+});
+
+describe('making an op invertible', () => {
+  it('records what the library records, for any op on any text (1,000 runs)', () => {
+    fc.assert(
+      fc.property(
+        bmpText.chain((doc) => fc.tuple(fc.constant(doc), opOn(doc))),
+        ([doc, op]) => {
+          assert.deepEqual(makeInvertible(op, doc), library.makeInvertible(structuredClone(op), doc));
+        },
+      ),
+      { numRuns: 1000 },
     );
   });
 });

@@ -110,6 +110,9 @@ export function composeOps(a: TextOp, b: TextOp): TextOp {
  * to. The deleted pieces are detached copies: kept in a file's history, slices would keep every
  * version of the document they were cut from alive (memory = history length x file size). */
 export function makeInvertible(op: TextOp, doc: string): TextOp {
+  // Without deletes (most keystrokes) there is nothing to record, and no component of the op is
+  // mutable (numbers and strings): it is its own invertible form, with no copy per edit.
+  if (!op.some((c) => typeof c === 'object')) return op;
   return type
     .makeInvertible(op, doc)
     .map((c) => (typeof c === 'object' && typeof c.d === 'string' ? { d: detach(c.d) } : c));
