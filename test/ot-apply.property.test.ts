@@ -65,15 +65,13 @@ function opOn(doc: string) {
     });
 }
 
+/** A BMP-only text and a valid op on it. */
+const textAndOp = bmpText.chain((doc) => fc.tuple(fc.constant(doc), opOn(doc)));
+
 describe('applying an op to a BMP-only text', () => {
   it("gives the library's text, for any op (1,000 runs)", () => {
     fc.assert(
-      fc.property(
-        bmpText.chain((doc) => fc.tuple(fc.constant(doc), opOn(doc))),
-        ([doc, op]) => {
-          assert.equal(applyOp(doc, op, true), applyOp(doc, op));
-        },
-      ),
+      fc.property(textAndOp, ([doc, op]) => assert.equal(applyOp(doc, op, true), applyOp(doc, op))),
       { numRuns: 1000, seed: 20261202 },
     );
   });
@@ -128,11 +126,8 @@ describe('checking and compacting an op without copying it', () => {
 describe('making an op invertible', () => {
   it('records what the library records, for any op on any text (1,000 runs)', () => {
     fc.assert(
-      fc.property(
-        bmpText.chain((doc) => fc.tuple(fc.constant(doc), opOn(doc))),
-        ([doc, op]) => {
-          assert.deepEqual(makeInvertible(op, doc), library.makeInvertible(structuredClone(op), doc));
-        },
+      fc.property(textAndOp, ([doc, op]) =>
+        assert.deepEqual(makeInvertible(op, doc), library.makeInvertible(structuredClone(op), doc)),
       ),
       { numRuns: 1000 },
     );
