@@ -198,7 +198,7 @@ export class Connection {
       },
     );
     this.inflight.add(work);
-    this.track(undefined);
+    this.track();
   }
 
   /** A message after the join may name the session and user only if they are this connection's. */
@@ -236,11 +236,7 @@ export class Connection {
    * participant types faster than the server can deliver (overload), the session slows to what
    * the server carries instead of cutting every stream off as a slow consumer; a client that only
    * reads and falls behind is still cut off by its queue's bounds. */
-  track(work: Promise<unknown> | undefined, extra = 0): void {
-    if (work) {
-      this.inflight.add(work);
-      void work.finally(() => this.untrack(work));
-    }
+  track(extra = 0): void {
     const pending = this.inflight.size + extra;
     const max = this.ctx.limits.maxInflight;
     const congested = this.queue?.congested === true;
@@ -248,7 +244,7 @@ export class Connection {
       this.awaitingRoom = true;
       void this.queue!.ready().then(() => {
         this.awaitingRoom = false;
-        this.track(undefined);
+        this.track();
       });
     }
     if (!this.paused && (pending >= max || congested)) {
@@ -263,7 +259,7 @@ export class Connection {
 
   private untrack(work: Promise<unknown>): void {
     this.inflight.delete(work);
-    this.track(undefined);
+    this.track();
   }
 
   /** A refusal of one message: in-stream (the session goes on). A seed client has no in-stream

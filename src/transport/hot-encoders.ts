@@ -7,7 +7,7 @@
 // its buffer once and writes it. Anything it does not handle (negative numbers, which the engine
 // never produces) returns undefined and takes the generated path.
 import type { AckView, LoggedEvent } from '../core/model.js';
-import type { TextOp } from '../ot/text.js';
+import { codePointLength, type TextOp } from '../ot/text.js';
 
 const MAX_FAST = 2 ** 53;
 
@@ -70,20 +70,6 @@ function utf8Length(s: string): number {
   for (let i = 0; i < s.length; i++) if (s.charCodeAt(i) > 0x7f) return Buffer.byteLength(s, 'utf8');
   return s.length;
 }
-
-const codePoints = (s: string) => {
-  let n = 0;
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i);
-    if (c < 0xd800 || c > 0xdbff || i + 1 >= s.length) n++;
-    else {
-      const d = s.charCodeAt(i + 1);
-      n++;
-      if (d >= 0xdc00 && d <= 0xdfff) i++;
-    }
-  }
-  return n;
-};
 
 const ok = (n: number) => Number.isInteger(n) && n >= 0 && n < MAX_FAST;
 const ok32 = (n: number) => Number.isInteger(n) && n >= 0 && n <= 0x7fffffff;
@@ -163,7 +149,7 @@ function opSizes(op: TextOp): { bytes: number; text: number; deleted: number }[]
       const text = utf8Length(component);
       sizes.push({ bytes: delimited(text), text, deleted: 0 });
     } else {
-      const deleted = typeof component.d === 'number' ? component.d : codePoints(component.d);
+      const deleted = typeof component.d === 'number' ? component.d : codePointLength(component.d);
       if (!ok32(deleted)) return undefined;
       sizes.push({ bytes: 1 + varintSize(deleted), text: 0, deleted });
     }

@@ -83,7 +83,7 @@ class SessionStream {
         return;
       case 'joining':
         this.early.push(m);
-        this.connection.track(undefined, this.early.length);
+        this.connection.track(this.early.length);
         return;
       case 'joined':
         this.handle(m);
