@@ -322,7 +322,7 @@ export function describe(state: SessionState, change: DurableChange, limits: Con
     const { comments } = state;
     const doc = state.files.get(change.comment.path);
     const record = comments.get(change.comment.id);
-    const view = comments.view(record, doc?.text ?? '', doc?.version ?? 0);
+    const view = comments.view(record, doc);
     const suggestionStatus = suggestionStatusOf(comments.root(record), doc);
     return Object.freeze({
       ...change,

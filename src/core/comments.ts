@@ -7,9 +7,15 @@
 import { LiveReviewError } from './errors.js';
 import type { CommentRecord, CommentView } from './model.js';
 import { transformPosition, type TextOp } from '../ot/text.js';
-import { positionOf } from '../ot/lines.js';
 
 const noop = () => undefined;
+
+/** What a comment's view needs of its file (a FileDocument): the file's version and the line of an
+ * offset in its current text. */
+export interface FileLines {
+  readonly version: number;
+  positionOf(offset: number): { line: number };
+}
 
 export class CommentBook {
   private readonly byId = new Map<string, CommentRecord>();
@@ -105,9 +111,9 @@ export class CommentBook {
 
   /** A comment as clients see it, its line computed against the file's current text (a comment on
    * the review as a whole keeps the line it was given). */
-  view(c: CommentRecord, fileText: string, version: number): CommentView {
+  view(c: CommentRecord, file: FileLines | undefined): CommentView {
     const anchor = this.root(c);
-    const line = anchor.fixedLine ?? positionOf(fileText, anchor.anchorStart).line;
-    return { ...c, outdated: anchor.outdated, line, version };
+    const line = anchor.fixedLine ?? file?.positionOf(anchor.anchorStart).line ?? 1;
+    return { ...c, outdated: anchor.outdated, line, version: file?.version ?? 0 };
   }
 }

@@ -13,7 +13,8 @@ import {
   transformPosition,
   type TextOp,
 } from '../ot/text.js';
-import { changedLines } from '../ot/lines.js';
+import { changedLines, offsetOf, positionOf } from '../ot/lines.js';
+import { LineStarts } from '../ot/line-starts.js';
 
 export class FileDocument {
   /** Invertible ops; history[i] takes version historyBase + i to historyBase + i + 1. */
@@ -25,6 +26,9 @@ export class FileDocument {
   /** Whether the text may hold a code point outside the BMP (set by inserts, never cleared: a
    * false "true" only costs speed). Without one, offsets need no conversion. */
   private astral: boolean;
+  /** Where each line starts, built when first asked and then kept up to date; only while the text
+   * is BMP-only (undefined otherwise, or not asked yet). */
+  private lines: LineStarts | undefined;
 
   constructor(
     readonly path: string,
@@ -119,7 +123,43 @@ export class FileDocument {
 
   /** The lines `op` (the last applied op) changed, in the current text: see changedLines. */
   changedLines(op: TextOp): { line: number; text: string } {
-    return changedLines(this.text, op, this.astral);
+    const lines = this.lineStarts();
+    return changedLines(this.text, op, this.astral, lines && ((index) => lines.lineAt(index)));
+  }
+
+  /** The 1-based line and column of code point offset `offset` in the current text (clamped). */
+  positionOf(offset: number): { line: number; column: number } {
+    const lines = this.lineStarts();
+    if (!lines) return positionOf(this.text, offset);
+    const index = Math.min(Math.max(0, offset), this.text.length);
+    const line = lines.lineAt(index);
+    return { line, column: index - lines.lineStart(line)! + 1 };
+  }
+
+  /** The code point offset of a 1-based line and column in the current text (the column clamped
+   * to the line's content); undefined when the line does not exist. */
+  offsetOf(line: number, column: number): number | undefined {
+    const lines = this.lineStarts();
+    if (!lines || !Number.isInteger(line) || line < 1) return offsetOf(this.text, line, column);
+    const start = lines.lineStart(line);
+    if (start === undefined) return undefined;
+    const next = lines.lineStart(line + 1);
+    let contentEnd = next === undefined ? this.text.length : next - 1;
+    if (next !== undefined && contentEnd > start && this.text.charCodeAt(contentEnd - 1) === 13) contentEnd--;
+    return Math.min(start + Math.max(1, Math.floor(column)) - 1, contentEnd);
+  }
+
+  private lineStarts(): LineStarts | undefined {
+    if (this.astral) return undefined;
+    return (this.lines ??= new LineStarts(this.text));
+  }
+
+  /** Keeps the line index with the text after `op` (dropped once the text may hold astral code
+   * points, where offsets are not indexes). */
+  private followLines(op: TextOp): void {
+    if (!this.lines) return;
+    if (this.astral) this.lines = undefined;
+    else this.lines.apply(op, this.text);
   }
 
   /** The op that made the current version (invertible form). */
@@ -134,7 +174,9 @@ export class FileDocument {
   revertLast(): void {
     const last = this.history.pop();
     if (!last || this.version === this.historyBase) throw new Error(`${this.path}: nothing to revert`);
-    this.text = applyOp(this.text, invertOp(last));
+    const inverse = invertOp(last);
+    this.text = applyOp(this.text, inverse);
+    this.followLines(inverse);
     this.length = this.lengths.pop()!;
     this.version--;
   }
@@ -148,6 +190,7 @@ export class FileDocument {
     // Incremental: recounting the whole text per edit made every keystroke O(file size).
     this.length += lengthChange(op);
     if (!this.astral) this.astral = op.some((c) => typeof c === 'string' && hasSurrogate(c));
+    this.followLines(op);
     this.version++;
     // Trim in amortized chunks rather than shifting on every edit.
     if (this.history.length > this.historyLimit * 2) {

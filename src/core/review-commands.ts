@@ -349,7 +349,7 @@ export function describeReview(state: SessionState, change: ReviewChange): Durab
   const doc = state.files.get(change.path)!;
   const { line, text } = doc.changedLines(change.op);
   const root = state.comments.get(change.commentId);
-  const view = state.comments.view(root, doc.text, doc.version);
+  const view = state.comments.view(root, doc);
   return Object.freeze({
     ...change,
     line,

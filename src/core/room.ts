@@ -24,7 +24,7 @@ import { buildSnapshotChunks } from './snapshot.js';
 import { seedCatchUp, seedMessagesOf } from './seed-vocabulary.js';
 import type { Store } from './store.js';
 import { checkLine, checkPath, checkVersion } from './validate.js';
-import { offsetOf, positionOf } from '../ot/lines.js';
+import { offsetOf } from '../ot/lines.js';
 import { transformPosition } from '../ot/text.js';
 
 export interface RoomConfig {
@@ -377,8 +377,10 @@ export class Room {
     const version = cmd.version ?? doc.version;
     checkVersion('cursor.version', version);
     doc.checkWork(version, doc.codePoints, this.deps.config.limits.maxRebaseWork);
-    const text = version === doc.version ? doc.text : doc.textAt(version);
-    const offset = offsetOf(text, cmd.line, cmd.column);
+    const offset =
+      version === doc.version
+        ? doc.offsetOf(cmd.line, cmd.column)
+        : offsetOf(doc.textAt(version), cmd.line, cmd.column);
     if (offset === undefined) {
       throw new LiveReviewError('LINE_OUT_OF_RANGE', `${cmd.path}: line ${cmd.line} does not exist`, {
         fieldViolations: [{ field: 'cursor.line', description: 'no such line' }],
@@ -454,7 +456,7 @@ export class Room {
       };
     }
     if (!doc) return undefined;
-    const { line, column } = positionOf(doc.text, c.offset);
+    const { line, column } = doc.positionOf(c.offset);
     return { participantId, userId, path: doc.path, line, column, version: doc.version };
   }
 

@@ -153,7 +153,7 @@ export class SessionState {
       if (path && c.path !== path) continue;
       if (!includeResolved && this.comments.root(c).state === 'resolved') continue;
       const doc = this.files.get(c.path);
-      const view: CommentView = this.comments.view(c, doc?.text ?? '', doc?.version ?? 0);
+      const view: CommentView = this.comments.view(c, doc);
       const status = suggestionStatusOf(c, doc);
       views.push(status ? { ...view, suggestionStatus: status } : view);
     }

@@ -105,8 +105,15 @@ export function replaceLineOp(text: string, line: number, content: string): Text
  * them (the seed's CodeEdit for a broadcast). An edit that removed line breaks cannot be said
  * that way: the lines it joined are not removed by a line replacement.
  * `astral`: whether the text may hold code points outside the BMP (else offsets are indexes).
+ * `lineAt`: the 1-based line of a UTF-16 index, when the caller keeps an index of lines (else the
+ * lines before the change are counted).
  */
-export function changedLines(text: string, op: TextOp, astral: boolean): { line: number; text: string } {
+export function changedLines(
+  text: string,
+  op: TextOp,
+  astral: boolean,
+  lineAt?: (index: number) => number,
+): { line: number; text: string } {
   let position = 0;
   let first: number | undefined;
   let last = 0;
@@ -125,6 +132,7 @@ export function changedLines(text: string, op: TextOp, astral: boolean): { line:
   let end = nl === -1 ? text.length : nl;
   if (nl !== -1 && end > start && text.charCodeAt(end - 1) === 13) end--;
   let line = 1;
-  for (let i = text.indexOf('\n'); i !== -1 && i < start; i = text.indexOf('\n', i + 1)) line++;
+  if (lineAt) line = lineAt(start);
+  else for (let i = text.indexOf('\n'); i !== -1 && i < start; i = text.indexOf('\n', i + 1)) line++;
   return { line, text: detach(text.slice(start, end)) };
 }

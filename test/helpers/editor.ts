@@ -7,7 +7,7 @@ import type {
   SessionMessage,
 } from '../../src/gen/codereview/v1/codereview.js';
 import { CommentBook } from '../../src/core/comments.js';
-import { lineRange } from '../../src/ot/lines.js';
+import { lineRange, positionOf } from '../../src/ot/lines.js';
 import { SessionMessage as SM } from '../../src/gen/codereview/v1/codereview.js';
 import { DocumentState, type PendingOp } from '../../src/client/core/document-state.js';
 import { fromWireOps, toWireOps } from './wire-ops.js';
@@ -194,7 +194,10 @@ export class TestEditor {
   commentLine(id: string): { line: number; outdated: boolean } {
     const c = this.comments.get(id);
     const doc = this.docs.get(c.path)!;
-    const v = this.comments.view(c, doc.text, doc.version);
+    const v = this.comments.view(c, {
+      version: doc.version,
+      positionOf: (offset) => positionOf(doc.text, offset),
+    });
     return { line: v.line, outdated: v.outdated };
   }
 

@@ -1,0 +1,68 @@
+// What the server pays to turn offsets into lines on files of several sizes, with the file's line
+// index (FileDocument, src/ot/line-starts.ts) against walking the text (src/ot/lines.ts), in one
+// run: per edit (apply the op, then the line it changed, as every logged edit needs) and per cursor
+// move (its line and column to broadcast, and back to an offset). Someone typing near the end of
+// the file, which is where walking costs most. Run: npm run bench:lines
+import { cpus } from 'node:os';
+import { FileDocument } from '../src/core/document.js';
+import { changedLines, offsetOf, positionOf } from '../src/ot/lines.js';
+import { applyOp, type TextOp } from '../src/ot/text.js';
+
+const N = Number(process.env.N ?? 3000);
+
+function fileOf(lines: number): string {
+  return (
+    Array.from({ length: lines }, (_, i) => `    const value${i} = compute(${i}); // line ${i}`).join('\n') +
+    '\n'
+  );
+}
+
+/** Microseconds per call of `step(i)`, best of three rounds of N. */
+function time(step: (i: number) => void): number {
+  let best = Infinity;
+  for (let round = 0; round < 3; round++) {
+    const started = performance.now();
+    for (let i = 0; i < N; i++) step(i);
+    best = Math.min(best, ((performance.now() - started) / N) * 1000);
+  }
+  return best;
+}
+
+console.log(`${new Date().toISOString()} node ${process.version}, ${cpus()[0]?.model ?? '?'}, N=${N}\n`);
+console.log(
+  '| file | per edit: walking | per edit: line index | per cursor move: walking | per cursor move: line index |',
+);
+console.log('| --- | --- | --- | --- | --- |');
+for (const lines of [100, 1000, 5000]) {
+  const initial = fileOf(lines);
+  // Walking: the text as a string, the line of the edit counted from the start.
+  let text = initial;
+  let pos = text.length - 200;
+  const editWalking = time(() => {
+    const op: TextOp = [pos++, 'x'];
+    text = applyOp(text, op, true);
+    changedLines(text, op, false);
+  });
+  const cursorWalking = time((i) => {
+    const at = positionOf(text, pos - (i % 50));
+    offsetOf(text, at.line, at.column);
+  });
+  // The line index: the same edits through a FileDocument.
+  const doc = new FileDocument('f', initial, 0, 100);
+  pos = initial.length - 200;
+  const editIndexed = time(() => {
+    const op: TextOp = [pos++, 'x'];
+    doc.apply(op);
+    doc.changedLines(op);
+  });
+  const cursorIndexed = time((i) => {
+    const at = doc.positionOf(pos - (i % 50));
+    doc.offsetOf(at.line, at.column);
+  });
+  const f = (us: number) => `${us.toFixed(1)} µs`;
+  console.log(
+    `| ${lines} lines, ${(initial.length / 1024).toFixed(0)} KB | ${f(editWalking)} | ${f(editIndexed)} ` +
+      `(${(editIndexed / editWalking).toFixed(2)}x) | ${f(cursorWalking)} | ${f(cursorIndexed)} ` +
+      `(${(cursorIndexed / cursorWalking).toFixed(4)}x) |`,
+  );
+}
