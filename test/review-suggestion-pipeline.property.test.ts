@@ -403,7 +403,9 @@ describe('suggestions through the pipeline (property)', () => {
       await store.close();
     }
     // Both outcomes were exercised, not one of them by accident only (a replayed case is one run).
+    // Of 300 runs ~45 apply (35-61 in 16 runs of the test); a bound of 30 failed once in a full
+    // suite run with 25, so the bound is 15: four standard deviations below the mean.
     if (!replay().seed)
-      assert.ok(applied > RUNS / 10 && refused > RUNS / 10, `applied ${applied}, refused ${refused}`);
+      assert.ok(applied > RUNS / 20 && refused > RUNS / 20, `applied ${applied}, refused ${refused}`);
   });
 });

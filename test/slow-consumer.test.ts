@@ -88,9 +88,13 @@ describe('a slow consumer', () => {
 describe('participants that send faster than they read', () => {
   let server: TestServer;
   before(async () => {
-    // A queue bound of 50 and 8 unprocessed messages per stream: a stream stops being read at 12
-    // queued (a quarter of the bound), and what it still has in flight cannot reach the bound.
-    server = await startTestServer({ outboundQueueMessages: BOUND, maxInflight: 8 });
+    // A queue bound of 400 and 8 unprocessed messages per stream: a stream stops being read at 100
+    // queued (a quarter of the bound). What is still on its way after both streams stop being read
+    // cannot reach the bound: per stream 8 in the engine, grpc-js's buffer of 16 decoded messages
+    // and a 16 KB DATA frame's worth (16 comments), both ways, and the acks of its own. (With a
+    // bound of 50 that sum could reach it: the test failed one run in two on a slow machine.) The
+    // 1,500 comments each is sent would still overflow the bound without the pause.
+    server = await startTestServer({ outboundQueueMessages: 8 * BOUND, maxInflight: 8 });
   });
   after(async () => {
     await server.shutdown(500);
