@@ -1,11 +1,11 @@
 // What the server pays to turn offsets into lines on files of several sizes, with the file's line
 // index (FileDocument, src/ot/line-starts.ts) against walking the text (src/ot/lines.ts), in one
 // run: per edit (apply the op, then the line it changed, as every logged edit needs) and per cursor
-// move (its line and column to broadcast, and back to an offset). Someone typing near the end of
-// the file, which is where walking costs most. Run: npm run bench:lines
+// move (its line and column to broadcast, and back to an offset), and per line edit of a seed
+// client (the op replacing a line). Near the end of the file, which is where walking costs most. Run: npm run bench:lines
 import { cpus } from 'node:os';
 import { FileDocument } from '../src/core/document.js';
-import { changedLines, offsetOf, positionOf } from '../src/ot/lines.js';
+import { changedLines, offsetOf, positionOf, replaceLineOp } from '../src/ot/lines.js';
 import { applyOp, type TextOp } from '../src/ot/text.js';
 
 const N = Number(process.env.N ?? 3000);
@@ -30,9 +30,10 @@ function time(step: (i: number) => void): number {
 
 console.log(`${new Date().toISOString()} node ${process.version}, ${cpus()[0]?.model ?? '?'}, N=${N}\n`);
 console.log(
-  '| file | per edit: walking | per edit: line index | per cursor move: walking | per cursor move: line index |',
+  '| file | per edit: walking | per edit: line index | per cursor move: walking | per cursor move: line index ' +
+    '| per line edit: walking | per line edit: line index |',
 );
-console.log('| --- | --- | --- | --- | --- |');
+console.log('| --- | --- | --- | --- | --- | --- | --- |');
 for (const lines of [100, 1000, 5000]) {
   const initial = fileOf(lines);
   // Walking: the text as a string, the line of the edit counted from the start.
@@ -59,10 +60,15 @@ for (const lines of [100, 1000, 5000]) {
     const at = doc.positionOf(pos - (i % 50));
     doc.offsetOf(at.line, at.column);
   });
+  // A seed client's line edit names a line: the op that replaces it.
+  const lineEditWalking = time((i) => replaceLineOp(doc.text, lines - (i % 50), 'changed'));
+  const lineEditIndexed = time((i) => doc.replaceLineOp(lines - (i % 50), 'changed'));
   const f = (us: number) => `${us.toFixed(1)} µs`;
+  const ratio = (a: number, b: number) => `(${(a / b).toFixed(a / b < 0.01 ? 4 : 2)}x)`;
   console.log(
     `| ${lines} lines, ${(initial.length / 1024).toFixed(0)} KB | ${f(editWalking)} | ${f(editIndexed)} ` +
-      `(${(editIndexed / editWalking).toFixed(2)}x) | ${f(cursorWalking)} | ${f(cursorIndexed)} ` +
-      `(${(cursorIndexed / cursorWalking).toFixed(4)}x) |`,
+      `${ratio(editIndexed, editWalking)} | ${f(cursorWalking)} | ${f(cursorIndexed)} ` +
+      `${ratio(cursorIndexed, cursorWalking)} | ${f(lineEditWalking)} | ${f(lineEditIndexed)} ` +
+      `${ratio(lineEditIndexed, lineEditWalking)} |`,
   );
 }

@@ -1,13 +1,13 @@
 // A file's line index (kept up to date edit by edit) answers exactly what walking its text answers:
-// the line and column of any offset, the offset of any line and column, and the lines an edit
-// changed, through any sequence of edits and take-backs — CRLF, blank lines, pastes of many lines,
+// the line and column of any offset, the offset of any line and column, a line's range and the op
+// that replaces it (the seed's line edits), and the lines an edit changed, through any sequence of edits and take-backs — CRLF, blank lines, pastes of many lines,
 // deletes across lines, and inserts that bring code points outside the BMP (after which the file
 // walks its text again).
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { FileDocument } from '../src/core/document.js';
-import { changedLines, offsetOf, positionOf } from '../src/ot/lines.js';
+import { changedLines, lineRange, offsetOf, positionOf, replaceLineOp } from '../src/ot/lines.js';
 import { checkOp, codePointLength, hasSurrogate, type TextOp } from '../src/ot/text.js';
 
 const text = fc.string({ unit: fc.constantFrom('a', 'b', ' ', '\n', '\r', 'é'), maxLength: 80 });
@@ -59,6 +59,11 @@ function assertSameAnswers(doc: FileDocument, probes: number[]) {
       [line, 1000],
     ] as const) {
       assert.equal(doc.offsetOf(l, c), offsetOf(t, l, c), `offsetOf(${l}, ${c})`);
+    }
+    for (const l of [line - 1, line, line + 1, line + 2, 1.5]) {
+      assert.deepEqual(doc.lineRange(l), lineRange(t, l), `lineRange(${l})`);
+      assert.deepEqual(doc.replaceLineOp(l, 'new'), replaceLineOp(t, l, 'new'), `replaceLineOp(${l})`);
+      assert.deepEqual(doc.replaceLineOp(l, ''), replaceLineOp(t, l, ''), `replaceLineOp(${l}, '')`);
     }
   }
 }

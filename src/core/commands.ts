@@ -110,10 +110,10 @@ function prepareEdit(state: SessionState, cmd: EditCommand, limits: ContentLimit
  * line count + 1 appends a line. */
 function lineEditOp(doc: FileDocument, baseVersion: number, line: number, content: string): TextOp {
   checkLine('edit.line_number', line);
-  const text = doc.textAt(baseVersion);
-  const op = replaceLineOp(text, line, content);
+  const text = baseVersion === doc.version ? undefined : doc.textAt(baseVersion);
+  const op = text === undefined ? doc.replaceLineOp(line, content) : replaceLineOp(text, line, content);
   if (op) return op;
-  const lines = lineCount(text);
+  const lines = lineCount(text ?? doc.text);
   throw new LiveReviewError(
     'LINE_OUT_OF_RANGE',
     `${doc.path}: line ${line} does not exist at version ${baseVersion} (${lines} lines)`,
@@ -205,8 +205,8 @@ function prepareComment(
       const version = cmd.version ?? doc.version;
       checkVersion('comment.version', version);
       doc.checkWork(version, doc.codePoints, limits.maxRebaseWork);
-      const text = doc.textAt(version);
-      const range = lineRange(text, cmd.line);
+      const range =
+        version === doc.version ? doc.lineRange(cmd.line) : lineRange(doc.textAt(version), cmd.line);
       if (!range) {
         throw new LiveReviewError(
           'LINE_OUT_OF_RANGE',

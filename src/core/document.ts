@@ -13,7 +13,15 @@ import {
   transformPosition,
   type TextOp,
 } from '../ot/text.js';
-import { changedLines, offsetOf, positionOf } from '../ot/lines.js';
+import {
+  changedLines,
+  lineCount,
+  lineRange,
+  lineReplacement,
+  offsetOf,
+  positionOf,
+  type LineRange,
+} from '../ot/lines.js';
 import { LineStarts } from '../ot/line-starts.js';
 
 export class FileDocument {
@@ -139,14 +147,38 @@ export class FileDocument {
   /** The code point offset of a 1-based line and column in the current text (the column clamped
    * to the line's content); undefined when the line does not exist. */
   offsetOf(line: number, column: number): number | undefined {
+    const bounds = this.lineBounds(line);
+    if (bounds === null) return offsetOf(this.text, line, column);
+    return bounds && Math.min(bounds.start + Math.max(1, Math.floor(column)) - 1, bounds.contentEnd);
+  }
+
+  /** Line `line` (1-based) of the current text, or undefined when it has fewer lines. */
+  lineRange(line: number): LineRange | undefined {
+    const bounds = this.lineBounds(line);
+    if (bounds === null) return lineRange(this.text, line);
+    return bounds && { ...bounds, text: this.text.slice(bounds.start, bounds.contentEnd) };
+  }
+
+  /** The op replacing line `line` of the current text with `content` (see replaceLineOp). */
+  replaceLineOp(line: number, content: string): TextOp | undefined {
+    return lineReplacement(this.lineRange(line), line, content, () => ({
+      lines: this.lines?.lineCount ?? lineCount(this.text),
+      codePoints: this.length,
+    }));
+  }
+
+  /** A line's bounds from the index (BMP-only text: indexes are offsets); undefined: no such
+   * line; null: no index, walk the text. */
+  private lineBounds(line: number): Omit<LineRange, 'text'> | undefined | null {
     const lines = this.lineStarts();
-    if (!lines || !Number.isInteger(line) || line < 1) return offsetOf(this.text, line, column);
+    if (!lines || !Number.isInteger(line) || line < 1) return null;
     const start = lines.lineStart(line);
     if (start === undefined) return undefined;
     const next = lines.lineStart(line + 1);
-    let contentEnd = next === undefined ? this.text.length : next - 1;
+    const end = next ?? this.text.length;
+    let contentEnd = next === undefined ? end : next - 1;
     if (next !== undefined && contentEnd > start && this.text.charCodeAt(contentEnd - 1) === 13) contentEnd--;
-    return Math.min(start + Math.max(1, Math.floor(column)) - 1, contentEnd);
+    return { start, contentEnd, end };
   }
 
   private lineStarts(): LineStarts | undefined {

@@ -86,7 +86,20 @@ export function offsetOf(text: string, line: number, column: number): number | u
  * `content`; line count + 1 appends a line. Undefined when the line is neither.
  */
 export function replaceLineOp(text: string, line: number, content: string): TextOp | undefined {
-  const range = lineRange(text, line);
+  return lineReplacement(lineRange(text, line), line, content, () => ({
+    lines: lineCount(text),
+    codePoints: codePointLength(text),
+  }));
+}
+
+/** replaceLineOp, given the line's range (undefined: no such line) and, asked only then, the text's
+ * line count and length in code points. */
+export function lineReplacement(
+  range: LineRange | undefined,
+  line: number,
+  content: string,
+  size: () => { lines: number; codePoints: number },
+): TextOp | undefined {
   if (range) {
     const op: TextOp = [];
     if (range.start > 0) op.push(range.start);
@@ -94,9 +107,9 @@ export function replaceLineOp(text: string, line: number, content: string): Text
     if (content) op.push(content);
     return op;
   }
-  if (line !== lineCount(text) + 1) return undefined;
-  const length = codePointLength(text);
-  return length > 0 ? [length, '\n' + content] : content ? [content] : [];
+  const { lines, codePoints } = size();
+  if (line !== lines + 1) return undefined;
+  return codePoints > 0 ? [codePoints, '\n' + content] : content ? [content] : [];
 }
 
 /**
