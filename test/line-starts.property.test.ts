@@ -6,6 +6,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
+import { DocumentState } from '../src/client/core/document-state.js';
 import { FileDocument } from '../src/core/document.js';
 import { changedLines, lineRange, offsetOf, positionOf, replaceLineOp } from '../src/ot/lines.js';
 import { checkOp, codePointLength, hasSurrogate, type TextOp } from '../src/ot/text.js';
@@ -99,6 +100,48 @@ describe('a file line index', () => {
         },
       ),
       { numRuns: 400 },
+    );
+  });
+
+  it("answers the same on a client's text, through local and remote edits, acks and refusals", () => {
+    fc.assert(
+      fc.property(
+        text,
+        fc.array(
+          fc.tuple(
+            fc.constantFrom('local', 'remote', 'ack', 'reject'),
+            fc.array(edit, { minLength: 1, maxLength: 2 }),
+          ),
+          { maxLength: 30 },
+        ),
+        fc.array(fc.double({ min: 0, max: 1, noNaN: true }), { minLength: 3, maxLength: 6 }),
+        (initial, steps, probes) => {
+          const doc = new DocumentState('f', initial, 0);
+          let n = 0;
+          const nextId = () => `m${n++}`;
+          const check = () => {
+            const length = codePointLength(doc.text);
+            for (const p of probes) {
+              const offset = Math.floor(p * (length + 2)) - 1;
+              assert.deepEqual(doc.positionOf(offset), positionOf(doc.text, offset), `positionOf(${offset})`);
+            }
+          };
+          check(); // builds the index
+          for (const [kind, edits] of steps) {
+            if (kind === 'local') {
+              const op = opOf(doc.text, edits);
+              if (op) doc.applyLocal(op, nextId);
+            } else if (kind === 'remote') {
+              const op = opOf(doc.serverText, edits);
+              if (op) doc.applyRemote(op, doc.version + 1);
+            } else if (kind === 'ack') {
+              if (doc.pending) doc.acknowledge(doc.version + 1, nextId);
+            } else if (doc.pending) doc.reject(nextId);
+            check();
+          }
+        },
+      ),
+      { numRuns: 300 },
     );
   });
 });

@@ -5,7 +5,7 @@
 // inserted at its end does not belong to it. When every code point of the range has been deleted
 // the line is gone and the anchor is outdated: it stays collapsed where the line was and is never
 // moved onto other code. Editing the line's content keeps the anchor on it.
-import { lineRange, positionOf } from './lines.js';
+import { lineRange } from './lines.js';
 import { transformPosition, type TextOp } from './text.js';
 
 export interface LineAnchor {
@@ -28,9 +28,4 @@ export function moveAnchor(anchor: LineAnchor, op: TextOp): LineAnchor {
   const start = transformPosition(anchor.start, op, true);
   const end = Math.max(start, transformPosition(anchor.end, op, false));
   return { start, end, outdated: anchor.outdated || (!wasEmpty && start >= end) };
-}
-
-/** The 1-based line an anchor is on in `text` (the text it refers to). */
-export function anchorLine(text: string, anchor: LineAnchor): number {
-  return positionOf(text, anchor.start).line;
 }

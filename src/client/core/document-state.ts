@@ -16,6 +16,8 @@ import {
   transformOp,
   type TextOp,
 } from '../../ot/text.js';
+import { positionOf } from '../../ot/lines.js';
+import { LineStarts } from '../../ot/line-starts.js';
 
 /** Whether an op inserts text with surrogate pairs (after it, a text may no longer be BMP-only). */
 const insertsAstral = (op: TextOp) => op.some((c) => typeof c === 'string' && hasSurrogate(c));
@@ -40,6 +42,9 @@ export class DocumentState {
    * stays true until a reset. */
   private astral: boolean;
   private _text: string;
+  /** Where the local text's lines start, once asked (comment and suggestion lines on every render):
+   * kept with each op while the text is BMP-only, dropped otherwise. */
+  private lines: LineStarts | undefined;
 
   constructor(
     readonly path: string,
@@ -60,7 +65,25 @@ export class DocumentState {
 
   set text(text: string) {
     this._text = text;
+    this.lines = undefined;
     if (!this.astral) this.astral = hasSurrogate(text);
+  }
+
+  /** The 1-based line and column of code point offset `offset` in the local text (clamped). */
+  positionOf(offset: number): { line: number; column: number } {
+    if (this.astral) return positionOf(this._text, offset);
+    const lines = (this.lines ??= new LineStarts(this._text));
+    const index = Math.min(Math.max(0, offset), this._text.length);
+    const line = lines.lineAt(index);
+    return { line, column: index - lines.lineStart(line)! + 1 };
+  }
+
+  /** Applies `op` to the local text, keeping its line index. */
+  private applyToText(op: TextOp): void {
+    this._text = this.apply(this._text, op);
+    if (!this.lines) return;
+    if (this.astral) this.lines = undefined;
+    else this.lines.apply(op, this._text);
   }
 
   /** `op` applied to `doc`, and the astral flag updated for what it inserts. */
@@ -103,7 +126,7 @@ export class DocumentState {
     // An op with no components changes nothing, and on the wire "no operations" means a seed line
     // edit: never send one.
     if (op.length === 0) return undefined;
-    this._text = this.apply(this._text, op);
+    this.applyToText(op);
     if (this.inflight) {
       this.buffer = this.buffer ? composeOps(this.buffer, op) : op;
       this.bufferedEdits++;
@@ -140,7 +163,7 @@ export class DocumentState {
       this.buffer = transformOp(buffered, undo, 'left');
       undo = transformOp(undo, buffered, 'right');
     }
-    this._text = this.apply(this._text, undo);
+    this.applyToText(undo);
     return { undone, undo, next: this.promoteBuffer(nextMessageId) };
   }
 
@@ -175,7 +198,7 @@ export class DocumentState {
       this.buffer = transformOp(buffered, remote, 'left');
       remote = transformOp(remote, buffered, 'right');
     }
-    this._text = this.apply(this._text, remote);
+    this.applyToText(remote);
     this.version = version;
     return remote;
   }
@@ -183,6 +206,7 @@ export class DocumentState {
   /** Replaces everything with a snapshot (after a resync): pending local ops are dropped. */
   reset(text: string, version: number): void {
     this._text = text;
+    this.lines = undefined;
     this.committed = text;
     this.astral = hasSurrogate(text);
     this.version = version;

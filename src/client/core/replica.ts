@@ -10,8 +10,8 @@ import {
   type Comment as WireComment,
   type SnapshotChunk,
 } from '../../gen/es/codereview/v1/codereview_pb.js';
-import { anchorAtLine, anchorLine, moveAnchor } from '../../ot/anchors.js';
-import { lineRange, lineText, positionOf } from '../../ot/lines.js';
+import { anchorAtLine, moveAnchor } from '../../ot/anchors.js';
+import { lineRange, lineText } from '../../ot/lines.js';
 import { codePointLength, hasSurrogate, type TextOp } from '../../ot/text.js';
 import { diffTexts, type DiffOptions, type DiffResult } from '../../review/diff.js';
 import { decideSuggestion, moveSuggestionAnchor, type KnownText } from '../../review/suggestion.js';
@@ -327,7 +327,7 @@ export class Replica {
     return {
       id: c.id,
       path: c.path,
-      line: root.side === 'base' ? (root.fixedLine ?? 0) : anchorLine(doc?.text ?? '', local),
+      line: root.side === 'base' ? (root.fixedLine ?? 0) : (doc?.positionOf(local.start).line ?? 1),
       text: c.text,
       authorId: c.authorId,
       parentId: c.parentId,
@@ -370,8 +370,8 @@ export class Replica {
     if (decision.status === 'conflicting')
       return { ...info, status: 'conflicting', conflict: decision.reason };
     const local = doc.pendingOps.reduce(moveSuggestionAnchor, s.anchor);
-    const start = positionOf(doc.text, local.start).line;
-    const end = local.end > local.start ? positionOf(doc.text, local.end - 1).line : start;
+    const start = doc.positionOf(local.start).line;
+    const end = local.end > local.start ? doc.positionOf(local.end - 1).line : start;
     return { ...info, status: 'pending', lines: { start, end } };
   }
 
