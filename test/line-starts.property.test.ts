@@ -144,4 +144,19 @@ describe('a file line index', () => {
       { numRuns: 300 },
     );
   });
+
+  it('answers the same for a file made mostly of line breaks, which is walked rather than indexed', () => {
+    const probes = [0, 0.1, 0.5, 0.9, 1];
+    const dense = new FileDocument('dense', 'x\n'.repeat(100) + '\n'.repeat(20_000), 0, 100);
+    assertSameAnswers(dense, probes);
+    dense.apply([5, 'typed\n']);
+    assertSameAnswers(dense, probes);
+    // An indexed file that a paste of line breaks makes dense.
+    const doc = new FileDocument('f', 'const a = 1;\n'.repeat(200), 0, 100);
+    assertSameAnswers(doc, probes);
+    doc.apply([13, '\n'.repeat(30_000)]);
+    assertSameAnswers(doc, probes);
+    doc.revertLast();
+    assertSameAnswers(doc, probes);
+  });
 });

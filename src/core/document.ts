@@ -37,6 +37,8 @@ export class FileDocument {
   /** Where each line starts, built when first asked and then kept up to date; only while the text
    * is BMP-only (undefined otherwise, or not asked yet). */
   private lines: LineStarts | undefined;
+  /** This file's lines are found by walking its text (see lineStarts). */
+  private walkLines = false;
 
   constructor(
     readonly path: string,
@@ -182,16 +184,21 @@ export class FileDocument {
   }
 
   private lineStarts(): LineStarts | undefined {
-    if (this.astral) return undefined;
-    return (this.lines ??= new LineStarts(this.text));
+    if (this.astral || this.walkLines) return undefined;
+    this.lines ??= LineStarts.of(this.text);
+    if (!this.lines) this.walkLines = true;
+    return this.lines;
   }
 
-  /** Keeps the line index with the text after `op` (dropped once the text may hold astral code
-   * points, where offsets are not indexes). */
+  /** Keeps the line index with the text after `op`. It is dropped for good once the text may hold
+   * astral code points (offsets are then not indexes) or once it outgrows LineStarts.fits. */
   private followLines(op: TextOp): void {
     if (!this.lines) return;
-    if (this.astral) this.lines = undefined;
-    else this.lines.apply(op, this.text);
+    if (!this.astral) this.lines.apply(op, this.text);
+    if (this.astral || !LineStarts.fits(this.lines.lineCount, this.text.length)) {
+      this.lines = undefined;
+      this.walkLines = true;
+    }
   }
 
   /** The op that made the current version (invertible form). */

@@ -14,10 +14,27 @@ export class LineStarts {
   private starts: Int32Array;
   private count: number;
 
-  constructor(text: string) {
-    const starts = [0];
-    addStarts(starts, text, 0, text.length);
-    this.starts = Int32Array.from(starts);
+  /** The index of `text`, or undefined when it would not be small beside the text (see fits). */
+  static of(text: string): LineStarts | undefined {
+    let count = 1;
+    for (let i = text.indexOf('\n'); i !== -1; i = text.indexOf('\n', i + 1)) count++;
+    if (!LineStarts.fits(count, text.length)) return undefined;
+    const starts = new Int32Array(count);
+    let n = 1;
+    for (let i = text.indexOf('\n'); i !== -1; i = text.indexOf('\n', i + 1)) starts[n++] = i + 1;
+    return new LineStarts(starts);
+  }
+
+  /** Whether an index of `lines` lines is worth keeping for a text of `length` UTF-16 units: at
+   * most one line start per 8 characters (and 1,024 lines more). A text made mostly of line
+   * breaks (data, or a hostile client's) would cost 4 bytes of index per byte of text: it is
+   * walked instead. */
+  static fits(lines: number, length: number): boolean {
+    return lines <= length / 8 + 1024;
+  }
+
+  private constructor(starts: Int32Array) {
+    this.starts = starts;
     this.count = starts.length;
   }
 

@@ -45,6 +45,8 @@ export class DocumentState {
   /** Where the local text's lines start, once asked (comment and suggestion lines on every render):
    * kept with each op while the text is BMP-only, dropped otherwise. */
   private lines: LineStarts | undefined;
+  /** The local text's lines are found by walking it (LineStarts.fits said no) until it is replaced. */
+  private walkLines = false;
 
   constructor(
     readonly path: string,
@@ -66,13 +68,17 @@ export class DocumentState {
   set text(text: string) {
     this._text = text;
     this.lines = undefined;
+    this.walkLines = false;
     if (!this.astral) this.astral = hasSurrogate(text);
   }
 
   /** The 1-based line and column of code point offset `offset` in the local text (clamped). */
   positionOf(offset: number): { line: number; column: number } {
-    if (this.astral) return positionOf(this._text, offset);
-    const lines = (this.lines ??= new LineStarts(this._text));
+    const lines = this.astral || this.walkLines ? undefined : (this.lines ??= LineStarts.of(this._text));
+    if (!lines) {
+      this.walkLines = !this.astral;
+      return positionOf(this._text, offset);
+    }
     const index = Math.min(Math.max(0, offset), this._text.length);
     const line = lines.lineAt(index);
     return { line, column: index - lines.lineStart(line)! + 1 };
@@ -82,8 +88,11 @@ export class DocumentState {
   private applyToText(op: TextOp): void {
     this._text = this.apply(this._text, op);
     if (!this.lines) return;
-    if (this.astral) this.lines = undefined;
-    else this.lines.apply(op, this._text);
+    if (!this.astral) this.lines.apply(op, this._text);
+    if (this.astral || !LineStarts.fits(this.lines.lineCount, this._text.length)) {
+      this.lines = undefined;
+      this.walkLines = !this.astral;
+    }
   }
 
   /** `op` applied to `doc`, and the astral flag updated for what it inserts. */
@@ -207,6 +216,7 @@ export class DocumentState {
   reset(text: string, version: number): void {
     this._text = text;
     this.lines = undefined;
+    this.walkLines = false;
     this.committed = text;
     this.astral = hasSurrogate(text);
     this.version = version;
