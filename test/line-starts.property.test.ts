@@ -52,6 +52,8 @@ function assertSameAnswers(doc: FileDocument, probes: number[]) {
   for (const p of probes) {
     const offset = Math.floor(p * (length + 2)) - 1; // also before the start and past the end
     assert.deepEqual(doc.positionOf(offset), positionOf(t, offset), `positionOf(${offset})`);
+    for (const odd of [offset + 0.5, NaN, -Infinity, Infinity])
+      assert.deepEqual(doc.positionOf(odd), positionOf(t, odd), `positionOf(${odd})`);
     const { line } = positionOf(t, Math.max(0, offset));
     for (const [l, c] of [
       [line, 1 + Math.floor(p * 7)],
@@ -123,7 +125,8 @@ describe('a file line index', () => {
             const length = codePointLength(doc.text);
             for (const p of probes) {
               const offset = Math.floor(p * (length + 2)) - 1;
-              assert.deepEqual(doc.positionOf(offset), positionOf(doc.text, offset), `positionOf(${offset})`);
+              for (const o of [offset, offset + 0.5, NaN])
+                assert.deepEqual(doc.positionOf(o), positionOf(doc.text, o), `positionOf(${o})`);
             }
           };
           check(); // builds the index

@@ -141,7 +141,8 @@ export class FileDocument {
   positionOf(offset: number): { line: number; column: number } {
     const lines = this.lineStarts();
     if (!lines) return positionOf(this.text, offset);
-    const index = Math.min(Math.max(0, offset), this.text.length);
+    // As walking does: anything not above 0 (NaN too) is the start, a fraction rounds up.
+    const index = offset > 0 ? Math.min(Math.ceil(offset), this.text.length) : 0;
     const line = lines.lineAt(index);
     return { line, column: index - lines.lineStart(line)! + 1 };
   }

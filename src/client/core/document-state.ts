@@ -79,7 +79,8 @@ export class DocumentState {
       this.walkLines = !this.astral;
       return positionOf(this._text, offset);
     }
-    const index = Math.min(Math.max(0, offset), this._text.length);
+    // As walking does: anything not above 0 (NaN too) is the start, a fraction rounds up.
+    const index = offset > 0 ? Math.min(Math.ceil(offset), this._text.length) : 0;
     const line = lines.lineAt(index);
     return { line, column: index - lines.lineStart(line)! + 1 };
   }
