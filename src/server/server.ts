@@ -31,6 +31,7 @@ import { Denylist, TokenVerifier } from '../security/tokens.js';
 import { Authenticator, type Recheckable, type SessionPolicy } from '../transport/auth.js';
 import { createEncoders, type TransportContext } from '../transport/context.js';
 import { installGrpcJsFixes } from '../transport/grpc/grpc-js-fixes.js';
+import { framedEncoders, installPreFraming } from '../transport/grpc/framed-messages.js';
 import { GrpcListener } from '../transport/grpc/listener.js';
 import { codeReviewHandlers, codeReviewServiceDefinition } from '../transport/grpc/service.js';
 import { createHttpEdge } from '../transport/http/edge.js';
@@ -322,6 +323,11 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
     },
   });
   await engine.start();
+  const encoders = createEncoders({
+    serverId,
+    maxMessageBytes: config.maxMessageBytes,
+    idleAfterMs: config.idleAfterMs,
+  });
   const ctx: TransportContext = {
     engine,
     metrics,
@@ -337,14 +343,12 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
     },
     auth,
     liveStreams: new Set<Recheckable>(),
-    encoders: createEncoders({
-      serverId,
-      maxMessageBytes: config.maxMessageBytes,
-      idleAfterMs: config.idleAfterMs,
-    }),
+    encoders,
+    grpcEncoders: framedEncoders(encoders),
   };
 
   installGrpcJsFixes();
+  installPreFraming();
   const server = new grpc.Server(grpcOptions(config));
   const methods = unaryMethods(ctx);
   server.addService(codeReviewServiceDefinition(methods), codeReviewHandlers(ctx, methods));

@@ -16,6 +16,8 @@ import { OutboundQueue } from './outbound-queue.js';
 export interface ConnectionWire {
   /** Writes one encoded message; false means "buffer full, wait for drain". */
   write(bytes: Buffer): boolean;
+  /** What it writes are whole frames of its wire format: several may go as one write. */
+  joinable?: boolean;
   onceDrain(fn: () => void): void;
   /** Ends the call: OK, or with the error's status. Called once. */
   end(error?: LiveReviewError): void;
@@ -134,6 +136,7 @@ export class Connection {
     const queue = new OutboundQueue(
       {
         write: (bytes) => this.wire.write(bytes),
+        joinable: this.wire.joinable,
         onceDrain: (fn) => this.wire.onceDrain(fn),
         end: (error) => this.endCall(error),
       },

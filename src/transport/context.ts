@@ -29,6 +29,8 @@ export interface TransportContext {
   metrics: Metrics;
   logger: Logger;
   encoders: Encoders;
+  /** The same messages as gRPC frames, for the gRPC streaming methods (grpc/framed-messages.ts). */
+  grpcEncoders: Encoders;
   auth: Authenticator;
   /** Live streams, re-checked every --auth-recheck-ms. */
   liveStreams: Set<Recheckable>;

@@ -8,8 +8,11 @@ import type { Outbound } from '../core/model.js';
 import type { ParticipantSink } from '../core/participant.js';
 
 export interface StreamWriter {
-  /** Writes one encoded message; false means "buffer full, wait for drain". */
+  /** Writes one encoded message (or, when joinable, several); false means "buffer full, wait for
+   * drain". */
   write(bytes: Buffer): boolean;
+  /** Messages are whole frames of the wire format: those sent in one turn go as one write. */
+  joinable?: boolean;
   onceDrain(fn: () => void): void;
   /** Ends the stream: OK, or with the error's status. */
   end(error?: LiveReviewError): void;
@@ -27,6 +30,10 @@ export interface OutboundObserver {
   /** A message the participant's vocabulary has no form for was not sent (a seed client's ack). */
   withheld(msg: Outbound): void;
 }
+
+/** Joined messages are written at once past this many bytes (well under grpc-js's send limit,
+ * which applies to a write as a whole). */
+const MAX_JOINED_BYTES = 64 * 1024;
 
 interface Entry {
   msg: Outbound;
@@ -56,6 +63,10 @@ export class OutboundQueue implements ParticipantSink {
   private closing = false;
   private done = false;
   private waiters: (() => void)[] = [];
+  /** Joinable messages written this turn, not yet handed to the writer (see writeNow). */
+  private joined: Buffer[] = [];
+  private joinedBytes = 0;
+  private joinScheduled = false;
 
   constructor(
     private readonly writer: StreamWriter,
@@ -130,7 +141,37 @@ export class OutboundQueue implements ParticipantSink {
 
   private writeNow(msg: Outbound, bytes: Buffer): void {
     this.observer.written(msg, bytes.length);
-    if (!this.writer.write(bytes)) {
+    if (!this.writer.joinable) {
+      this.writeOut(bytes);
+      return;
+    }
+    // A commit sends a participant its broadcasts and acks in one go: they leave as one write at
+    // the end of the turn (a microtask), or at once past MAX_JOINED_BYTES.
+    this.joined.push(bytes);
+    this.joinedBytes += bytes.length;
+    if (this.joinedBytes >= MAX_JOINED_BYTES) this.writeJoined();
+    else if (!this.joinScheduled) {
+      this.joinScheduled = true;
+      queueMicrotask(this.writeJoinedLater);
+    }
+  }
+
+  private readonly writeJoinedLater = () => {
+    this.joinScheduled = false;
+    this.writeJoined();
+  };
+
+  private writeJoined(): void {
+    const n = this.joined.length;
+    if (n === 0) return;
+    const bytes = n === 1 ? this.joined[0]! : Buffer.concat(this.joined, this.joinedBytes);
+    this.joined.length = 0;
+    this.joinedBytes = 0;
+    if (!this.done) this.writeOut(bytes); // (abandoned: nothing more is written)
+  }
+
+  private writeOut(bytes: Buffer): void {
+    if (!this.writer.write(bytes) && !this.blocked) {
       this.blocked = true;
       this.writer.onceDrain(() => {
         this.blocked = false;
@@ -190,11 +231,15 @@ export class OutboundQueue implements ParticipantSink {
     this.entries = [];
     this.head = 0;
     this.pendingByKey.clear();
+    this.joined.length = 0;
+    this.joinedBytes = 0;
     this.done = true;
     this.wakeWaiters();
   }
 
   private finish(error: LiveReviewError | undefined): void {
+    // What was written before the end goes before it (as it would have without joining).
+    this.writeJoined();
     this.done = true;
     this.wakeWaiters();
     this.writer.end(error);

@@ -25,6 +25,7 @@ import { Connection, subscribeJoin } from '../connection.js';
 import type { TransportContext } from '../context.js';
 import { runUnary, type UnaryMethod } from '../unary-methods.js';
 import { authorizationOf, correlate } from './call-metadata.js';
+import { preFramed } from './framed-messages.js';
 import { collaborativeSessionHandler } from './session-stream.js';
 import { toGrpcStatus } from './status.js';
 
@@ -47,12 +48,12 @@ export function codeReviewServiceDefinition(methods: Map<string, UnaryMethod>): 
     collaborativeSession: {
       ...CodeReviewServiceService.collaborativeSession,
       requestDeserialize: decodeSessionMessage,
-      responseSerialize: (bytes: Buffer) => bytes,
+      responseSerialize: preFramed,
     },
     subscribe: {
       ...CodeReviewServiceService.subscribe,
       requestDeserialize: tolerantDecoder(SubscribeRequestCodec),
-      responseSerialize: (bytes: Buffer) => bytes,
+      responseSerialize: preFramed,
     },
     ...unaryDefinitions,
   } as unknown as ServiceDefinition;
@@ -101,7 +102,8 @@ function subscribe(
   const connection = new Connection(
     ctx,
     {
-      write: (bytes) => call.write(bytes),
+      write: (frames) => call.write(frames),
+      joinable: true,
       onceDrain: (fn) => call.once('drain', fn),
       end: (error) => (error ? call.emit('error', toGrpcStatus(error)) : call.end()),
     },
@@ -109,7 +111,7 @@ function subscribe(
       method: 'Subscribe',
       authorization: authorizationOf(call),
       log: ctx.logger.child({ cid: correlate(call), method: 'Subscribe', peer: call.getPeer() }),
-      encoderFor: () => ctx.encoders.subscribe,
+      encoderFor: () => ctx.grpcEncoders.subscribe,
     },
   );
   call.on('cancelled', () => connection.gone('cancelled'));

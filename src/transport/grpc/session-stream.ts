@@ -39,7 +39,8 @@ class SessionStream {
     this.connection = new Connection(
       ctx,
       {
-        write: (bytes) => call.write(bytes),
+        write: (frames) => call.write(frames),
+        joinable: true,
         onceDrain: (fn) => call.once('drain', fn),
         end: (error) => (error ? call.emit('error', toGrpcStatus(error)) : call.end()),
         pauseReading: () => call.pause(),
@@ -51,10 +52,10 @@ class SessionStream {
         log,
         encoderFor: (vocabulary, capabilities) =>
           vocabulary === 'seed'
-            ? ctx.encoders.seed
+            ? ctx.grpcEncoders.seed
             : capabilities.includes(OPS_ONLY)
-              ? ctx.encoders.opsOnly
-              : ctx.encoders.session,
+              ? ctx.grpcEncoders.opsOnly
+              : ctx.grpcEncoders.session,
       },
     );
   }
