@@ -9,7 +9,6 @@ import {
   invertOp,
   lengthChange,
   makeInvertible,
-  transformOp,
   transformPosition,
   type TextOp,
 } from '../ot/text.js';
@@ -23,6 +22,7 @@ import {
   type LineRange,
 } from '../ot/lines.js';
 import { LineStarts } from '../ot/line-starts.js';
+import { transformThrough } from '../ot/one-place.js';
 
 export class FileDocument {
   /** Invertible ops; history[i] takes version historyBase + i to historyBase + i + 1. */
@@ -114,11 +114,13 @@ export class FileDocument {
    * with committed inserts at the same position go to the incoming op ('left'), as ShareDB does. */
   rebase(op: TextOp, baseVersion: number): TextOp {
     this.checkBaseVersion(baseVersion);
-    let result = op;
-    for (let v = baseVersion; v < this.version; v++) {
-      result = transformOp(result, this.history[v - this.historyBase]!, 'left');
-    }
-    return result;
+    return transformThrough(
+      op,
+      this.history,
+      baseVersion - this.historyBase,
+      this.version - this.historyBase,
+      'left',
+    );
   }
 
   /** Moves a position made against `version` to the current version. */
