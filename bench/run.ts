@@ -3,7 +3,7 @@
 // would otherwise pick — ShareDB and Hocuspocus, in memory, each driven by its own client
 // (bench/peers/) — under the same load: server pinned to core 0, load generator (its own process) to
 // core 1. Prints each system's figures and LiveReview's ratio to each of the others.
-// Run: npm run bench -- [--scenario rates,typing,overload,idle,resume,cluster|all]
+// Run: npm run bench -- [--scenario rates,typing,contended,overload,idle,resume,cluster|all]
 //        [--systems floor,livereview,sharedb,hocuspocus (and livereview-memory: --data :memory:)]
 //        [--rates 20,50,100,200,400] [--duration ms] [--repeat n]
 //        [--nice n: run servers and generators at this niceness, e.g. -10 on a shared machine]
@@ -25,12 +25,13 @@ import {
   root,
   setNiceness,
   setServerNodeFlags,
+  startNeighbours,
   startServer,
   type GeneratedReport,
   type System,
 } from './systems.js';
 
-const SCENARIOS = ['rates', 'typing', 'overload', 'idle', 'resume', 'cluster'] as const;
+const SCENARIOS = ['rates', 'typing', 'contended', 'overload', 'idle', 'resume', 'cluster'] as const;
 const { values: args } = parseArgs({
   options: {
     scenario: { type: 'string', default: 'all' },
@@ -172,18 +173,24 @@ function printTable(title: string, runs: Runs, metrics: Metric[]): void {
 async function compare(
   title: string,
   load: string[],
-  { only, metrics = METRICS }: { only?: readonly System[]; metrics?: Metric[] } = {},
+  {
+    only,
+    metrics = METRICS,
+    neighbours = 0,
+  }: { only?: readonly System[]; metrics?: Metric[]; neighbours?: number } = {},
 ): Promise<Runs> {
   const systems = selected.filter((s) => !only || only.includes(s));
   const runs: Runs = new Map(systems.map((s) => [s, []]));
   for (let i = 0; i < REPEAT; i++) {
     for (const system of systems) {
       const server = await startServer(system);
+      const stopNeighbours = startNeighbours(neighbours);
       try {
         runs.get(system)!.push(await generate(system, server, load));
       } catch (e) {
         console.error(`${system}, run ${i + 1} of "${title}" failed: ${(e as Error).message}`);
       } finally {
+        await stopNeighbours();
         await server.stop();
       }
     }
@@ -251,6 +258,25 @@ if (scenarios.has('typing')) {
     '100 sessions x 5 participants x 5 edits/s, generator on one shared channel',
     [...typing, '--shared-channel'],
     { only: GRPC },
+  );
+}
+if (scenarios.has('contended')) {
+  // A busy machine: the server's core shared with two busy loops for the whole run, so that each
+  // server has about a third of it for a load that takes LiveReview ~40 % of a quiet one. A server
+  // whose work per edit grows with its lag never catches up once behind (docs/benchmarks.md,
+  // 2026-12-03: LiveReview's rebase did, until keystrokes were transformed by arithmetic).
+  const runs = await compare(
+    '1 session x 10 participants at 200 edits/s each, the server sharing its core with two busy loops',
+    oneSession(200),
+    { neighbours: 2 },
+  );
+  summarise(
+    "1 session x 10 x 200 edits/s, the server's core shared with two busy loops: delivered/s; p50 ms; edits refused",
+    runs,
+    (r) =>
+      [metric('delivered/s'), metric('latency p50 ms'), metric('edits refused')]
+        .map((m) => range(m, r))
+        .join('; '),
   );
 }
 if (scenarios.has('overload')) {

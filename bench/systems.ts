@@ -51,6 +51,22 @@ export const pin = (core: number, argv: string[]): [string, string[]] => {
   return [full[0]!, full.slice(1)];
 };
 
+/**
+ * Starts `count` busy loops on the servers' core, at the default priority whatever `--nice` says:
+ * noisy neighbours that leave a server 1/(count + 1) of its core. Resolves to what stops them.
+ */
+export function startNeighbours(count: number): () => Promise<void> {
+  const loops = Array.from({ length: count }, () => {
+    const argv = [process.execPath, '-e', 'for (;;) {}'];
+    const [cmd, rest] = cpus().length >= 2 ? ['taskset', ['-c', '0', ...argv]] : [argv[0]!, argv.slice(1)];
+    return spawn(cmd as string, rest as string[], { stdio: 'ignore' });
+  });
+  return async () => {
+    for (const loop of loops) loop.kill('SIGKILL');
+    await Promise.all(loops.map(exited));
+  };
+}
+
 export interface Server {
   pid: number;
   port: number;
