@@ -3,11 +3,7 @@
 // would otherwise pick — ShareDB and Hocuspocus, in memory, each driven by its own client
 // (bench/peers/) — under the same load: server pinned to core 0, load generator (its own process) to
 // core 1. Prints each system's figures and LiveReview's ratio to each of the others.
-// Run: npm run bench -- [--scenario rates,typing,contended,overload,idle,resume,cluster|all]
-//        [--systems floor,livereview,sharedb,hocuspocus (and livereview-memory: --data :memory:)]
-//        [--rates 20,50,100,200,400] [--duration ms] [--repeat n]
-//        [--nice n: run servers and generators at this niceness, e.g. -10 on a shared machine]
-//        [--server-node-flags "--single-threaded-gc": Node flags for every system's server]
+// Run: npm run bench -- [options]; `npm run bench -- --help` lists them.
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { cpus } from 'node:os';
@@ -41,8 +37,21 @@ const { values: args } = parseArgs({
     rates: { type: 'string', default: '20,50,100,200,400' },
     nice: { type: 'string' },
     'server-node-flags': { type: 'string' },
+    help: { type: 'boolean', short: 'h' },
   },
 });
+if (args.help) {
+  console.log(`Usage: npm run bench -- [options]
+
+  --scenario <list>           ${SCENARIOS.join(',')} or all (default: all)
+  --systems <list>            ${SYSTEMS.join(',')} (default: ${DEFAULT_SYSTEMS.join(',')})
+  --rates <list>              edits/s per participant of the "rates" scenario (default: 20,50,100,200,400)
+  --duration <ms>             measured time per run (default: 8000), after a 2 s warm-up
+  --repeat <n>                runs per system and scenario, alternating (default: 3)
+  --nice <n>                  run servers and generators at this niceness, e.g. -10 on a shared machine
+  --server-node-flags <flags> Node flags for every system's server, e.g. "--single-threaded-gc"`);
+  process.exit(0);
+}
 if (args.nice !== undefined) setNiceness(Number(args.nice));
 if (args['server-node-flags']) setServerNodeFlags(args['server-node-flags'].split(/\s+/).filter(Boolean));
 const DURATION = Number(args.duration);
