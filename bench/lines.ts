@@ -7,6 +7,7 @@ import { cpus } from 'node:os';
 import { FileDocument } from '../src/core/document.js';
 import { changedLines, offsetOf, positionOf, replaceLineOp } from '../src/ot/lines.js';
 import { applyOp, type TextOp } from '../src/ot/text.js';
+import { microsPerCall } from './micro-timing.js';
 
 const N = Number(process.env.N ?? 3000);
 
@@ -15,17 +16,6 @@ function fileOf(lines: number): string {
     Array.from({ length: lines }, (_, i) => `    const value${i} = compute(${i}); // line ${i}`).join('\n') +
     '\n'
   );
-}
-
-/** Microseconds per call of `step(i)`, best of three rounds of N. */
-function time(step: (i: number) => void): number {
-  let best = Infinity;
-  for (let round = 0; round < 3; round++) {
-    const started = performance.now();
-    for (let i = 0; i < N; i++) step(i);
-    best = Math.min(best, ((performance.now() - started) / N) * 1000);
-  }
-  return best;
 }
 
 console.log(`${new Date().toISOString()} node ${process.version}, ${cpus()[0]?.model ?? '?'}, N=${N}\n`);
@@ -39,30 +29,30 @@ for (const lines of [100, 1000, 5000]) {
   // Walking: the text as a string, the line of the edit counted from the start.
   let text = initial;
   let pos = text.length - 200;
-  const editWalking = time(() => {
+  const editWalking = microsPerCall(N, () => {
     const op: TextOp = [pos++, 'x'];
     text = applyOp(text, op, true);
     changedLines(text, op, false);
   });
-  const cursorWalking = time((i) => {
+  const cursorWalking = microsPerCall(N, (i) => {
     const at = positionOf(text, pos - (i % 50));
     offsetOf(text, at.line, at.column);
   });
   // The line index: the same edits through a FileDocument.
   const doc = new FileDocument('f', initial, 0, 100);
   pos = initial.length - 200;
-  const editIndexed = time(() => {
+  const editIndexed = microsPerCall(N, () => {
     const op: TextOp = [pos++, 'x'];
     doc.apply(op);
     doc.changedLines(op);
   });
-  const cursorIndexed = time((i) => {
+  const cursorIndexed = microsPerCall(N, (i) => {
     const at = doc.positionOf(pos - (i % 50));
     doc.offsetOf(at.line, at.column);
   });
   // A seed client's line edit names a line: the op that replaces it.
-  const lineEditWalking = time((i) => replaceLineOp(doc.text, lines - (i % 50), 'changed'));
-  const lineEditIndexed = time((i) => doc.replaceLineOp(lines - (i % 50), 'changed'));
+  const lineEditWalking = microsPerCall(N, (i) => replaceLineOp(doc.text, lines - (i % 50), 'changed'));
+  const lineEditIndexed = microsPerCall(N, (i) => doc.replaceLineOp(lines - (i % 50), 'changed'));
   const f = (us: number) => `${us.toFixed(1)} µs`;
   const ratio = (a: number, b: number) => `(${(a / b).toFixed(a / b < 0.01 ? 4 : 2)}x)`;
   console.log(

@@ -6,19 +6,9 @@
 import { cpus } from 'node:os';
 import { FileDocument } from '../src/core/document.js';
 import { transformOp, type TextOp } from '../src/ot/text.js';
+import { microsPerCall } from './micro-timing.js';
 
 const N = Number(process.env.N ?? 2000);
-
-/** Microseconds per call of `step(i)`, best of three rounds of N. */
-function time(step: (i: number) => void): number {
-  let best = Infinity;
-  for (let round = 0; round < 3; round++) {
-    const started = performance.now();
-    for (let i = 0; i < N; i++) step(i);
-    best = Math.min(best, ((performance.now() - started) / N) * 1000);
-  }
-  return best;
-}
 
 console.log(`${new Date().toISOString()} node ${process.version}, ${cpus()[0]?.model ?? '?'}, N=${N}\n`);
 console.log('| versions behind | library, step by step µs | position arithmetic µs | ratio |');
@@ -35,12 +25,12 @@ for (const behind of [1, 20, 200, 1000, 2000]) {
   }
   const mine = (i: number): TextOp => [1 + ((i * 13) % 1500), 'z'];
   let sink = 0;
-  const library = time((i) => {
+  const library = microsPerCall(N, (i) => {
     let op = mine(i);
     for (const h of history) op = transformOp(op, h, 'left');
     sink += op.length;
   });
-  const arithmetic = time((i) => {
+  const arithmetic = microsPerCall(N, (i) => {
     sink += doc.rebase(mine(i), 0).length;
   });
   console.log(
