@@ -45,9 +45,10 @@ export function setNiceness(n: number | undefined): void {
   niceness = n;
 }
 
-export const pin = (core: number, argv: string[]): [string, string[]] => {
+/** `argv` pinned to `core`, at the benchmark's niceness unless `nice` is false. */
+export const pin = (core: number, argv: string[], nice = true): [string, string[]] => {
   const pinned = cpus().length >= 2 ? ['taskset', '-c', String(core), ...argv] : argv;
-  const full = niceness === undefined ? pinned : ['nice', '-n', String(niceness), ...pinned];
+  const full = niceness === undefined || !nice ? pinned : ['nice', '-n', String(niceness), ...pinned];
   return [full[0]!, full.slice(1)];
 };
 
@@ -57,9 +58,8 @@ export const pin = (core: number, argv: string[]): [string, string[]] => {
  */
 export function startNeighbours(count: number): () => Promise<void> {
   const loops = Array.from({ length: count }, () => {
-    const argv = [process.execPath, '-e', 'for (;;) {}'];
-    const [cmd, rest] = cpus().length >= 2 ? ['taskset', ['-c', '0', ...argv]] : [argv[0]!, argv.slice(1)];
-    return spawn(cmd as string, rest as string[], { stdio: 'ignore' });
+    const [cmd, rest] = pin(0, [process.execPath, '-e', 'for (;;) {}'], false);
+    return spawn(cmd, rest, { stdio: 'ignore' });
   });
   return async () => {
     for (const loop of loops) loop.kill('SIGKILL');
