@@ -22,6 +22,15 @@ export default tseslint.config(
       '@typescript-eslint/no-floating-promises': 'error',
       '@typescript-eslint/no-misused-promises': ['error', { checksVoidReturn: false }],
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
+      'no-restricted-syntax': [
+        'error',
+        {
+          selector:
+            "CallExpression[callee.object.name='Object'][callee.property.name='freeze'] > ObjectExpression > SpreadElement",
+          message:
+            'A frozen spread copy gets a hidden class of its own in the old generation: use frozenCopy (src/core/frozen.ts).',
+        },
+      ],
     },
   },
   // The session engine and the text operations import no I/O.

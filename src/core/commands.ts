@@ -12,6 +12,7 @@ import {
 } from './content-limits.js';
 import type { FileDocument } from './document.js';
 import { invalidMessage, LiveReviewError } from './errors.js';
+import { frozenCopy } from './frozen.js';
 import type {
   CommentCommand,
   CommentRecord,
@@ -316,7 +317,15 @@ export function describe(state: SessionState, change: DurableChange, limits: Con
     // seed client cannot follow such an edit exactly; docs/contract.md says so).
     const lineText =
       text.length <= 4 * limits.maxLineChars ? text : detach(text.slice(0, text.indexOf('\n')));
-    return Object.freeze({ ...change, line, lineText });
+    // A literal: its hidden class is shared (see frozen.ts for what a frozen spread copy costs).
+    return Object.freeze({
+      kind: 'edit',
+      path: change.path,
+      version: change.version,
+      op: change.op,
+      line,
+      lineText,
+    });
   }
   if (change.kind === 'comment') {
     const { comments } = state;
@@ -324,9 +333,8 @@ export function describe(state: SessionState, change: DurableChange, limits: Con
     const record = comments.get(change.comment.id);
     const view = comments.view(record, doc);
     const suggestionStatus = suggestionStatusOf(comments.root(record), doc);
-    return Object.freeze({
-      ...change,
-      comment: Object.freeze({ ...record }),
+    return frozenCopy(change, {
+      comment: frozenCopy(record),
       line: view.line,
       version: view.version,
       ...(suggestionStatus && !record.parentId ? { suggestionStatus } : {}),

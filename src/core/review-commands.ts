@@ -8,6 +8,7 @@
 import type { CommentBook } from './comments.js';
 import type { FileDocument } from './document.js';
 import { invalidMessage, LiveReviewError } from './errors.js';
+import { frozenCopy } from './frozen.js';
 import type {
   CommentCommand,
   CommentRecord,
@@ -350,11 +351,10 @@ export function describeReview(state: SessionState, change: ReviewChange): Durab
   const { line, text } = doc.changedLines(change.op);
   const root = state.comments.get(change.commentId);
   const view = state.comments.view(root, doc);
-  return Object.freeze({
-    ...change,
+  return frozenCopy(change, {
     line,
     lineText: text,
-    thread: Object.freeze({ comment: Object.freeze({ ...root }), line: view.line }),
+    thread: Object.freeze({ comment: frozenCopy(root), line: view.line }),
   });
 }
 

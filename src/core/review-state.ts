@@ -5,6 +5,7 @@
 // A viewed mark records the file version it was made at and counts while the file is still at
 // that version: a change of the file after the mark resets it, with nothing to store or undo.
 import type { Undo } from './session-state.js';
+import { frozenCopy } from './frozen.js';
 import type { FileBase, FileView, ReviewChange, VerdictView, ViewedView } from './model.js';
 
 /** The review part of a stored snapshot. */
@@ -44,7 +45,7 @@ export class ReviewState {
   /** Records the base of a file being opened. */
   setBase(path: string, base: FileBase): Undo {
     const previous = this.bases.get(path);
-    this.bases.set(path, Object.freeze({ ...base }));
+    this.bases.set(path, frozenCopy(base));
     return () => {
       if (previous) this.bases.set(path, previous);
       else this.bases.delete(path);
