@@ -68,7 +68,12 @@ export class Connection {
   private queue: OutboundQueue | undefined;
   private principal: Principal | undefined;
   private vocabulary: 'seed' | 'full' = 'full';
-  private readonly inflight = new Set<Promise<unknown>>();
+  /** Messages submitted and not yet answered. A count, not a set of their promises: adding to and
+   * deleting from a long-lived Set for every message makes V8 rebuild its table in the old
+   * generation (docs/benchmarks.md, "2026-12-03: the p99 was the major collections"). */
+  private inflight = 0;
+  /** Called when the last message in flight is answered (halfClose waits for it). */
+  private drained: (() => void) | undefined;
   private paused = false;
   /** Waiting for the outbound queue to have room again (then reading resumes). */
   private awaitingRoom = false;
@@ -193,14 +198,14 @@ export class Connection {
     const p = this.participant;
     if (!p || this.state !== 'joined') return;
     // One promise per message: its handlers do the bookkeeping that a .finally() would chain on.
-    const work: Promise<void> = this.ctx.engine.submit(p, clientMessageId, command).then(
-      () => this.untrack(work),
+    void this.ctx.engine.submit(p, clientMessageId, command).then(
+      () => this.untrack(),
       (err: unknown) => {
         this.sendError(clientMessageId, asLiveReviewError(err));
-        this.untrack(work);
+        this.untrack();
       },
     );
-    this.inflight.add(work);
+    this.inflight++;
     this.track();
   }
 
@@ -240,7 +245,7 @@ export class Connection {
    * the server carries instead of cutting every stream off as a slow consumer; a client that only
    * reads and falls behind is still cut off by its queue's bounds. */
   track(extra = 0): void {
-    const pending = this.inflight.size + extra;
+    const pending = this.inflight + extra;
     const max = this.ctx.limits.maxInflight;
     const congested = this.queue?.congested === true;
     if (congested && !this.awaitingRoom) {
@@ -260,8 +265,8 @@ export class Connection {
     }
   }
 
-  private untrack(work: Promise<unknown>): void {
-    this.inflight.delete(work);
+  private untrack(): void {
+    if (--this.inflight === 0) this.drained?.();
     this.track();
   }
 
@@ -332,7 +337,7 @@ export class Connection {
       this.endCall(undefined);
       return;
     }
-    await Promise.allSettled([...this.inflight]);
+    if (this.inflight > 0) await new Promise<void>((resolve) => (this.drained = resolve));
     this.release();
     this.queue!.close();
   }
