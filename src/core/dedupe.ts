@@ -11,7 +11,8 @@
 //   resume resends what was in flight when the stream ended — what the server had read but not
 //   answered, and the acks still queued for it — and those are answered from memory. (The SDK
 //   keeps one edit per file in flight; a client cut off with many acks queued gets the older
-//   ones from the log.) About 165 bytes each.
+//   ones from the log.) Kept field by field in rings written in place: about 50 bytes each
+//   and the message id.
 // - **A high-water mark per client**: the largest number that ends any of its committed message
 //   ids (`<client id>:<n>` from the SDK and the load generator). An id whose number is above it
 //   was never committed, so a new message needs no lookup however long the client has been
@@ -52,8 +53,9 @@ export const defaultDedupeLimits: DedupeLimits = { perClient: 64, idleMs: 600_00
 
 /** What the window knows of one client (user + client id). */
 interface ClientRecord {
-  /** Duplicate acks of its most recent committed messages, by message id, oldest first. */
-  acks: Map<string, AckView> | undefined;
+  /** Its most recent committed messages, oldest first from `next` on (a ring of at most
+   * `perClient`), each a message id and what its duplicate ack says; undefined once forgotten. */
+  recent: RecentAcks | undefined;
   /** The largest trailing number of its committed message ids (-1: none). */
   highWater: number;
   /** Every committed message of this client is known here (its mark can be trusted). */
@@ -62,6 +64,21 @@ interface ClientRecord {
   forgotAcks: boolean;
   /** Commit time of its latest message. */
   lastAt: number;
+}
+
+/** A client's recent acks, field by field in rings that are written in place: no Map whose
+ * entries come and go with every message (V8 rebuilds such a map's table in the old generation
+ * when the map is old; docs/benchmarks.md, "2026-12-03: the p99 was the major collections"),
+ * and no object per ack kept for the window's lifetime. */
+interface RecentAcks {
+  ids: string[];
+  sequences: number[];
+  versions: number[];
+  lines: number[];
+  paths: string[];
+  commentIds: string[];
+  /** Where the next ack goes (the oldest, once the ring is full). */
+  next: number;
 }
 
 const clientKey = (o: Origin) => `${o.userId}\u0000${o.clientId}`;
@@ -78,7 +95,7 @@ export function trailingNumber(id: string): number | undefined {
 }
 
 export class DedupeWindow {
-  /** Clients by key, least recently active first (a record moves to the end when it commits). */
+  /** Clients by key (user and client id). */
   private clients = new Map<string, ClientRecord>();
   /** Every committed message since the session's first is known here, for every client without
    * a record: the session was loaded from an empty log and no client has been forgotten. */
@@ -101,32 +118,57 @@ export class DedupeWindow {
     if (!origin.clientMessageId) return;
     const key = clientKey(origin);
     let record = this.clients.get(key);
-    if (record) this.clients.delete(key);
-    else record = { acks: undefined, highWater: -1, complete: this.complete, forgotAcks: false, lastAt: 0 };
-    this.clients.set(key, record); // most recently active last
+    if (!record) {
+      record = { recent: undefined, highWater: -1, complete: this.complete, forgotAcks: false, lastAt: 0 };
+      this.clients.set(key, record);
+      if (this.clients.size > this.limits.maxClients) this.forgetLeastRecent();
+    }
     record.lastAt = Math.max(record.lastAt, event.at);
     const n = trailingNumber(origin.clientMessageId);
     if (n !== undefined && n > record.highWater) record.highWater = n;
-    const acks = (record.acks ??= new Map());
-    acks.set(origin.clientMessageId, ackOf(event, true));
-    if (acks.size > this.limits.perClient) {
-      acks.delete(acks.keys().next().value as string);
-      record.forgotAcks = true;
-    }
-    if (this.clients.size > this.limits.maxClients) {
-      this.clients.delete(this.clients.keys().next().value as string);
-      this.complete = false;
-    }
+    const recent = (record.recent ??= {
+      ids: [],
+      sequences: [],
+      versions: [],
+      lines: [],
+      paths: [],
+      commentIds: [],
+      next: 0,
+    });
+    const i = recent.next;
+    if (i < recent.ids.length) record.forgotAcks = true; // overwriting the oldest
+    const ack = ackOf(event, true);
+    recent.ids[i] = origin.clientMessageId;
+    recent.sequences[i] = ack.sequence;
+    recent.versions[i] = ack.version;
+    recent.lines[i] = ack.line;
+    recent.paths[i] = ack.path;
+    recent.commentIds[i] = ack.commentId;
+    recent.next = (i + 1) % this.limits.perClient;
     if (event.at - this.lastSweepAt >= this.limits.idleMs / 4) this.sweep(event.at);
   }
 
-  /** Drops the acks of clients that have committed nothing for `idleMs` (oldest first). */
+  /** Beyond maxClients: forgets the client that committed least recently (found by a scan; this
+   * happens once per client beyond the bound, not per message). */
+  private forgetLeastRecent(): void {
+    let oldestKey: string | undefined;
+    let oldestAt = Infinity;
+    for (const [key, record] of this.clients) {
+      if (record.lastAt < oldestAt) {
+        oldestAt = record.lastAt;
+        oldestKey = key;
+      }
+    }
+    this.clients.delete(oldestKey!);
+    this.complete = false;
+  }
+
+  /** Drops the acks of clients that have committed nothing for `idleMs`. */
   private sweep(now: number): void {
     this.lastSweepAt = now;
     for (const record of this.clients.values()) {
-      if (record.lastAt > now - this.limits.idleMs) break;
-      if (record.acks) {
-        record.acks = undefined;
+      if (record.recent && record.lastAt <= now - this.limits.idleMs) {
+        record.recent = undefined;
         record.forgotAcks = true;
       }
     }
@@ -135,14 +177,42 @@ export class DedupeWindow {
   /** Takes back a remembered event whose commit was undone. Its client's mark stays: a mark too
    * high only costs a lookup, never a wrong answer. */
   forget(event: LoggedEvent): void {
-    if (!event.origin.clientMessageId) return;
-    this.clients.get(clientKey(event.origin))?.acks?.delete(event.origin.clientMessageId);
+    const id = event.origin.clientMessageId;
+    if (!id) return;
+    const recent = this.clients.get(clientKey(event.origin))?.recent;
+    if (!recent) return;
+    // Undone events are the latest remembered: look from the newest backwards.
+    const n = recent.ids.length;
+    for (let k = 1; k <= n; k++) {
+      const i = (recent.next - k + n) % n;
+      if (recent.ids[i] === id) {
+        recent.ids[i] = '';
+        return;
+      }
+    }
   }
 
   /** The duplicate ack of a recent message; undefined when it is not recent. */
   find(origin: Origin): AckView | undefined {
-    if (!origin.clientMessageId) return undefined;
-    return this.clients.get(clientKey(origin))?.acks?.get(origin.clientMessageId);
+    const id = origin.clientMessageId;
+    if (!id) return undefined;
+    const record = this.clients.get(clientKey(origin));
+    const recent = record?.recent;
+    if (!recent) return undefined;
+    // A new message (numbered above every committed one) needs no search.
+    const n = trailingNumber(id);
+    if (n !== undefined && n > record.highWater) return undefined;
+    const i = recent.ids.indexOf(id);
+    if (i < 0) return undefined;
+    return {
+      clientMessageId: id,
+      sequence: recent.sequences[i]!,
+      version: recent.versions[i]!,
+      path: recent.paths[i]!,
+      commentId: recent.commentIds[i]!,
+      line: recent.lines[i]!,
+      duplicate: true,
+    };
   }
 
   /** Whether a message not found in the window may still have been committed (ask the store). */
@@ -159,7 +229,7 @@ export class DedupeWindow {
   /** Clients remembered and acks held (for tests and measurements). */
   get size(): { clients: number; acks: number } {
     let acks = 0;
-    for (const r of this.clients.values()) acks += r.acks?.size ?? 0;
+    for (const r of this.clients.values()) acks += r.recent?.ids.filter((id) => id !== '').length ?? 0;
     return { clients: this.clients.size, acks };
   }
 }
