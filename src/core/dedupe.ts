@@ -118,12 +118,19 @@ export class DedupeWindow {
     if (!origin.clientMessageId) return;
     const key = clientKey(origin);
     let record = this.clients.get(key);
-    if (!record) {
-      record = { recent: undefined, highWater: -1, complete: this.complete, forgotAcks: false, lastAt: 0 };
+    if (record) record.lastAt = Math.max(record.lastAt, event.at);
+    else {
+      // Its time is set before the bound is enforced: the newcomer is the most recent client.
+      record = {
+        recent: undefined,
+        highWater: -1,
+        complete: this.complete,
+        forgotAcks: false,
+        lastAt: event.at,
+      };
       this.clients.set(key, record);
       if (this.clients.size > this.limits.maxClients) this.forgetLeastRecent();
     }
-    record.lastAt = Math.max(record.lastAt, event.at);
     const n = trailingNumber(origin.clientMessageId);
     if (n !== undefined && n > record.highWater) record.highWater = n;
     const recent = (record.recent ??= {
