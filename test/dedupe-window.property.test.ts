@@ -61,7 +61,7 @@ describe('the dedupe window', () => {
         // The model: every committed event, and per client its commits in order (undone ones stay
         // as holes: they still take a place in the window).
         const committed = new Map<string, LoggedEvent>();
-        const history = new Map<number, (string | undefined)[]>();
+        const history = new Map<number, { id: string | undefined; at: number }[]>();
         const lastAt = new Map<number, number>();
         const evicted = new Set<number>();
         const undoable: { client: number; event: LoggedEvent }[] = [];
@@ -79,8 +79,7 @@ describe('the dedupe window', () => {
             // Only the newest commit is ever taken back (a failed batch, newest first).
             window.forget(last.event);
             committed.delete(`${last.client}/${last.event.origin.clientMessageId}`);
-            const h = history.get(last.client)!;
-            h[h.lastIndexOf(last.event.origin.clientMessageId)] = undefined;
+            history.get(last.client)!.at(-1)!.id = undefined;
             seq--;
             continue;
           }
@@ -93,7 +92,7 @@ describe('the dedupe window', () => {
           committed.set(`${s.client}/${id}`, event);
           if (!history.has(s.client) || evicted.has(s.client)) history.set(s.client, []);
           evicted.delete(s.client);
-          history.get(s.client)!.push(id);
+          history.get(s.client)!.push({ id, at: now });
           lastAt.set(s.client, now);
           // Beyond the bound, the client that committed least recently is forgotten altogether.
           const known = [...history.keys()].filter((c) => !evicted.has(c));
@@ -114,10 +113,14 @@ describe('the dedupe window', () => {
           } else {
             assert.ok(window.mayBeOlder(event.origin), `${key}: neither answered nor sent to the store`);
           }
-          // From memory: the client's last PER_CLIENT commits, unless swept (idle) or evicted.
+          // From memory: the client's last PER_CLIENT commits, unless evicted, or swept for being
+          // idle (possible only if the client went IDLE_MS without committing since).
           const h = history.get(client)!;
-          const recent = h.slice(-PER_CLIENT).includes(event.origin.clientMessageId);
-          const inMemory = recent && !evicted.has(client) && lastAt.get(client)! > now - IDLE_MS;
+          const k = h.findIndex((c) => c.id === event.origin.clientMessageId);
+          const recent = k >= 0 && k >= h.length - PER_CLIENT;
+          const times = [...h.slice(k).map((c) => c.at), now];
+          const idled = times.some((t, i) => i > 0 && t - times[i - 1]! >= IDLE_MS);
+          const inMemory = recent && !evicted.has(client) && !idled;
           if (inMemory) assert.ok(found, `${key}: recent, answered from memory`);
           if (!recent) assert.equal(found, undefined, `${key}: not recent, not answered from memory`);
         }
