@@ -53,6 +53,18 @@ export const MIGRATIONS: { version: number; name: string; sql: string }[] = [
         WHERE client_message_id <> '';
     `,
   },
+  {
+    version: 3,
+    name: 'a row the checkpoint worker writes to start the write-ahead log over',
+    // See wal-checkpoint-worker.ts: whichever connection writes first after a complete checkpoint
+    // starts the log over and syncs its header; the worker does it, not the store's thread.
+    sql: `
+      CREATE TABLE log_restarts (
+        id  INTEGER PRIMARY KEY CHECK (id = 1),
+        at  INTEGER NOT NULL                    -- when the worker last started the log over
+      );
+    `,
+  },
 ];
 
 export function migrate(db: Database): number {

@@ -223,6 +223,7 @@ export class SqliteStore implements Store {
           file,
           options.checkpointIntervalMs ?? DEFAULT_CHECKPOINT_INTERVAL_MS,
           () => this.scheduleFlush(),
+          MAX_IDLE_LOG_BYTES,
         );
       }
     } catch (err) {

@@ -9,9 +9,10 @@
 //   when it started, which is nearly everything.
 // - **finish**: the store holds its next commits (appends gather meanwhile, as during a flush)
 //   while the worker copies the few frames committed during the copy. The log is then copied
-//   whole, and the store's next commit starts it over from the beginning. Without this step a
-//   writer that commits every millisecond or two would nearly always have appended a frame by the
-//   time a checkpoint completed, and the log would never start over.
+//   whole, and the worker starts it over from the beginning (wal-checkpoint-worker.ts says why
+//   the worker and not the store). Without this step a writer that commits every millisecond or
+//   two would nearly always have appended a frame by the time a checkpoint completed, and the log
+//   would never start over.
 // Should the worker fail, the store checkpoints on its own connection every `intervalMs`, as SQLite
 // would have. The worker starts with the first checkpoint.
 import { Worker } from 'node:worker_threads';
@@ -35,6 +36,8 @@ export class WalCheckpointer {
     private readonly file: string,
     private readonly intervalMs: number,
     private readonly resume: () => void,
+    /** The store's journal_size_limit (the worker's commit after a restart applies it). */
+    private readonly journalSizeLimit: number,
   ) {}
 
   /** Called after each commit; true when the store should checkpoint on its own connection now. */
@@ -56,7 +59,7 @@ export class WalCheckpointer {
 
   private startWorker(): Worker {
     const worker = new Worker(new URL('./wal-checkpoint-worker.js', import.meta.url), {
-      workerData: { file: this.file },
+      workerData: { file: this.file, journalSizeLimit: this.journalSizeLimit },
     });
     worker.on('message', (reply: CheckpointReply) => {
       if (!this.closed) worker.unref(); // idle, it does not (closing, it does until it exits)
