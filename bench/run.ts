@@ -109,6 +109,9 @@ const METRICS: Metric[] = [
   { name: 'latency p99 ms', of: (r) => r.latencyMs.p99, digits: 2, spread: true, ratio: true },
   { name: 'latency p99.9 ms', of: (r) => r.latencyMs.p999, digits: 2 },
   { name: 'server peak RSS MB', of: (r) => r.server?.peakRssMb, digits: 1, ratio: true },
+  // Warm-up included: the collections that make a p99 (docs/benchmarks.md, "2026-12-03, afternoon").
+  { name: 'server major GCs in the run', of: (r) => r.serverGc?.major, digits: 0, spread: true },
+  { name: 'server major GC pauses ms', of: (r) => r.serverGc?.majorMs, digits: 1, spread: true },
   { name: 'generator CPU % of its core', of: (r) => r.generator.cpuPercentOfCore, digits: 1 },
   {
     name: "server's core taken by other processes %",

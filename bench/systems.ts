@@ -7,6 +7,7 @@ import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { procStat, type LoadReport } from '../src/loadgen/load-generator.js';
+import type { GcTotals } from './gc-meter.js';
 
 /** /proc/stat's clock tick (USER_HZ), as procStat assumes. */
 const CLK_TCK = 100;
@@ -71,6 +72,8 @@ export interface Server {
   pid: number;
   port: number;
   data: string;
+  /** Its garbage collections so far (undefined: not known yet). */
+  gc(): GcTotals | undefined;
   kill(): Promise<void>;
   stop(): Promise<void>;
 }
@@ -81,8 +84,11 @@ export function setServerNodeFlags(flags: string[]): void {
   serverNodeFlags = flags;
 }
 
+/** Counts each server's garbage collections (see gc-meter.ts). */
+const gcMeter = new URL('./gc-meter.js', import.meta.url).href;
+
 function serverArgv(system: System, port: number, data: string): string[] {
-  const node = [process.execPath, ...serverNodeFlags];
+  const node = [process.execPath, '--import', gcMeter, ...serverNodeFlags];
   switch (system) {
     case 'floor':
       return [...node, join(root, 'dist/bench/floor-server.js'), String(port)];
@@ -129,8 +135,13 @@ export async function startServer(system: System, reuse?: { port: number; data: 
   // Port 0: the OS picks a free one. A fixed guess can collide with one of the generator's
   // thousands of client connections, whose local ports come from the same ephemeral range.
   const data = reuse?.data ?? mkdtempSync(join(tmpdir(), 'lr-bench-'));
+  // Outside the data directory: LiveReview locks that one for itself.
+  const gcFile = `${data}.gc.json`;
   const [cmd, rest] = pin(0, serverArgv(system, reuse?.port ?? 0, data));
-  const child = spawn(cmd, rest, { stdio: ['ignore', 'ignore', 'pipe'] });
+  const child = spawn(cmd, rest, {
+    stdio: ['ignore', 'ignore', 'pipe'],
+    env: { ...process.env, LIVEREVIEW_BENCH_GC_FILE: gcFile },
+  });
   const port = await new Promise<number>((resolve, reject) => {
     let err = '';
     child.stderr!.on('data', (b: Buffer) => {
@@ -144,6 +155,7 @@ export async function startServer(system: System, reuse?: { port: number; data: 
     pid: child.pid!,
     port,
     data,
+    gc: () => readGcTotals(gcFile),
     kill: async () => {
       child.kill('SIGKILL');
       await exited(child);
@@ -159,8 +171,17 @@ export async function startServer(system: System, reuse?: { port: number; data: 
         await exited(child);
       }
       rmSync(data, { recursive: true, force: true });
+      rmSync(gcFile, { force: true });
     },
   };
+}
+
+function readGcTotals(file: string): GcTotals | undefined {
+  try {
+    return JSON.parse(readFileSync(file, 'utf8')) as GcTotals;
+  } catch {
+    return undefined; // not written yet, or being rewritten: no figure for this run
+  }
 }
 
 /** A core's time so far, in clock ticks, from /proc/stat: spent in processes (and stolen by the
@@ -179,12 +200,16 @@ export type GeneratedReport = LoadReport & {
   /** Of the server's core over the whole run, the share that neither the server nor idle took: other
    * processes (or the hypervisor) competing with it. The machine is shared; this says how much. */
   serverCoreTakenPercent?: number;
+  /** The server's garbage collections while the generator ran (warm-up included), as counted to
+   * within 200 ms by gc-meter.ts. */
+  serverGc?: GcTotals;
 };
 
 /** Runs the load generator for `system` against `server` on core 1 and returns its report. */
 export async function generate(system: System, server: Server, load: string[]): Promise<GeneratedReport> {
   const core0 = coreTicks(0);
   const server0 = procStat(server.pid);
+  const gc0 = server.gc();
   const generator = GRPC.includes(system)
     ? [bin, 'bench']
     : [join(root, 'dist/bench/peers/generator.js'), '--system', system];
@@ -208,6 +233,7 @@ export async function generate(system: System, server: Server, load: string[]): 
   const code = await new Promise((r) => child.once('exit', r));
   const core1 = coreTicks(0);
   const server1 = procStat(server.pid);
+  const gc1 = server.gc();
   let report: GeneratedReport;
   try {
     report = JSON.parse(out) as GeneratedReport;
@@ -220,6 +246,14 @@ export async function generate(system: System, server: Server, load: string[]): 
       0,
       ((core1.busy - core0.busy - serverTicks) / (core1.total - core0.total)) * 100,
     );
+  }
+  if (gc0 && gc1) {
+    report.serverGc = {
+      major: gc1.major - gc0.major,
+      majorMs: gc1.majorMs - gc0.majorMs,
+      minor: gc1.minor - gc0.minor,
+      minorMs: gc1.minorMs - gc0.minorMs,
+    };
   }
   return report;
 }

@@ -74,6 +74,11 @@ describe('npm run bench against ShareDB and Hocuspocus', () => {
         assert.equal(report.diverged, 0, 'every participant ends with the same text');
         assert.ok(report.latencyMs.p50 > 0 && report.latencyMs.p50 <= report.latencyMs.p99);
         assert.ok(report.server && report.server.cpuSeconds >= 0, 'server CPU measured from /proc');
+        const gc = (report as { serverGc?: { major: number; minor: number } }).serverGc;
+        assert.ok(
+          gc && gc.major >= 0 && gc.minor >= 0,
+          `the server's collections counted: ${JSON.stringify(gc)}`,
+        );
       } finally {
         await server.stop();
       }
