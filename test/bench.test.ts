@@ -26,7 +26,7 @@ describe('livereview bench', () => {
         '--rate',
         '20',
         '--duration',
-        '1000',
+        '2000',
         '--warmup',
         '300',
         '--mix',
@@ -50,6 +50,17 @@ describe('livereview bench', () => {
     assert.equal(report.duplicated, 0);
     assert.equal(report.refused, 0);
     assert.ok(report.latencyMs.p99 > 0 && report.latencyMs.p50 <= report.latencyMs.p99);
+    // Per second sent: every delivery counted once, each second's p99 within the run's extremes.
+    assert.deepEqual(
+      report.perSecond?.map((s) => s.second),
+      [0, 1],
+    );
+    assert.equal(
+      report.perSecond.reduce((n, s) => n + s.delivered, 0),
+      report.delivered,
+    );
+    for (const s of report.perSecond)
+      assert.ok(s.delivered > 0 && s.p50 <= s.p99 && s.p99 <= report.latencyMs.max);
     assert.ok(report.server && report.server.cpuSeconds >= 0, 'server CPU measured from /proc');
     assert.match(err, /bench \|/, 'a progress bar on stderr');
   });

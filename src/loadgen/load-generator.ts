@@ -51,6 +51,9 @@ export interface LoadReport {
   duplicated: number;
   deliveredPerSecond: number;
   latencyMs: { p50: number; p90: number; p99: number; p999: number; max: number };
+  /** Each measured second (by when the edit was sent): deliveries and their latency. A backlog
+   * that builds up shows here as a p99 that climbs, where the whole run's p99 is one number. */
+  perSecond?: { second: number; delivered: number; p50: number; p99: number }[];
   refused: number;
   streamsEnded: number;
   server?: {
@@ -135,6 +138,8 @@ export async function runLoad(o: LoadOptions): Promise<LoadReport> {
   const acknowledged = new Set<string>(); // keys of measured edits the server acknowledged
   const deliveries = new Map<string, number>(); // key -> deliveries seen
   const latencies: number[] = [];
+  /** latencySentAt[i]: when the edit of latencies[i] was sent (for the per-second figures). */
+  const latencySentAt: number[] = [];
   let sent = 0;
   let delivered = 0;
   let duplicated = 0;
@@ -218,6 +223,7 @@ export async function runLoad(o: LoadOptions): Promise<LoadReport> {
           else {
             delivered++;
             latencies.push(performance.now() - at);
+            latencySentAt.push(at);
           }
         });
         call.on('error', () => {
@@ -404,6 +410,7 @@ export async function runLoad(o: LoadOptions): Promise<LoadReport> {
       p999: percentile(sorted, 0.999),
       max: sorted.length ? sorted[sorted.length - 1]! : 0,
     },
+    perSecond: perSecond(latencies, latencySentAt, measureStart, measuredSeconds),
     refused,
     streamsEnded,
     generator: {
@@ -427,6 +434,25 @@ export async function runLoad(o: LoadOptions): Promise<LoadReport> {
   return report;
 }
 
+/** Latencies grouped by the second (of the measured window) their edit was sent in. */
+function perSecond(
+  latencies: readonly number[],
+  sentAt: readonly number[],
+  start: number,
+  seconds: number,
+): NonNullable<LoadReport['perSecond']> {
+  // The window's last fraction of a second joins the second before it.
+  const buckets: number[][] = Array.from({ length: Math.max(1, Math.round(seconds)) }, () => []);
+  latencies.forEach((latency, i) => {
+    const second = Math.min(buckets.length - 1, Math.max(0, Math.floor((sentAt[i]! - start) / 1000)));
+    buckets[second]!.push(latency);
+  });
+  return buckets.map((b, second) => {
+    const sorted = Float64Array.from(b).sort();
+    return { second, delivered: b.length, p50: percentile(sorted, 0.5), p99: percentile(sorted, 0.99) };
+  });
+}
+
 export function formatReport(r: LoadReport): string {
   const f = (n: number, d = 1) => n.toFixed(d);
   const lines = [
@@ -436,6 +462,9 @@ export function formatReport(r: LoadReport): string {
     `delivered/s ${r.deliveredPerSecond}`,
     `latency ms  p50 ${f(r.latencyMs.p50, 2)}  p90 ${f(r.latencyMs.p90, 2)}  p99 ${f(r.latencyMs.p99, 2)}  p99.9 ${f(r.latencyMs.p999, 2)}  max ${f(r.latencyMs.max, 2)}`,
   ];
+  if (r.perSecond?.length) {
+    lines.push(`p99 ms by second sent: ${r.perSecond.map((s) => f(s.p99, 1)).join(' ')}`);
+  }
   if (r.server) {
     lines.push(
       `server: ${f(r.server.cpuPercentOfCore)} % of a core, ${r.server.deliveriesPerCpuSecond} deliveries per CPU second, RSS ${f(r.server.rssBeforeMb)} MB -> ${f(r.server.rssAfterJoinMb)} MB after joins, peak ${f(r.server.peakRssMb)} MB`,
