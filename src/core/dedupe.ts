@@ -68,7 +68,7 @@ interface ClientRecord {
 
 /** A client's recent acks, field by field in rings that are written in place: no Map whose
  * entries come and go with every message (V8 rebuilds such a map's table in the old generation
- * when the map is old; docs/benchmarks.md, "2026-12-03: the p99 was the major collections"),
+ * when the map is old; docs/benchmarks.md, "2026-12-03, afternoon: the p99 was the major collections"),
  * and no object per ack kept for the window's lifetime. */
 interface RecentAcks {
   ids: string[];

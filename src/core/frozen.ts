@@ -4,7 +4,7 @@
 // frozen spread copy a hidden class of its own, allocated in the old generation: a hidden class
 // and its descriptors (~180 bytes) of old-generation garbage per copy. Under the typing load that
 // was one per edit and the largest share of what filled the old generation between major
-// collections (docs/benchmarks.md, "2026-12-03: the p99 was the major collections"). A copy made
+// collections (docs/benchmarks.md, "2026-12-03, afternoon: the p99 was the major collections"). A copy made
 // with Object.assign into an empty object takes the usual, shared hidden classes. The lint rule
 // `no-restricted-syntax` keeps the spread spelling out of `Object.freeze(...)`.
 export function frozenCopy<T extends object>(record: T): Readonly<T>;

@@ -70,7 +70,7 @@ export class Connection {
   private vocabulary: 'seed' | 'full' = 'full';
   /** Messages submitted and not yet answered. A count, not a set of their promises: adding to and
    * deleting from a long-lived Set for every message makes V8 rebuild its table in the old
-   * generation (docs/benchmarks.md, "2026-12-03: the p99 was the major collections"). */
+   * generation (docs/benchmarks.md, "2026-12-03, afternoon: the p99 was the major collections"). */
   private inflight = 0;
   /** Called when the last message in flight is answered (halfClose waits for it). */
   private drained: (() => void) | undefined;

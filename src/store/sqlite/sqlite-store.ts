@@ -171,7 +171,7 @@ export class SqliteStore implements Store {
   /** Per session this store has committed to: how far the log is committed and how far durable.
    * Reads stop at the durable head. The records stay and are updated in place (dropped in sweeps
    * once there are many): adding and deleting a session's entry with every flush made V8 rebuild
-   * the map's table in the old generation (docs/benchmarks.md, "2026-12-03: the p99 was the major
+   * the map's table in the old generation (docs/benchmarks.md, "2026-12-03, afternoon: the p99 was the major
    * collections"). */
   private readonly syncMarks = new Map<string, SyncMark>();
   /** syncMarks' size at which the next flush drops the records with nothing waiting. */

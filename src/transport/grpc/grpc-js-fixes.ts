@@ -16,7 +16,7 @@
 // At human typing speed that is a fifth of a second or more: long enough for both, and the chunk
 // the slice holds, to be promoted to the old generation as they are for every message on every
 // stream — the largest share of what filled it between major collections once LiveReview's own
-// was gone (docs/benchmarks.md, "2026-12-03: the p99 was the major collections"). Once a message
+// was gone (docs/benchmarks.md, "2026-12-03, afternoon: the p99 was the major collections"). Once a message
 // is complete the decoder is pointed at shared placeholders instead; the next message replaces
 // them as before.
 import { BaseServerInterceptingCall } from '@grpc/grpc-js/build/src/server-interceptors.js';
