@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
-import { Collector, isCase, joinSession, ourClient } from './helpers/clients.js';
+import { Collector, isCase, joinSession, openReview, ourClient } from './helpers/clients.js';
 import { decodeDetails } from './helpers/status-details.js';
 import { startTestServer, type TestServer } from './helpers/server.js';
 
@@ -195,5 +195,64 @@ describe('SIGTERM with connected clients', () => {
     client.close();
     assert.equal(await exited, 0);
     rmSync(data, { recursive: true, force: true });
+  });
+});
+
+describe('operations: the embedded store on disk', () => {
+  it("reports its write-ahead log flushes and its checkpoints' holds on commits in /metrics", async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'lr-ops-store-'));
+    const server = await startTestServer({ data: dir, logLevel: 'warn' });
+    const client = ourClient(server.address);
+    try {
+      await openReview(client, 'ops-store', [{ path: 'f.ts', text: 'start\n' }]);
+      const a = joinSession(client, 'ops-store', 'a', { clientId: 'a1' });
+      await a.got.waitFor(isCase('welcome'), 'welcome');
+      const count = (text: string, name: string) =>
+        Number(new RegExp(`^${name}_count (\\d+)$`, 'm').exec(text)?.[1] ?? 0);
+      let text = '';
+      // Edits until a checkpoint has finished (the worker starts one at most every 250 ms after a
+      // commit, and holds the commits while it finishes).
+      for (let i = 1; i <= 400; i++) {
+        a.call.write({
+          sessionId: '',
+          timestamp: 0,
+          userId: '',
+          sequence: 0,
+          clientId: '',
+          clientMessageId: `e${i}`,
+          payload: {
+            $case: 'edit',
+            value: {
+              filePath: 'f.ts',
+              lineNumber: 0,
+              content: '',
+              version: 0,
+              operations: [{ kind: { $case: 'insert', value: 'x' } }],
+            },
+          },
+        });
+        await a.got.waitFor(
+          (m) => m.payload?.$case === 'ack' && m.payload.value.clientMessageId === `e${i}`,
+          `ack ${i}`,
+        );
+        text = await fetch(`http://127.0.0.1:${server.metricsPort}/metrics`).then((r) => r.text());
+        if (count(text, 'livereview_store_commits_held_seconds') > 0) break;
+        await new Promise((r) => setTimeout(r, 5));
+      }
+      assert.ok(
+        count(text, 'livereview_store_wal_flush_seconds') > 0,
+        'each acknowledged edit waited for a flush',
+      );
+      assert.ok(
+        count(text, 'livereview_store_commits_held_seconds') > 0,
+        'a checkpoint finished, holding commits',
+      );
+      a.call.end();
+      await a.got.waitForEnd();
+    } finally {
+      client.close();
+      await server.shutdown(500);
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -87,6 +87,19 @@ export class Metrics {
     buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
     registers: [this.registry],
   });
+  /** The embedded store's disk (SQLite at synchronous=full): see SqliteStoreObserver. */
+  readonly walFlushDuration = new Histogram({
+    name: 'livereview_store_wal_flush_seconds',
+    help: 'Time the embedded store took to flush its write-ahead log to stable storage (fdatasync); appends wait for it',
+    buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
+    registers: [this.registry],
+  });
+  readonly commitsHeld = new Histogram({
+    name: 'livereview_store_commits_held_seconds',
+    help: "Time the embedded store held its commits while finishing a checkpoint (copying the log's last frames, syncing the database file)",
+    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
+    registers: [this.registry],
+  });
   readonly fanoutLatency = new HotHistogram(
     'livereview_fanout_latency_seconds',
     'From commit to the event being written to a recipient stream',

@@ -140,7 +140,7 @@ async function authenticator(
   return new Authenticator(verifier, new Denylist(config.authDenylistFile || undefined), policy);
 }
 
-async function openStore(config: ServerConfig, logger: Logger): Promise<Store> {
+async function openStore(config: ServerConfig, logger: Logger, metrics: Metrics): Promise<Store> {
   if (config.data === ':memory:') {
     // The log lives in RAM: bounded by default (a long-running :memory: server grew without bound).
     return new MemoryStore({
@@ -157,6 +157,10 @@ async function openStore(config: ServerConfig, logger: Logger): Promise<Store> {
     synchronous: config.sqliteSynchronous as 'full' | 'normal',
     groupCommit: config.groupCommit === 'on',
     retainEvents: config.retainEvents,
+    observer: {
+      walFlushed: (seconds) => metrics.walFlushDuration.observe(seconds),
+      commitsHeld: (seconds) => metrics.commitsHeld.observe(seconds),
+    },
   });
 }
 
@@ -270,7 +274,7 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
       'DEVELOPMENT MODE: no authentication configured; every caller is trusted as the user it claims, with the author role',
     );
   }
-  const store = options.store ?? (await openStore(config, logger));
+  const store = options.store ?? (await openStore(config, logger, metrics));
   const ownBus = !options.bus && config.bus ? await connectBus(config.bus, logger) : undefined;
   const bus = options.bus ?? ownBus;
   const engine = new Engine({

@@ -53,6 +53,17 @@ export interface SqliteStoreOptions {
   /** When the WAL flush runs off the loop, a worker thread checkpoints the log at most this often
    * (default 250 ms; see wal-checkpointer.ts). */
   checkpointIntervalMs?: number;
+  /** Told how long each WAL flush and each checkpoint's hold on commits took (metrics). */
+  observer?: SqliteStoreObserver;
+}
+
+/** What the store's disk costs its appends, for metrics: under load the flush, not the commit,
+ * is most of an append's time (docs/benchmarks.md, "2026-12-03, evening"). */
+export interface SqliteStoreObserver {
+  /** A WAL flush (fdatasync) completed after `seconds`. */
+  walFlushed(seconds: number): void;
+  /** Commits were held for `seconds` while the checkpoint worker finished a checkpoint. */
+  commitsHeld(seconds: number): void;
 }
 
 interface EventRow {
@@ -153,7 +164,10 @@ function lockDirectory(dir: string): string {
 export class SqliteStore implements Store {
   private readonly db: Database.Database;
   private readonly lockPath: string | undefined;
-  private readonly options: Required<Omit<SqliteStoreOptions, 'syncWal' | 'checkpointIntervalMs'>>;
+  private readonly options: Required<
+    Omit<SqliteStoreOptions, 'syncWal' | 'checkpointIntervalMs' | 'observer'>
+  >;
+  private readonly observer: SqliteStoreObserver | undefined;
   /** Checkpoints off the loop, with the WAL flush (undefined: SQLite's automatic checkpoint). */
   private checkpointer: WalCheckpointer | undefined;
   private pending: PendingAppend[] = [];
@@ -189,6 +203,7 @@ export class SqliteStore implements Store {
       keepSnapshots: options.keepSnapshots ?? 3,
     };
     this.syncWal = options.syncWal ?? fdatasyncOnPool;
+    this.observer = options.observer;
     const flushOffLoop =
       dir !== ':memory:' && this.options.synchronous === 'full' && this.options.groupCommit;
     let file = ':memory:';
@@ -222,7 +237,10 @@ export class SqliteStore implements Store {
         this.checkpointer = new WalCheckpointer(
           file,
           options.checkpointIntervalMs ?? DEFAULT_CHECKPOINT_INTERVAL_MS,
-          () => this.scheduleFlush(),
+          (heldMs) => {
+            this.observer?.commitsHeld(heldMs / 1000);
+            this.scheduleFlush();
+          },
           MAX_IDLE_LOG_BYTES,
         );
       }
@@ -396,9 +414,11 @@ export class SqliteStore implements Store {
     if (this.syncing || this.awaitingSync.length === 0 || this.walFd === undefined) return;
     const round = this.awaitingSync;
     this.awaitingSync = [];
+    const startedAt = performance.now();
     this.syncing = this.syncWal(this.walFd).then(
       () => {
         this.syncing = undefined;
+        this.observer?.walFlushed((performance.now() - startedAt) / 1000);
         this.madeDurable(round);
         for (const c of round) c.append.resolve(c.result);
         this.startSync();

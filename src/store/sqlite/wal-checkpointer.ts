@@ -26,16 +26,17 @@ export class WalCheckpointer {
   private busy = false;
   /** The finish step is in flight: the store commits nothing until it completes. */
   holding = false;
+  private holdingSince = 0;
   private lastStartAt = performance.now();
   private closed = false;
   /** The worker failed: the store checkpoints on its own connection from then on. */
   private failure: string | undefined;
 
-  /** `resume`: called when the store may commit again after holding. */
+  /** `resume`: called when the store may commit again after holding, with how long it held. */
   constructor(
     private readonly file: string,
     private readonly intervalMs: number,
-    private readonly resume: () => void,
+    private readonly resume: (heldMs: number) => void,
     /** The store's journal_size_limit (the worker's commit after a restart applies it). */
     private readonly journalSizeLimit: number,
   ) {}
@@ -67,6 +68,7 @@ export class WalCheckpointer {
       // The copy covered only the frames that were there when it started: finish with the rest.
       if (reply.type === 'copied' && reply.frames > 0 && !this.closed) {
         this.holding = true;
+        this.holdingSince = performance.now();
         return this.send('finish');
       }
       this.busy = false;
@@ -86,7 +88,7 @@ export class WalCheckpointer {
   private release(): void {
     if (!this.holding) return;
     this.holding = false;
-    this.resume();
+    this.resume(performance.now() - this.holdingSince);
   }
 
   /** Stops the worker once its step in flight is done, before the store's connection closes (the
