@@ -4,6 +4,7 @@ import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync } from 'node:
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import Database from 'better-sqlite3';
+import { mergeTail, readTail, TAIL_FILE, type TailRow } from '../store/sqlite/log-tail.js';
 import { DATABASE_FILE } from '../store/sqlite/sqlite-store.js';
 
 export function registerBackup(program: Command): void {
@@ -15,11 +16,32 @@ export function registerBackup(program: Command): void {
     .action(async (o: { data: string; to: string }) => {
       const file = join(o.data, DATABASE_FILE);
       if (!existsSync(file)) throw new Error(`no database at ${file}`);
+      // The log's newest events are in the tail's file until the server copies them: read it
+      // first, then add what it held to the copy of the database (see mergeTail).
+      const tailFile = join(o.data, TAIL_FILE);
+      let tail: TailRow[] | undefined;
+      if (existsSync(tailFile)) {
+        const t = new Database(tailFile, { readonly: true, fileMustExist: true });
+        try {
+          const hasTail = t.prepare("SELECT 1 FROM sqlite_schema WHERE name = 'event_tail'").get();
+          tail = hasTail ? readTail(t, 'main') : [];
+        } finally {
+          t.close();
+        }
+      }
       const db = new Database(file, { readonly: true, fileMustExist: true });
       try {
         await db.backup(o.to);
       } finally {
         db.close();
+      }
+      if (tail) {
+        const copy = new Database(o.to);
+        try {
+          mergeTail(copy, tail);
+        } finally {
+          copy.close();
+        }
       }
       process.stderr.write(`backed up ${file} to ${o.to}\n`);
     });
@@ -49,6 +71,8 @@ export function registerBackup(program: Command): void {
       mkdirSync(o.data, { recursive: true });
       const target = join(o.data, DATABASE_FILE);
       for (const suffix of ['-wal', '-shm']) rmSync(target + suffix, { force: true });
+      // The tail belongs to the database replaced: its events must not join the restored one.
+      for (const suffix of ['', '-wal', '-shm']) rmSync(join(o.data, TAIL_FILE) + suffix, { force: true });
       copyFileSync(o.from, target);
       process.stderr.write(`restored ${o.from} into ${target}\n`);
     });

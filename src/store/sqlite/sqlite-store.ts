@@ -16,7 +16,9 @@
 //
 // In that mode the store's connection never checkpoints: a worker thread copies the log into the
 // database file (wal-checkpointer.ts), since SQLite's automatic checkpoint copies ~1,000 pages
-// and syncs twice with the event loop blocked.
+// and syncs twice with the event loop blocked. And in that mode commits append to the log's tail,
+// a small database file of its own, which that worker copies into the session log about once a
+// second (log-tail.ts): a commit writes a page or two to its log instead of two per session.
 //
 // A process lock file in the data directory makes a second server on the same directory fail at
 // start with a clear message.
@@ -35,6 +37,7 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import type { LoggedEvent, Origin } from '../../core/model.js';
 import type { AppendResult, LoadedSession, SessionSnapshot, Store } from '../../core/store.js';
+import { copyTail, createTail, lastTailRow, mergeTail, readTail, TAIL_FILE, TailEvents } from './log-tail.js';
 import { migrate } from './migrations.js';
 import { DEFAULT_CHECKPOINT_INTERVAL_MS, WalCheckpointer } from './wal-checkpointer.js';
 
@@ -53,6 +56,9 @@ export interface SqliteStoreOptions {
   /** When the WAL flush runs off the loop, a worker thread checkpoints the log at most this often
    * (default 250 ms; see wal-checkpointer.ts). */
   checkpointIntervalMs?: number;
+  /** When commits go to the log's tail, the worker copies it into the session log at most this
+   * often (default 1 s; log-tail.ts). */
+  tailCopyIntervalMs?: number;
   /** Told how long each WAL flush and each checkpoint's hold on commits took (metrics). */
   observer?: SqliteStoreObserver;
 }
@@ -105,6 +111,11 @@ export const DATABASE_FILE = 'livereview.db';
 const MAX_IDLE_LOG_BYTES = 64 * 1024 * 1024;
 const PAGE_CACHE_KIB = 64 * 1024;
 const LOCK_FILE = 'livereview.lock';
+/** How often the worker copies the tail into the session log. Longer: fewer pages written per event
+ * copied (each session's leaves once per copy), more events held in memory meanwhile. */
+const TAIL_COPY_INTERVAL_MS = 1000;
+/** Tail events in memory at which a copy starts before the interval is up. */
+const TAIL_COPY_AT_EVENTS = 20_000;
 
 function rowToEvent(r: EventRow): LoggedEvent {
   return Object.freeze({
@@ -165,8 +176,9 @@ export class SqliteStore implements Store {
   private readonly db: Database.Database;
   private readonly lockPath: string | undefined;
   private readonly options: Required<
-    Omit<SqliteStoreOptions, 'syncWal' | 'checkpointIntervalMs' | 'observer'>
+    Omit<SqliteStoreOptions, 'syncWal' | 'checkpointIntervalMs' | 'observer' | 'tailCopyIntervalMs'>
   >;
+  private readonly tailCopyIntervalMs: number;
   private readonly observer: SqliteStoreObserver | undefined;
   /** Checkpoints off the loop, with the WAL flush (undefined: SQLite's automatic checkpoint). */
   private checkpointer: WalCheckpointer | undefined;
@@ -193,6 +205,19 @@ export class SqliteStore implements Store {
   /** A WAL flush failed: nothing written since is known durable, so every append fails from then
    * on (the page cache may have dropped what it could not write; PostgreSQL stops the same way). */
   failed: Error | undefined;
+  /** Commits append to the log's tail (when the WAL flush runs off the loop; log-tail.ts). */
+  private readonly tail: TailEvents | undefined;
+  /** The last row id committed to the tail. */
+  private lastTailRowId = 0;
+  private lastTailCopyAt = performance.now();
+  /** The tail's rows up to this row id are being copied (and then to be deleted from it). */
+  private tailCopyUpTo = 0;
+  /** Copied into the session log: deleted from the tail by the next commit. */
+  private tailDeleteUpTo = 0;
+  /** Sessions pruned (retainEvents) through these sequence numbers since the tail was last copied. */
+  private pruneFloors = new Map<string, number>();
+  /** Waiting for the worker's copy of the tail to end before writing the main database file. */
+  private afterTailCopy: (() => void)[] = [];
 
   /** Opens (creating if needed) the database in `dir`, or an in-memory one for ':memory:'. */
   constructor(dir: string, options: SqliteStoreOptions = {}) {
@@ -204,6 +229,7 @@ export class SqliteStore implements Store {
     };
     this.syncWal = options.syncWal ?? fdatasyncOnPool;
     this.observer = options.observer;
+    this.tailCopyIntervalMs = options.tailCopyIntervalMs ?? TAIL_COPY_INTERVAL_MS;
     const flushOffLoop =
       dir !== ':memory:' && this.options.synchronous === 'full' && this.options.groupCommit;
     let file = ':memory:';
@@ -229,19 +255,33 @@ export class SqliteStore implements Store {
       const check = this.db.pragma('quick_check', { simple: true });
       if (check !== 'ok') throw new Error(`integrity check failed: ${String(check)}`);
       migrate(this.db);
-      if (flushOffLoop) {
+      // A tail left by a process that stopped without closing (or by a server in another mode).
+      const tailFile = dir === ':memory:' ? undefined : join(dir, TAIL_FILE);
+      if (tailFile && (flushOffLoop || existsSync(tailFile))) {
+        this.db.prepare('ATTACH DATABASE ? AS tail').run(tailFile);
+        this.db.pragma('tail.journal_mode = WAL');
+        this.db.pragma('tail.synchronous = NORMAL');
+        createTail(this.db);
+        this.copyTailHere();
+        if (!flushOffLoop) this.db.exec('DETACH DATABASE tail');
+      }
+      if (flushOffLoop && tailFile) {
+        this.tail = new TailEvents();
         this.db.pragma('wal_autocheckpoint = 0');
         // A log grown past this in a burst is cut back to it when it starts over.
-        this.db.pragma(`journal_size_limit = ${MAX_IDLE_LOG_BYTES}`);
-        this.walFd = openWal(file, dir);
+        this.db.pragma(`main.journal_size_limit = ${MAX_IDLE_LOG_BYTES}`);
+        this.db.pragma(`tail.journal_size_limit = ${MAX_IDLE_LOG_BYTES}`);
+        this.walFd = openWal(tailFile, dir);
         this.checkpointer = new WalCheckpointer(
           file,
+          tailFile,
           options.checkpointIntervalMs ?? DEFAULT_CHECKPOINT_INTERVAL_MS,
           (heldMs) => {
             this.observer?.commitsHeld(heldMs / 1000);
             this.scheduleFlush();
           },
           MAX_IDLE_LOG_BYTES,
+          (copied) => this.tailCopied(copied),
         );
       }
     } catch (err) {
@@ -260,9 +300,17 @@ export class SqliteStore implements Store {
          ON CONFLICT (session_id) DO UPDATE SET head = excluded.head, updated_at = excluded.updated_at`,
       ),
       insertEvent: db.prepare(
-        `INSERT INTO events (session_id, seq, at, user_id, client_id, client_message_id, kind, change)
+        `INSERT INTO ${this.tail ? 'tail.event_tail' : 'main.events'}
+           (session_id, seq, at, user_id, client_id, client_message_id, kind, change)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
       ),
+      deleteTail: this.tail && db.prepare('DELETE FROM tail.event_tail WHERE rowid <= ?'),
+      originTaken: db
+        .prepare<[string, string, string, string], number>(
+          `SELECT 1 FROM main.events WHERE session_id = ? AND client_id = ? AND client_message_id = ?
+             AND user_id = ? AND client_message_id <> ''`,
+        )
+        .pluck(),
       eventsAfter: db.prepare<[string, number, number], EventRow>(
         'SELECT * FROM events WHERE session_id = ? AND seq > ? ORDER BY seq LIMIT ?',
       ),
@@ -297,14 +345,14 @@ export class SqliteStore implements Store {
   async load(sessionId: string, keepTail: number): Promise<LoadedSession | undefined> {
     this.checkOpen();
     const limitSeq = this.durableLimit(sessionId);
-    const head = limitSeq ?? this.stmt.head.get(sessionId)?.head;
+    const head = limitSeq ?? this.committedHead(sessionId);
     const snapshots = this.stmt.snapshots.all(sessionId);
     // No durable event (no row, or only events still waiting for their flush) and no snapshot.
     if (!head && snapshots.length === 0) return undefined;
     let chosen: { seq: number; state: string } | undefined;
     for (const s of snapshots) if (s.seq <= (head ?? 0) - keepTail || !chosen) chosen = s;
     // Never pick a snapshot whose tail was pruned: the newest one always has its tail.
-    const first = this.stmt.firstSeq.get(sessionId)?.first;
+    const first = this.firstSeq(sessionId);
     if (chosen && first != null && chosen.seq + 1 < first) chosen = snapshots.at(-1);
     if (!chosen && first != null && first > 1) {
       throw new Error(`session ${sessionId}: log starts at ${first} and no snapshot covers what was pruned`);
@@ -313,8 +361,8 @@ export class SqliteStore implements Store {
       seq: chosen.seq,
       ...(JSON.parse(chosen.state) as Omit<SessionSnapshot, 'seq'>),
     };
-    const rows = this.stmt.allEventsAfter.all(sessionId, snapshot?.seq ?? 0);
-    const events = (limitSeq === undefined ? rows : rows.filter((r) => r.seq <= limitSeq)).map(rowToEvent);
+    const afterSeq = snapshot?.seq ?? 0;
+    const events = this.durableEvents(sessionId, this.stmt.allEventsAfter.all(sessionId, afterSeq), afterSeq);
     return { snapshot, events };
   }
 
@@ -345,13 +393,19 @@ export class SqliteStore implements Store {
     if (this.checkpointer?.holding && !this.closed) return;
     const batch = this.pending;
     this.pending = [];
-    if (batch.length === 0) return;
+    if (batch.length === 0 && this.tailDeleteUpTo === 0) return;
     const results: AppendResult[] = [];
+    /** Appends added to the tail in this transaction (forgotten again should it roll back). */
+    const tailed: PendingAppend[] = [];
+    const tailDeleteUpTo = this.tailDeleteUpTo;
+    const lastTailRowId = this.lastTailRowId;
     try {
       this.db.transaction(() => {
+        // Rows the worker has copied into the session log (see tailCopied).
+        if (tailDeleteUpTo > 0) this.stmt.deleteTail!.run(tailDeleteUpTo);
         const heads = new Map<string, number>();
         for (const a of batch) {
-          const head = heads.get(a.sessionId) ?? this.stmt.head.get(a.sessionId)?.head ?? 0;
+          const head = heads.get(a.sessionId) ?? this.committedHead(a.sessionId);
           if (head !== a.expectedHead) {
             results.push({ ok: false, head });
             continue;
@@ -360,7 +414,14 @@ export class SqliteStore implements Store {
           a.events.forEach((e, i) => {
             if (e.seq !== a.expectedHead + i + 1)
               throw new Error(`append: seq ${e.seq} is not ${a.expectedHead + i + 1}`);
-            this.stmt.insertEvent.run(
+            if (this.tail && e.origin.clientMessageId && this.originTaken(a.sessionId, e.origin)) {
+              // What events_by_origin says of a resend appended to `events` (the tail has no index).
+              throw new Error(
+                `UNIQUE constraint failed: client message ${JSON.stringify(e.origin.clientMessageId)} ` +
+                  `of client ${JSON.stringify(e.origin.clientId)} is already in session ${a.sessionId}`,
+              );
+            }
+            const { lastInsertRowid } = this.stmt.insertEvent.run(
               a.sessionId,
               e.seq,
               e.at,
@@ -370,9 +431,14 @@ export class SqliteStore implements Store {
               e.change.kind,
               JSON.stringify(e.change),
             );
+            this.lastTailRowId = Number(lastInsertRowid);
           });
           const newHead = a.expectedHead + a.events.length;
-          this.stmt.upsertSession.run(a.sessionId, newHead, now, now);
+          // The tail's heads are in memory until the worker copies it (and raises `sessions`).
+          if (this.tail) {
+            this.tail.add(a.sessionId, a.events);
+            tailed.push(a);
+          } else this.stmt.upsertSession.run(a.sessionId, newHead, now, now);
           heads.set(a.sessionId, newHead);
           results.push({ ok: true });
         }
@@ -380,14 +446,23 @@ export class SqliteStore implements Store {
     } catch (err) {
       // Nothing of this transaction was written: every append in it fails (and is retried by its
       // client under the same message id).
+      for (const a of tailed.reverse()) this.tail!.remove(a.sessionId, a.events);
+      // Row ids of rows rolled back are given again: never copy or delete by them.
+      this.lastTailRowId = lastTailRowId;
       for (const a of batch) a.reject(err);
       return;
     }
+    this.tailDeleteUpTo = 0;
     if (this.walFd === undefined) {
       batch.forEach((a, i) => a.resolve(results[i]!));
       return;
     }
-    if (this.checkpointer?.committed()) this.db.pragma('wal_checkpoint(PASSIVE)');
+    if (this.checkpointer?.committed()) {
+      // The worker failed: the store checkpoints and copies the tail itself, as it would have.
+      this.db.pragma('tail.wal_checkpoint(PASSIVE)');
+      this.copyTailHere();
+      this.db.pragma('main.wal_checkpoint(PASSIVE)');
+    } else this.maybeCopyTail();
     batch.forEach((append, i) => {
       const result = results[i]!;
       if (result.ok) {
@@ -403,6 +478,57 @@ export class SqliteStore implements Store {
       this.awaitingSync.push({ append, result });
     });
     this.startSync();
+  }
+
+  /** Asks the worker to copy the tail into the session log, once a second (or sooner when the tail
+   * holds many events), one copy at a time. */
+  private maybeCopyTail(): void {
+    const worker = this.checkpointer;
+    if (!this.tail || !worker || this.tail.size === 0 || !worker.canCopyTail) return;
+    const now = performance.now();
+    if (now - this.lastTailCopyAt < this.tailCopyIntervalMs && this.tail.size < TAIL_COPY_AT_EVENTS) return;
+    this.lastTailCopyAt = now;
+    this.tailCopyUpTo = this.lastTailRowId;
+    this.tail.seal();
+    worker.copyTail(this.tailCopyUpTo);
+  }
+
+  /** The worker's copy of the tail is done: the copied rows leave the tail with the next commit
+   * (when it failed, they stay and the next copy takes them). */
+  private tailCopied(copied: boolean): void {
+    this.tail?.unseal(copied);
+    const waiting = this.afterTailCopy;
+    this.afterTailCopy = [];
+    for (const go of waiting) go();
+    if (!copied || this.closed) return;
+    if (this.pruneFloors.size > 0) {
+      for (const [sessionId, through] of this.pruneFloors) this.stmt.pruneEvents.run(sessionId, through);
+      this.pruneFloors = new Map();
+    }
+    this.tailDeleteUpTo = Math.max(this.tailDeleteUpTo, this.tailCopyUpTo);
+    this.scheduleFlush();
+  }
+
+  /** Copies the whole tail into the session log on the store's own connection: at start, at close,
+   * and when the worker has failed. */
+  private copyTailHere(): void {
+    if (this.checkpointer?.isCopyingTail) return;
+    const upTo = lastTailRow(this.db);
+    if (upTo === 0) return;
+    // Durable in the session log before the rows leave the tail.
+    const synchronous = this.db.pragma('main.synchronous', { simple: true }) as number;
+    this.db.pragma('main.synchronous = FULL');
+    try {
+      copyTail(this.db, upTo);
+    } finally {
+      this.db.pragma(`main.synchronous = ${synchronous}`);
+    }
+    this.db.prepare('DELETE FROM tail.event_tail WHERE rowid <= ?').run(upTo);
+    this.tailDeleteUpTo = 0;
+    if (this.tail) {
+      this.tail.seal();
+      this.tail.unseal(true);
+    }
   }
 
   /** Flushes the WAL for everything committed and not yet durable, unless a flush is in flight.
@@ -459,17 +585,66 @@ export class SqliteStore implements Store {
 
   async readEvents(sessionId: string, afterSeq: number, limit: number): Promise<LoggedEvent[]> {
     this.checkOpen();
-    const limitSeq = this.durableLimit(sessionId);
-    const rows = this.stmt.eventsAfter.all(sessionId, afterSeq, limit);
-    return (limitSeq === undefined ? rows : rows.filter((r) => r.seq <= limitSeq)).map(rowToEvent);
+    return this.durableEvents(
+      sessionId,
+      this.stmt.eventsAfter.all(sessionId, afterSeq, limit),
+      afterSeq,
+      limit,
+    );
+  }
+
+  /** The session's durable events after `afterSeq`, at most `limit`: `rows` read from the session
+   * log, then what follows them in the tail. */
+  private durableEvents(
+    sessionId: string,
+    rows: EventRow[],
+    afterSeq: number,
+    limit = Infinity,
+  ): LoggedEvent[] {
+    const events = rows.map(rowToEvent);
+    if (this.tail && events.length < limit) {
+      // The tail's events are newer than the log's, except those being copied (in both then).
+      const more = this.tail.after(sessionId, events.at(-1)?.seq ?? afterSeq);
+      for (let i = 0; i < more.length && events.length < limit; i++) events.push(more[i]!);
+    }
+    const limitSeq = this.durableLimit(sessionId) ?? Infinity;
+    const floor = this.pruneFloors.get(sessionId) ?? 0;
+    return limitSeq === Infinity && floor === 0
+      ? events
+      : events.filter((e) => e.seq <= limitSeq && e.seq > floor);
   }
 
   async findByOrigin(sessionId: string, origin: Origin) {
     this.checkOpen();
-    const row = this.stmt.byOrigin.get(sessionId, origin.clientId, origin.clientMessageId, origin.userId);
+    const inTail = this.tail?.findByOrigin(sessionId, origin);
+    const row = inTail
+      ? undefined
+      : this.stmt.byOrigin.get(sessionId, origin.clientId, origin.clientMessageId, origin.userId);
+    const event = inTail ?? (row && rowToEvent(row));
     const limitSeq = this.durableLimit(sessionId);
-    if (!row || (limitSeq !== undefined && row.seq > limitSeq)) return undefined;
-    return rowToEvent(row);
+    if (!event || (limitSeq !== undefined && event.seq > limitSeq)) return undefined;
+    return event;
+  }
+
+  /** Whether a client message is already committed (the tail's part of events_by_origin). */
+  private originTaken(sessionId: string, origin: Origin): boolean {
+    return (
+      this.tail?.findByOrigin(sessionId, origin) !== undefined ||
+      this.stmt.originTaken.get(sessionId, origin.clientId, origin.clientMessageId, origin.userId) !==
+        undefined
+    );
+  }
+
+  /** The last committed sequence number of a session, durable or not (0: none). */
+  private committedHead(sessionId: string): number {
+    return this.tail?.head(sessionId) ?? this.stmt.head.get(sessionId)?.head ?? 0;
+  }
+
+  /** The lowest sequence number kept of a session, committed or not. */
+  private firstSeq(sessionId: string): number | undefined {
+    const first = this.stmt.firstSeq.get(sessionId)?.first ?? this.tail?.first(sessionId);
+    const floor = this.pruneFloors.get(sessionId);
+    return floor !== undefined && first != null && first <= floor ? floor + 1 : first;
   }
 
   async heads(sessionIds: readonly string[]): Promise<Map<string, number>> {
@@ -479,10 +654,14 @@ export class SqliteStore implements Store {
 
   /** The last durable sequence number of a session (0: none). */
   private headOf(sessionId: string): number {
-    return this.durableLimit(sessionId) ?? this.stmt.head.get(sessionId)?.head ?? 0;
+    return this.durableLimit(sessionId) ?? this.committedHead(sessionId);
   }
 
   async saveSnapshot(sessionId: string, snapshot: SessionSnapshot): Promise<void> {
+    this.checkOpen();
+    // The worker is writing the main file: this transaction would wait for it with the event loop
+    // blocked.
+    while (this.checkpointer?.isCopyingTail) await new Promise<void>((go) => this.afterTailCopy.push(go));
     this.checkOpen();
     const { seq, ...state } = snapshot;
     this.db.transaction(() => {
@@ -490,7 +669,12 @@ export class SqliteStore implements Store {
       this.stmt.pruneSnapshots.run(sessionId, sessionId, this.options.keepSnapshots);
       if (this.options.retainEvents > 0) {
         const oldest = this.stmt.snapshots.get(sessionId)?.seq ?? 0;
-        this.stmt.pruneEvents.run(sessionId, Math.min(oldest, seq - this.options.retainEvents));
+        const through = Math.min(oldest, seq - this.options.retainEvents);
+        this.stmt.pruneEvents.run(sessionId, through);
+        // The tail is not pruned: its events that old are left out of reads, and pruned from the
+        // session log again once copied there.
+        if (this.tail)
+          this.pruneFloors.set(sessionId, Math.max(through, this.pruneFloors.get(sessionId) ?? 0));
       }
     })();
   }
@@ -498,14 +682,23 @@ export class SqliteStore implements Store {
   async firstRetainedSeq(sessionId: string): Promise<number> {
     this.checkOpen();
     const head = this.headOf(sessionId);
-    const first = this.stmt.firstSeq.get(sessionId)?.first;
+    const first = this.firstSeq(sessionId);
     return first == null || first > head ? head + 1 : first;
   }
 
   /** An online, consistent copy of the database (SQLite backup API) while the server runs. */
   async backup(destination: string): Promise<void> {
     this.checkOpen();
+    // The tail first: see mergeTail.
+    const tail = this.tail && readTail(this.db);
     await this.db.backup(destination);
+    if (!tail) return;
+    const copy = new Database(destination);
+    try {
+      mergeTail(copy, tail);
+    } finally {
+      copy.close();
+    }
   }
 
   async close(): Promise<void> {
@@ -516,6 +709,13 @@ export class SqliteStore implements Store {
     this.closed = true;
     this.flush();
     await this.flushesDone();
+    if (this.tail) {
+      try {
+        this.copyTailHere();
+      } catch {
+        // Left in the tail, which the next start copies.
+      }
+    }
     if (this.walFd !== undefined) closeSync(this.walFd);
     this.db.close();
     this.releaseLock();

@@ -11,23 +11,39 @@
 // writes one row (log_restarts) itself. Not after a copy step: the store commits meanwhile, and a
 // commit of the store's that had read before this row was written would fail (SQLITE_BUSY_SNAPSHOT).
 // A copy step that happens to copy everything leaves the restart to the store, as before.
+//
+// The log it checkpoints is the tail's (log-tail.ts), which the store commits to. It also copies
+// the tail into the session log when asked: a transaction on the main database file, which the
+// store does not write meanwhile, synced before the reply (synchronous=FULL on `main`).
 import { parentPort, workerData } from 'node:worker_threads';
 import Database from 'better-sqlite3';
+import { copyTail } from './log-tail.js';
 
-export interface CheckpointRequest {
+export type CheckpointRequest =
   /** 'copy': while the writer goes on; 'finish': the writer waits, so the log is copied whole. */
-  type: 'copy' | 'finish' | 'close';
-}
+  | { type: 'copy' | 'finish' | 'close' }
+  /** Copy the tail's rows up to this row id into the session log. */
+  | { type: 'copy-tail'; upTo: number };
 /** `frames`: the frames in the log when the checkpoint started (all of them copied). */
 export type CheckpointReply =
-  { type: 'copied' | 'finished'; frames: number } | { type: 'failed'; message: string };
+  | { type: 'copied' | 'finished'; frames: number }
+  | { type: 'tail-copied'; upTo: number }
+  | { type: 'failed'; message: string; step: 'checkpoint' | 'copy-tail' };
 
-const { file, journalSizeLimit } = workerData as { file: string; journalSizeLimit: number };
-const db = new Database(file, { timeout: 0 });
-db.pragma('synchronous = NORMAL');
+const { file, tailFile, journalSizeLimit } = workerData as {
+  file: string;
+  tailFile: string;
+  journalSizeLimit: number;
+};
+// Waiting for the store's rare writes to the main file (snapshots) costs no one here.
+const db = new Database(file, { timeout: 5000 });
+db.prepare('ATTACH DATABASE ? AS tail').run(tailFile);
+db.pragma('tail.synchronous = NORMAL');
+db.pragma('main.synchronous = FULL');
 // The first commit after a restart cuts a log grown past this back to it: that commit is ours.
-db.pragma(`journal_size_limit = ${journalSizeLimit}`);
-const startOver = db.prepare('INSERT OR REPLACE INTO log_restarts (id, at) VALUES (1, ?)');
+db.pragma(`tail.journal_size_limit = ${journalSizeLimit}`);
+db.pragma(`main.journal_size_limit = ${journalSizeLimit}`);
+const startOver = db.prepare('INSERT OR REPLACE INTO tail.log_restarts (id, at) VALUES (1, ?)');
 
 parentPort!.on('message', (request: CheckpointRequest) => {
   if (request.type === 'close') {
@@ -35,8 +51,21 @@ parentPort!.on('message', (request: CheckpointRequest) => {
     parentPort!.close();
     return;
   }
+  if (request.type === 'copy-tail') {
+    try {
+      copyTail(db, request.upTo);
+      parentPort!.postMessage({ type: 'tail-copied', upTo: request.upTo } satisfies CheckpointReply);
+    } catch (err) {
+      parentPort!.postMessage({
+        type: 'failed',
+        message: (err as Error).message,
+        step: 'copy-tail',
+      } satisfies CheckpointReply);
+    }
+    return;
+  }
   try {
-    const [{ log, checkpointed }] = db.pragma('wal_checkpoint(PASSIVE)') as [
+    const [{ log, checkpointed }] = db.pragma('tail.wal_checkpoint(PASSIVE)') as [
       { log: number; checkpointed: number },
     ];
     if (request.type === 'finish' && log > 0 && checkpointed === log) startOver.run(Date.now());
@@ -45,6 +74,10 @@ parentPort!.on('message', (request: CheckpointRequest) => {
       frames: log,
     } satisfies CheckpointReply);
   } catch (err) {
-    parentPort!.postMessage({ type: 'failed', message: (err as Error).message } satisfies CheckpointReply);
+    parentPort!.postMessage({
+      type: 'failed',
+      message: (err as Error).message,
+      step: 'checkpoint',
+    } satisfies CheckpointReply);
   }
 });

@@ -15,6 +15,9 @@
 //   would never start over.
 // Should the worker fail, the store checkpoints on its own connection every `intervalMs`, as SQLite
 // would have. The worker starts with the first checkpoint.
+//
+// The log is the tail's (log-tail.ts). The same worker copies the tail into the session log when
+// the store asks (`copyTail`), between checkpoint steps.
 import { Worker } from 'node:worker_threads';
 import type { CheckpointReply, CheckpointRequest } from './wal-checkpoint-worker.js';
 
@@ -31,15 +34,46 @@ export class WalCheckpointer {
   private closed = false;
   /** The worker failed: the store checkpoints on its own connection from then on. */
   private failure: string | undefined;
+  /** A copy of the tail is in flight in the worker. */
+  private copyingTail = false;
 
   /** `resume`: called when the store may commit again after holding, with how long it held. */
   constructor(
     private readonly file: string,
+    private readonly tailFile: string,
     private readonly intervalMs: number,
     private readonly resume: (heldMs: number) => void,
     /** The store's journal_size_limit (the worker's commit after a restart applies it). */
     private readonly journalSizeLimit: number,
+    /** A copy of the tail asked for with copyTail is done (`copied`: false when it failed). */
+    private readonly tailCopied: (copied: boolean) => void,
   ) {}
+
+  /** A copy of the tail is in flight: the store leaves the main database file alone meanwhile. */
+  get isCopyingTail(): boolean {
+    return this.copyingTail;
+  }
+
+  /** Whether the worker can copy the tail now (false: a copy is in flight, or the worker failed or
+   * is closing; the store copies it itself when the worker has failed). */
+  get canCopyTail(): boolean {
+    return !this.copyingTail && !this.closed && this.failure === undefined;
+  }
+
+  /** Asks the worker to copy the tail's rows up to `upTo` into the session log. */
+  copyTail(upTo: number): void {
+    if (!this.canCopyTail) throw new Error('the worker cannot copy the tail now');
+    this.copyingTail = true;
+    this.worker ??= this.startWorker();
+    this.worker.ref();
+    this.worker.postMessage({ type: 'copy-tail', upTo } satisfies CheckpointRequest);
+  }
+
+  private tailCopyDone(copied: boolean): void {
+    if (!this.copyingTail) return;
+    this.copyingTail = false;
+    this.tailCopied(copied);
+  }
 
   /** Called after each commit; true when the store should checkpoint on its own connection now. */
   committed(now = performance.now()): boolean {
@@ -60,10 +94,16 @@ export class WalCheckpointer {
 
   private startWorker(): Worker {
     const worker = new Worker(new URL('./wal-checkpoint-worker.js', import.meta.url), {
-      workerData: { file: this.file, journalSizeLimit: this.journalSizeLimit },
+      workerData: { file: this.file, tailFile: this.tailFile, journalSizeLimit: this.journalSizeLimit },
     });
     worker.on('message', (reply: CheckpointReply) => {
-      if (!this.closed) worker.unref(); // idle, it does not (closing, it does until it exits)
+      if (reply.type === 'tail-copied' || (reply.type === 'failed' && reply.step === 'copy-tail')) {
+        this.tailCopyDone(reply.type === 'tail-copied');
+        if (!this.closed && !this.busy) worker.unref();
+        return;
+      }
+      // Idle, it does not keep the process alive (closing, it does until it exits).
+      if (!this.closed && !this.copyingTail) worker.unref();
       if (reply.type === 'failed') return this.failed(reply.message);
       // The copy covered only the frames that were there when it started: finish with the rest.
       if (reply.type === 'copied' && reply.frames > 0 && !this.closed) {
@@ -74,7 +114,10 @@ export class WalCheckpointer {
       this.busy = false;
       this.release();
     });
-    worker.on('error', (err) => this.failed(err.message));
+    worker.on('error', (err) => {
+      this.failed(err.message);
+      this.tailCopyDone(false);
+    });
     return worker;
   }
 
@@ -104,5 +147,6 @@ export class WalCheckpointer {
     await exited;
     this.busy = false;
     this.release();
+    this.tailCopyDone(false);
   }
 }
