@@ -4,7 +4,8 @@
 // sessions (the typing load) dirtied two leaf pages per session, each written whole to the
 // write-ahead log and flushed: ~36 pages (147 KB) per commit, 46 MB/s for 2,400 events/s of ~300
 // bytes. Under that load the flush (fdatasync) took 1.7-2.2 ms at the median instead of 0.25 ms,
-// and every append waits for one (docs/benchmarks.md, "2026-12-03, evening").
+// and every append waits for one (docs/benchmarks.md, "2026-12-03, evening: the durable store
+// wrote 36 pages per commit; now a page or two").
 //
 // So a commit appends to `event_tail`, a table in insertion order without an index, in a database
 // file of its own (TAIL_FILE): a commit dirties its last page or two. About once a second the

@@ -64,7 +64,8 @@ export interface SqliteStoreOptions {
 }
 
 /** What the store's disk costs its appends, for metrics: under load the flush, not the commit,
- * is most of an append's time (docs/benchmarks.md, "2026-12-03, evening"). */
+ * is most of an append's time (docs/benchmarks.md, "2026-12-03, evening: the durable store
+ * wrote 36 pages per commit; now a page or two"). */
 export interface SqliteStoreObserver {
   /** A WAL flush (fdatasync) completed after `seconds`. */
   walFlushed(seconds: number): void;
@@ -115,7 +116,7 @@ const LOCK_FILE = 'livereview.lock';
  * copied (each session's leaves once per copy), more events held in memory meanwhile. */
 const TAIL_COPY_INTERVAL_MS = 1000;
 /** Tail events in memory at which a copy starts before the interval is up. */
-const TAIL_COPY_AT_EVENTS = 20_000;
+const TAIL_COPY_AT_EVENTS = 5_000;
 
 function rowToEvent(r: EventRow): LoggedEvent {
   return Object.freeze({
