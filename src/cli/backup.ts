@@ -4,7 +4,7 @@ import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync } from 'node:
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import Database from 'better-sqlite3';
-import { mergeTail, readTail, TAIL_FILE, type TailRow } from '../store/sqlite/log-tail.js';
+import { mergeTail, readTail, TAIL_FILE, type LogRow } from '../store/sqlite/log-tail.js';
 import { DATABASE_FILE } from '../store/sqlite/sqlite-store.js';
 
 export function registerBackup(program: Command): void {
@@ -19,7 +19,7 @@ export function registerBackup(program: Command): void {
       // The log's newest events are in the tail's file until the server copies them: read it
       // first, then add what it held to the copy of the database (see mergeTail).
       const tailFile = join(o.data, TAIL_FILE);
-      let tail: TailRow[] | undefined;
+      let tail: LogRow[] | undefined;
       if (existsSync(tailFile)) {
         const t = new Database(tailFile, { readonly: true, fileMustExist: true });
         try {

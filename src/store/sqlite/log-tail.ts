@@ -198,8 +198,8 @@ export class TailEvents {
   }
 }
 
-/** A row of the tail as read for a backup. */
-export interface TailRow {
+/** A row of the session log or of its tail (the same columns). */
+export interface LogRow {
   session_id: string;
   seq: number;
   at: number;
@@ -211,13 +211,13 @@ export interface TailRow {
 }
 
 /** Every row of the tail, in commit order (`schema`: where the tail database is attached). */
-export function readTail(db: Database, schema: 'main' | 'tail' = 'tail'): TailRow[] {
+export function readTail(db: Database, schema: 'main' | 'tail' = 'tail'): LogRow[] {
   return db
     .prepare(
       `SELECT session_id, seq, at, user_id, client_id, client_message_id, kind, change
          FROM ${schema}.event_tail ORDER BY rowid`,
     )
-    .all() as TailRow[];
+    .all() as LogRow[];
 }
 
 /**
@@ -227,7 +227,7 @@ export function readTail(db: Database, schema: 'main' | 'tail' = 'tail'): TailRo
  * session's log stays gap-free. A snapshot of events the backup does not hold (committed after the
  * tail was read and not copied in time) is dropped: loading replays from an older one.
  */
-export function mergeTail(backup: Database, rows: readonly TailRow[]): void {
+export function mergeTail(backup: Database, rows: readonly LogRow[]): void {
   backup.transaction(() => {
     const insert = backup.prepare(
       `INSERT OR IGNORE INTO events (session_id, seq, at, user_id, client_id, client_message_id, kind, change)

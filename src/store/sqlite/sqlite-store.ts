@@ -37,7 +37,16 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import type { LoggedEvent, Origin } from '../../core/model.js';
 import type { AppendResult, LoadedSession, SessionSnapshot, Store } from '../../core/store.js';
-import { copyTail, createTail, lastTailRow, mergeTail, readTail, TAIL_FILE, TailEvents } from './log-tail.js';
+import {
+  copyTail,
+  createTail,
+  lastTailRow,
+  mergeTail,
+  readTail,
+  TAIL_FILE,
+  TailEvents,
+  type LogRow,
+} from './log-tail.js';
 import { migrate } from './migrations.js';
 import { DEFAULT_CHECKPOINT_INTERVAL_MS, WalCheckpointer } from './wal-checkpointer.js';
 
@@ -71,16 +80,6 @@ export interface SqliteStoreObserver {
   walFlushed(seconds: number): void;
   /** Commits were held for `seconds` while the checkpoint worker finished a checkpoint. */
   commitsHeld(seconds: number): void;
-}
-
-interface EventRow {
-  session_id: string;
-  seq: number;
-  at: number;
-  user_id: string;
-  client_id: string;
-  client_message_id: string;
-  change: string;
 }
 
 interface PendingAppend {
@@ -118,7 +117,7 @@ const TAIL_COPY_INTERVAL_MS = 1000;
 /** Tail events in memory at which a copy starts before the interval is up. */
 const TAIL_COPY_AT_EVENTS = 5_000;
 
-function rowToEvent(r: EventRow): LoggedEvent {
+function rowToEvent(r: LogRow): LoggedEvent {
   return Object.freeze({
     sessionId: r.session_id,
     seq: r.seq,
@@ -312,13 +311,13 @@ export class SqliteStore implements Store {
              AND user_id = ? AND client_message_id <> ''`,
         )
         .pluck(),
-      eventsAfter: db.prepare<[string, number, number], EventRow>(
+      eventsAfter: db.prepare<[string, number, number], LogRow>(
         'SELECT * FROM events WHERE session_id = ? AND seq > ? ORDER BY seq LIMIT ?',
       ),
-      allEventsAfter: db.prepare<[string, number], EventRow>(
+      allEventsAfter: db.prepare<[string, number], LogRow>(
         'SELECT * FROM events WHERE session_id = ? AND seq > ? ORDER BY seq',
       ),
-      byOrigin: db.prepare<[string, string, string, string], EventRow>(
+      byOrigin: db.prepare<[string, string, string, string], LogRow>(
         // Repeats the partial index's condition: without it SQLite cannot prove a bound parameter
         // is non-empty, ignores events_by_origin and scans the session's log.
         `SELECT * FROM events WHERE session_id = ? AND client_id = ? AND client_message_id = ?
@@ -598,7 +597,7 @@ export class SqliteStore implements Store {
    * log, then what follows them in the tail. */
   private durableEvents(
     sessionId: string,
-    rows: EventRow[],
+    rows: LogRow[],
     afterSeq: number,
     limit = Infinity,
   ): LoggedEvent[] {
