@@ -112,6 +112,21 @@ const METRICS: Metric[] = [
   // Warm-up included: the collections that make a p99 (docs/benchmarks.md, "2026-12-03, afternoon").
   { name: 'server major GCs in the run', of: (r) => r.serverGc?.major, digits: 0, spread: true },
   { name: 'server major GC pauses ms', of: (r) => r.serverGc?.majorMs, digits: 1, spread: true },
+  // The disk under the durable store: every append waits for a flush (docs/benchmarks.md,
+  // "2026-12-03, evening: the durable store wrote 36 pages per commit; now a page or two").
+  {
+    name: 'server WAL flushes per second',
+    of: (r) => r.serverStore?.flushesPerSecond,
+    digits: 0,
+    spread: true,
+  },
+  { name: 'server WAL flush mean ms', of: (r) => r.serverStore?.flushMeanMs, digits: 2, spread: true },
+  {
+    name: 'server commits held by checkpoints, ms per second',
+    of: (r) => r.serverStore?.heldMsPerSecond,
+    digits: 1,
+    spread: true,
+  },
   { name: 'generator CPU % of its core', of: (r) => r.generator.cpuPercentOfCore, digits: 1 },
   {
     name: "server's core taken by other processes %",

@@ -74,6 +74,9 @@ export interface Server {
   data: string;
   /** Its garbage collections so far (undefined: not known yet). */
   gc(): GcTotals | undefined;
+  /** LiveReview's embedded store on disk: its WAL flushes and checkpoint holds so far, from its
+   * /metrics (undefined for other systems and `:memory:`). */
+  store(): Promise<StoreTotals | undefined>;
   kill(): Promise<void>;
   stop(): Promise<void>;
 }
@@ -82,6 +85,31 @@ export interface Server {
 let serverNodeFlags: string[] = [];
 export function setServerNodeFlags(flags: string[]): void {
   serverNodeFlags = flags;
+}
+
+/** Totals of the store's histograms in LiveReview's /metrics (see SqliteStoreObserver). */
+export interface StoreTotals {
+  flushes: number;
+  flushSeconds: number;
+  holds: number;
+  heldSeconds: number;
+  /** performance.now() of the harness when read. */
+  at: number;
+}
+
+async function readStoreTotals(metricsPort: number): Promise<StoreTotals | undefined> {
+  const text = await fetch(`http://127.0.0.1:${metricsPort}/metrics`)
+    .then((r) => r.text())
+    .catch(() => '');
+  const value = (name: string) => Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(text)?.[1] ?? NaN);
+  const totals = {
+    flushes: value('livereview_store_wal_flush_seconds_count'),
+    flushSeconds: value('livereview_store_wal_flush_seconds_sum'),
+    holds: value('livereview_store_commits_held_seconds_count'),
+    heldSeconds: value('livereview_store_commits_held_seconds_sum'),
+    at: performance.now(),
+  };
+  return Number.isNaN(totals.flushes) ? undefined : totals;
 }
 
 /** Counts each server's garbage collections (see gc-meter.ts). */
@@ -142,12 +170,15 @@ export async function startServer(system: System, reuse?: { port: number; data: 
     stdio: ['ignore', 'ignore', 'pipe'],
     env: { ...process.env, LIVEREVIEW_BENCH_GC_FILE: gcFile },
   });
+  let metricsPort: number | undefined;
   const port = await new Promise<number>((resolve, reject) => {
     let err = '';
     child.stderr!.on('data', (b: Buffer) => {
       err += b.toString();
+      metricsPort ??= Number(/metrics: http:\/\/\S+:(\d+)\/metrics/.exec(err)?.[1]) || undefined;
       const listening = /listening on \S*:(\d+)/.exec(err);
-      if (listening) resolve(Number(listening[1]));
+      if (listening && (metricsPort !== undefined || !system.startsWith('livereview')))
+        resolve(Number(listening[1]));
     });
     child.once('exit', (code) => reject(new Error(`${system} exited ${code}: ${err}`)));
   });
@@ -156,6 +187,7 @@ export async function startServer(system: System, reuse?: { port: number; data: 
     port,
     data,
     gc: () => readGcTotals(gcFile),
+    store: async () => (system === 'livereview' && metricsPort ? readStoreTotals(metricsPort) : undefined),
     kill: async () => {
       child.kill('SIGKILL');
       await exited(child);
@@ -203,6 +235,9 @@ export type GeneratedReport = LoadReport & {
   /** The server's garbage collections while the generator ran (warm-up included), as counted to
    * within 200 ms by gc-meter.ts. */
   serverGc?: GcTotals;
+  /** LiveReview's embedded store while the generator ran (warm-up included): its WAL flushes (each
+   * append waits for one) and the time its checkpoints held commits. */
+  serverStore?: { flushesPerSecond: number; flushMeanMs: number; heldMsPerSecond: number };
 };
 
 /** Runs the load generator for `system` against `server` on core 1 and returns its report. */
@@ -210,6 +245,7 @@ export async function generate(system: System, server: Server, load: string[]): 
   const core0 = coreTicks(0);
   const server0 = procStat(server.pid);
   const gc0 = server.gc();
+  const store0 = await server.store();
   const generator = GRPC.includes(system)
     ? [bin, 'bench']
     : [join(root, 'dist/bench/peers/generator.js'), '--system', system];
@@ -234,6 +270,7 @@ export async function generate(system: System, server: Server, load: string[]): 
   const core1 = coreTicks(0);
   const server1 = procStat(server.pid);
   const gc1 = server.gc();
+  const store1 = await server.store();
   let report: GeneratedReport;
   try {
     report = JSON.parse(out) as GeneratedReport;
@@ -246,6 +283,14 @@ export async function generate(system: System, server: Server, load: string[]): 
       0,
       ((core1.busy - core0.busy - serverTicks) / (core1.total - core0.total)) * 100,
     );
+  }
+  if (store0 && store1 && store1.flushes > store0.flushes) {
+    const seconds = (store1.at - store0.at) / 1000;
+    report.serverStore = {
+      flushesPerSecond: (store1.flushes - store0.flushes) / seconds,
+      flushMeanMs: ((store1.flushSeconds - store0.flushSeconds) / (store1.flushes - store0.flushes)) * 1000,
+      heldMsPerSecond: ((store1.heldSeconds - store0.heldSeconds) * 1000) / seconds,
+    };
   }
   if (gc0 && gc1) {
     report.serverGc = {
