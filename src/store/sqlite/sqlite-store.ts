@@ -68,6 +68,9 @@ export interface SqliteStoreOptions {
   /** When commits go to the log's tail, the worker copies it into the session log at most this
    * often (default 1 s; log-tail.ts). */
   tailCopyIntervalMs?: number;
+  /** Frames in the tail's log at which a checkpoint holds commits to start it over (default
+   * RESTART_AT_FRAMES; wal-checkpointer.ts). */
+  restartAtFrames?: number;
   /** Told how long each WAL flush and each checkpoint's hold on commits took (metrics). */
   observer?: SqliteStoreObserver;
 }
@@ -176,7 +179,10 @@ export class SqliteStore implements Store {
   private readonly db: Database.Database;
   private readonly lockPath: string | undefined;
   private readonly options: Required<
-    Omit<SqliteStoreOptions, 'syncWal' | 'checkpointIntervalMs' | 'observer' | 'tailCopyIntervalMs'>
+    Omit<
+      SqliteStoreOptions,
+      'syncWal' | 'checkpointIntervalMs' | 'observer' | 'tailCopyIntervalMs' | 'restartAtFrames'
+    >
   >;
   private readonly tailCopyIntervalMs: number;
   private readonly observer: SqliteStoreObserver | undefined;
@@ -282,6 +288,7 @@ export class SqliteStore implements Store {
           },
           MAX_IDLE_LOG_BYTES,
           (copied) => this.tailCopied(copied),
+          options.restartAtFrames,
         );
       }
     } catch (err) {

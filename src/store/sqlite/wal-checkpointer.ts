@@ -12,7 +12,10 @@
 //   whole, and the worker starts it over from the beginning (wal-checkpoint-worker.ts says why
 //   the worker and not the store). Without this step a writer that commits every millisecond or
 //   two would nearly always have appended a frame by the time a checkpoint completed, and the log
-//   would never start over.
+//   would never start over. It runs only once the log holds RESTART_AT_FRAMES frames: every hold
+//   delays the appends that arrive during it, and under the typing load a finish after every copy
+//   held commits ~17 ms of every second (docs/benchmarks.md, "2026-12-03, evening: the durable
+//   store wrote 36 pages per commit; now a page or two"). The log grows to ~16 MB instead.
 // Should the worker fail, the store checkpoints on its own connection every `intervalMs`, as SQLite
 // would have. The worker starts with the first checkpoint.
 //
@@ -22,6 +25,8 @@ import { Worker } from 'node:worker_threads';
 import type { CheckpointReply, CheckpointRequest } from './wal-checkpoint-worker.js';
 
 export const DEFAULT_CHECKPOINT_INTERVAL_MS = 250;
+/** Frames in the log at which a copy is followed by a finish (4 KB pages: ~16 MB). */
+export const RESTART_AT_FRAMES = 4096;
 
 export class WalCheckpointer {
   private worker: Worker | undefined;
@@ -47,6 +52,8 @@ export class WalCheckpointer {
     private readonly journalSizeLimit: number,
     /** A copy of the tail asked for with copyTail is done (`copied`: false when it failed). */
     private readonly tailCopied: (copied: boolean) => void,
+    /** Frames in the log at which a copy is followed by a finish (and the log starts over). */
+    private readonly restartAtFrames = RESTART_AT_FRAMES,
   ) {}
 
   /** A copy of the tail is in flight: the store leaves the main database file alone meanwhile. */
@@ -106,7 +113,7 @@ export class WalCheckpointer {
       if (!this.closed && !this.copyingTail) worker.unref();
       if (reply.type === 'failed') return this.failed(reply.message);
       // The copy covered only the frames that were there when it started: finish with the rest.
-      if (reply.type === 'copied' && reply.frames > 0 && !this.closed) {
+      if (reply.type === 'copied' && reply.frames >= this.restartAtFrames && !this.closed) {
         this.holding = true;
         this.holdingSince = performance.now();
         return this.send('finish');
