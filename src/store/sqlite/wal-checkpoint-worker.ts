@@ -45,6 +45,17 @@ db.pragma(`tail.journal_size_limit = ${journalSizeLimit}`);
 db.pragma(`main.journal_size_limit = ${journalSizeLimit}`);
 const startOver = db.prepare('INSERT OR REPLACE INTO tail.log_restarts (id, at) VALUES (1, ?)');
 
+/** Runs a step and replies with its outcome, or with why it failed. */
+function reply(step: 'checkpoint' | 'copy-tail', run: () => CheckpointReply): void {
+  let outcome: CheckpointReply;
+  try {
+    outcome = run();
+  } catch (err) {
+    outcome = { type: 'failed', message: (err as Error).message, step };
+  }
+  parentPort!.postMessage(outcome);
+}
+
 parentPort!.on('message', (request: CheckpointRequest) => {
   if (request.type === 'close') {
     db.close();
@@ -52,32 +63,18 @@ parentPort!.on('message', (request: CheckpointRequest) => {
     return;
   }
   if (request.type === 'copy-tail') {
-    try {
-      copyTail(db, request.upTo);
-      parentPort!.postMessage({ type: 'tail-copied', upTo: request.upTo } satisfies CheckpointReply);
-    } catch (err) {
-      parentPort!.postMessage({
-        type: 'failed',
-        message: (err as Error).message,
-        step: 'copy-tail',
-      } satisfies CheckpointReply);
-    }
-    return;
+    const { upTo } = request;
+    return reply('copy-tail', () => {
+      copyTail(db, upTo);
+      return { type: 'tail-copied', upTo };
+    });
   }
-  try {
+  const type = request.type === 'copy' ? 'copied' : 'finished';
+  reply('checkpoint', () => {
     const [{ log, checkpointed }] = db.pragma('tail.wal_checkpoint(PASSIVE)') as [
       { log: number; checkpointed: number },
     ];
-    if (request.type === 'finish' && log > 0 && checkpointed === log) startOver.run(Date.now());
-    parentPort!.postMessage({
-      type: request.type === 'copy' ? 'copied' : 'finished',
-      frames: log,
-    } satisfies CheckpointReply);
-  } catch (err) {
-    parentPort!.postMessage({
-      type: 'failed',
-      message: (err as Error).message,
-      step: 'checkpoint',
-    } satisfies CheckpointReply);
-  }
+    if (type === 'finished' && log > 0 && checkpointed === log) startOver.run(Date.now());
+    return { type, frames: log };
+  });
 });
