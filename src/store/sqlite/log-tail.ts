@@ -83,6 +83,9 @@ interface SessionTail {
   readonly byMessageId: Map<string, LoggedEvent[]>;
 }
 
+const sameOrigin = (a: Origin, b: Origin) =>
+  a.clientMessageId === b.clientMessageId && a.clientId === b.clientId && a.userId === b.userId;
+
 /** Events committed to the tail since some point, by session. */
 class Generation {
   readonly sessions = new Map<string, SessionTail>();
@@ -102,6 +105,13 @@ class Generation {
     this.size += events.length;
   }
 
+  findByOrigin(sessionId: string, origin: Origin): LoggedEvent | undefined {
+    const same = this.sessions.get(sessionId)?.byMessageId.get(origin.clientMessageId);
+    if (!same) return undefined;
+    for (const e of same) if (sameOrigin(e.origin, origin)) return e;
+    return undefined;
+  }
+
   remove(sessionId: string, events: readonly LoggedEvent[]): void {
     const tail = this.sessions.get(sessionId);
     if (!tail) return;
@@ -117,9 +127,6 @@ class Generation {
     this.size -= events.length;
   }
 }
-
-const sameOrigin = (a: Origin, b: Origin) =>
-  a.clientMessageId === b.clientMessageId && a.clientId === b.clientId && a.userId === b.userId;
 
 /**
  * The tail's committed events, in memory, in two generations: those being copied into `events`
@@ -164,15 +171,9 @@ export class TailEvents {
     for (const [sessionId, tail] of newer.sessions) this.current.add(sessionId, tail.events);
   }
 
+  /** Asked for every appended event with a client message id: no allocation. */
   findByOrigin(sessionId: string, origin: Origin): LoggedEvent | undefined {
-    for (const g of [this.sealed, this.current]) {
-      const found = g?.sessions
-        .get(sessionId)
-        ?.byMessageId.get(origin.clientMessageId)
-        ?.find((e) => sameOrigin(e.origin, origin));
-      if (found) return found;
-    }
-    return undefined;
+    return this.sealed?.findByOrigin(sessionId, origin) ?? this.current.findByOrigin(sessionId, origin);
   }
 
   /** The session's tail events with seq > afterSeq, in order. */
