@@ -190,6 +190,14 @@ export function storeConformance(
       await store.close();
     });
 
+    it('answers an append made in the turn the store is closed (committed, not dropped)', async () => {
+      const store = await open();
+      const s = sessionName();
+      const appended = store.append(s, 0, [event(s, 1, 'last')]);
+      await store.close();
+      assert.deepEqual(await appended, { ok: true });
+    });
+
     if (options.shared) {
       it('gives each sequence number to exactly one of two instances appending to one session', async () => {
         const [first, second] = await Promise.all([open(), open()]);

@@ -10,6 +10,7 @@ import { createTestDatabase, type TestDatabase } from './helpers/postgres.js';
 import { storeConformance } from './store-conformance.js';
 
 storeConformance('memory', async () => new MemoryStore());
+storeConformance('memory (group commit)', async () => new MemoryStore({ groupCommit: true }));
 // A file database flushes its WAL off the event loop; an in-memory one (no file) commits inline.
 storeConformance('sqlite (in memory)', async () => new SqliteStore(':memory:'));
 storeConformance('sqlite (file)', async () => new SqliteStore(mkdtempSync(join(tmpdir(), 'lr-store-'))));

@@ -145,6 +145,7 @@ async function openStore(config: ServerConfig, logger: Logger, metrics: Metrics)
     // The log lives in RAM: bounded by default (a long-running :memory: server grew without bound).
     return new MemoryStore({
       retainEvents: config.retainEvents > 0 ? config.retainEvents : MEMORY_RETAIN_EVENTS,
+      groupCommit: config.groupCommit === 'on',
     });
   }
   if (/^postgres(ql)?:\/\//.test(config.data)) {
