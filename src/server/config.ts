@@ -97,8 +97,9 @@ export const OPTIONS = [
     key: 'groupCommit',
     type: 'string',
     default: 'on',
-    description: 'on: appends arriving together (any sessions) share one transaction and one fsync.',
-    why: 'Measured in docs/benchmarks.md: far more events per second at the same durability.',
+    description:
+      'on: appends arriving together (any sessions) share one transaction and one fsync (with `:memory:`, one turn of the event loop).',
+    why: 'Measured in docs/benchmarks.md: far more events per second at the same durability, and `:memory:` keeps up under overload.',
   }),
   spec({
     key: 'retainEvents',
