@@ -64,8 +64,9 @@ function lag(maxMs: number, seed: number): () => number {
 
 const RUNS = Number(process.env.LIVEREVIEW_PROPERTY_RUNS ?? 200);
 
-// In memory, and on the durable SQLite store (its commits wait for a WAL flush off the event loop
-// while later ones gather: the batching must keep convergence).
+// In memory (its group commit answers a turn's appends together) and on the durable SQLite store
+// (its commits wait for a WAL flush off the event loop while later ones gather): the batching must
+// keep convergence.
 for (const store of ['memory', 'sqlite'] as const) {
   describe(`convergence (property), ${store} store`, () => {
     const fx = serverFixture({
