@@ -258,6 +258,9 @@ export interface ErrorDetails {
 }
 
 /** A failure with a stable reason, thrown inside the engine and mapped to a status at the edge. */
+/** Failures of the server's own (a bug, the store): their stack trace is worth logging. */
+const KEEPS_STACK: ReadonlySet<Reason> = new Set<Reason>(['INTERNAL', 'STORE_UNAVAILABLE']);
+
 export class LiveReviewError extends Error {
   readonly code: Code;
   constructor(
@@ -265,7 +268,17 @@ export class LiveReviewError extends Error {
     message: string,
     readonly details: ErrorDetails = {},
   ) {
-    super(message);
+    // A refusal of what a client sent is answered, never logged with its stack, and capturing one
+    // walks every frame: ~9 us from 20 frames deep, against ~1 us without. Under overload
+    // thousands of edits a second are refused as too old; CPU spent on their stacks leaves the
+    // server further behind, and more edits too old (docs/benchmarks.md).
+    const stackTraceLimit = Error.stackTraceLimit;
+    if (!KEEPS_STACK.has(reason)) Error.stackTraceLimit = 0;
+    try {
+      super(message);
+    } finally {
+      Error.stackTraceLimit = stackTraceLimit;
+    }
     this.name = 'LiveReviewError';
     this.code = REASONS[reason].code;
   }
