@@ -257,10 +257,10 @@ export interface ErrorDetails {
   metadata?: Record<string, string>;
 }
 
-/** A failure with a stable reason, thrown inside the engine and mapped to a status at the edge. */
 /** Failures of the server's own (a bug, the store): their stack trace is worth logging. */
 const KEEPS_STACK: ReadonlySet<Reason> = new Set<Reason>(['INTERNAL', 'STORE_UNAVAILABLE']);
 
+/** A failure with a stable reason, thrown inside the engine and mapped to a status at the edge. */
 export class LiveReviewError extends Error {
   readonly code: Code;
   constructor(
