@@ -9,6 +9,7 @@ import type { Metrics } from '../observability/metrics.js';
 import type { Authenticator, Recheckable } from './auth.js';
 import { outboundToSeedWire, outboundToWire, type WelcomeExtras } from './codec.js';
 import { encodeAck, encodeEditEvent } from './hot-encoders.js';
+import { RecentEncodings } from './recent-encodings.js';
 import type { OutboundLimits, OutboundObserver } from './outbound-queue.js';
 
 export interface TransportLimits extends OutboundLimits {
@@ -37,8 +38,8 @@ export interface TransportContext {
 }
 
 export interface Encoders {
-  /** SessionMessage bytes, cached per message object: every recipient of a broadcast gets the same
-   * object, so it is encoded once. */
+  /** SessionMessage bytes, kept for the last few message objects: every recipient of a broadcast
+   * gets the same object, one after another, so it is encoded once (recent-encodings.ts). */
   session(msg: Outbound): Buffer;
   /** For clients that join with the capability "ops_only": edits carry their operations and the
    * first changed line's number, not the changed lines' text (the client has the text: a keystroke
@@ -55,8 +56,8 @@ export interface Encoders {
 const toBuffer = (u8: Uint8Array) => Buffer.from(u8.buffer, u8.byteOffset, u8.byteLength);
 
 export function createEncoders(extras: WelcomeExtras): Encoders {
-  const sessionCache = new WeakMap<Outbound, Buffer>();
-  const subscribeCache = new WeakMap<Outbound, Buffer>();
+  const sessionCache = new RecentEncodings<Buffer>();
+  const subscribeCache = new RecentEncodings<Buffer>();
   const generic = (msg: Outbound) =>
     toBuffer(SessionMessage.encode(outboundToWire(msg, extras, Date.now())).finish());
   const session = (msg: Outbound): Buffer => {
@@ -69,7 +70,7 @@ export function createEncoders(extras: WelcomeExtras): Encoders {
     }
     return bytes;
   };
-  const opsOnlyCache = new WeakMap<Outbound, Buffer>();
+  const opsOnlyCache = new RecentEncodings<Buffer>();
   const opsOnly = (msg: Outbound): Buffer => {
     if (msg.type !== 'event' || msg.event.change.kind !== 'edit') return session(msg);
     let bytes = opsOnlyCache.get(msg);
@@ -84,7 +85,7 @@ export function createEncoders(extras: WelcomeExtras): Encoders {
     }
     return bytes;
   };
-  const seedCache = new WeakMap<Outbound, Buffer | null>();
+  const seedCache = new RecentEncodings<Buffer | null>();
   const seed = (msg: Outbound): Buffer | undefined => {
     let bytes = seedCache.get(msg);
     if (bytes === undefined) {

@@ -11,6 +11,7 @@
 import { BaseServerInterceptingCall } from '@grpc/grpc-js/build/src/server-interceptors.js';
 import type { Outbound } from '../../core/model.js';
 import type { Encoders } from '../context.js';
+import { RecentEncodings } from '../recent-encodings.js';
 
 /** The response serializer of the streaming methods: what they write is gRPC frames already. */
 export const preFramed = (frames: Buffer): Buffer => frames;
@@ -50,7 +51,7 @@ export function frame(message: Buffer): Buffer {
 export function framing(
   encode: (msg: Outbound) => Buffer | undefined,
 ): (msg: Outbound) => Buffer | undefined {
-  const frames = new WeakMap<Outbound, Buffer>();
+  const frames = new RecentEncodings<Buffer>();
   return (msg) => {
     if (msg.type === 'ack') {
       const bytes = encode(msg);
