@@ -192,6 +192,9 @@ export class SqliteStore implements Store {
   private flushScheduled = false;
   private closed = false;
   private readonly stmt;
+  /** writeBatch in a transaction: built once, since better-sqlite3 builds a transaction function's
+   * wrappers (and defines their properties) each time one is made. */
+  private readonly commitBatch: (...batch: Parameters<SqliteStore['writeBatch']>) => void;
   /** The WAL file's descriptor when its flush runs off the event loop (a file database at 'full'
    * with group commit); undefined: SQLite syncs inside the commit itself, or nothing syncs. */
   private walFd: number | undefined;
@@ -343,6 +346,7 @@ export class SqliteStore implements Store {
         'SELECT MIN(seq) AS first FROM events WHERE session_id = ?',
       ),
     };
+    this.commitBatch = db.transaction(this.writeBatch.bind(this));
   }
 
   private checkOpen(): void {
@@ -407,49 +411,7 @@ export class SqliteStore implements Store {
     const tailDeleteUpTo = this.tailDeleteUpTo;
     const lastTailRowId = this.lastTailRowId;
     try {
-      this.db.transaction(() => {
-        // Rows the worker has copied into the session log (see tailCopied).
-        if (tailDeleteUpTo > 0) this.stmt.deleteTail!.run(tailDeleteUpTo);
-        const heads = new Map<string, number>();
-        for (const a of batch) {
-          const head = heads.get(a.sessionId) ?? this.committedHead(a.sessionId);
-          if (head !== a.expectedHead) {
-            results.push({ ok: false, head });
-            continue;
-          }
-          const now = Date.now();
-          a.events.forEach((e, i) => {
-            if (e.seq !== a.expectedHead + i + 1)
-              throw new Error(`append: seq ${e.seq} is not ${a.expectedHead + i + 1}`);
-            if (this.tail && e.origin.clientMessageId && this.originTaken(a.sessionId, e.origin)) {
-              // What events_by_origin says of a resend appended to `events` (the tail has no index).
-              throw new Error(
-                `UNIQUE constraint failed: client message ${JSON.stringify(e.origin.clientMessageId)} ` +
-                  `of client ${JSON.stringify(e.origin.clientId)} is already in session ${a.sessionId}`,
-              );
-            }
-            const { lastInsertRowid } = this.stmt.insertEvent.run(
-              a.sessionId,
-              e.seq,
-              e.at,
-              e.origin.userId,
-              e.origin.clientId,
-              e.origin.clientMessageId,
-              e.change.kind,
-              JSON.stringify(e.change),
-            );
-            this.lastTailRowId = Number(lastInsertRowid);
-          });
-          const newHead = a.expectedHead + a.events.length;
-          // The tail's heads are in memory until the worker copies it (and raises `sessions`).
-          if (this.tail) {
-            this.tail.add(a.sessionId, a.events);
-            tailed.push(a);
-          } else this.stmt.upsertSession.run(a.sessionId, newHead, now, now);
-          heads.set(a.sessionId, newHead);
-          results.push({ ok: true });
-        }
-      })();
+      this.commitBatch(batch, results, tailed, tailDeleteUpTo);
     } catch (err) {
       // Nothing of this transaction was written: every append in it fails (and is retried by its
       // client under the same message id).
@@ -485,6 +447,58 @@ export class SqliteStore implements Store {
       this.awaitingSync.push({ append, result });
     });
     this.startSync();
+  }
+
+  /** Writes a batch of appends, in the transaction `commitBatch` wraps it in: each append's result
+   * into `results`, the appends added to the tail into `tailed`. */
+  private writeBatch(
+    batch: readonly PendingAppend[],
+    results: AppendResult[],
+    tailed: PendingAppend[],
+    tailDeleteUpTo: number,
+  ): void {
+    // Rows the worker has copied into the session log (see tailCopied).
+    if (tailDeleteUpTo > 0) this.stmt.deleteTail!.run(tailDeleteUpTo);
+    const heads = new Map<string, number>();
+    for (const a of batch) {
+      const head = heads.get(a.sessionId) ?? this.committedHead(a.sessionId);
+      if (head !== a.expectedHead) {
+        results.push({ ok: false, head });
+        continue;
+      }
+      const now = Date.now();
+      for (let i = 0; i < a.events.length; i++) {
+        const e = a.events[i]!;
+        if (e.seq !== a.expectedHead + i + 1)
+          throw new Error(`append: seq ${e.seq} is not ${a.expectedHead + i + 1}`);
+        if (this.tail && e.origin.clientMessageId && this.originTaken(a.sessionId, e.origin)) {
+          // What events_by_origin says of a resend appended to `events` (the tail has no index).
+          throw new Error(
+            `UNIQUE constraint failed: client message ${JSON.stringify(e.origin.clientMessageId)} ` +
+              `of client ${JSON.stringify(e.origin.clientId)} is already in session ${a.sessionId}`,
+          );
+        }
+        const { lastInsertRowid } = this.stmt.insertEvent.run(
+          a.sessionId,
+          e.seq,
+          e.at,
+          e.origin.userId,
+          e.origin.clientId,
+          e.origin.clientMessageId,
+          e.change.kind,
+          JSON.stringify(e.change),
+        );
+        this.lastTailRowId = Number(lastInsertRowid);
+      }
+      const newHead = a.expectedHead + a.events.length;
+      // The tail's heads are in memory until the worker copies it (and raises `sessions`).
+      if (this.tail) {
+        this.tail.add(a.sessionId, a.events);
+        tailed.push(a);
+      } else this.stmt.upsertSession.run(a.sessionId, newHead, now, now);
+      heads.set(a.sessionId, newHead);
+      results.push({ ok: true });
+    }
   }
 
   /** Asks the worker to copy the tail into the session log, once a second (or sooner when the tail
