@@ -81,7 +81,41 @@ interface RecentAcks {
   next: number;
 }
 
-const clientKey = (o: Origin) => `${o.userId}\u0000${o.clientId}`;
+/** Client records by user, then by client id: looked up with the strings a connection holds for
+ * all its messages (V8 keeps their hashes), where a key joined from the two was a new string to
+ * build and hash for every message. */
+class ClientRecords {
+  private readonly byUser = new Map<string, Map<string, ClientRecord>>();
+  size = 0;
+
+  get(origin: Origin): ClientRecord | undefined {
+    return this.byUser.get(origin.userId)?.get(origin.clientId);
+  }
+
+  add(origin: Origin, record: ClientRecord): void {
+    let clients = this.byUser.get(origin.userId);
+    if (!clients) this.byUser.set(origin.userId, (clients = new Map()));
+    if (!clients.has(origin.clientId)) this.size++;
+    clients.set(origin.clientId, record);
+  }
+
+  delete(userId: string, clientId: string): void {
+    const clients = this.byUser.get(userId);
+    if (!clients?.delete(clientId)) return;
+    this.size--;
+    if (clients.size === 0) this.byUser.delete(userId);
+  }
+
+  *entries(): IterableIterator<[userId: string, clientId: string, record: ClientRecord]> {
+    for (const [userId, clients] of this.byUser) {
+      for (const [clientId, record] of clients) yield [userId, clientId, record];
+    }
+  }
+
+  *values(): IterableIterator<ClientRecord> {
+    for (const clients of this.byUser.values()) yield* clients.values();
+  }
+}
 
 /** The number a message id ends with, if it ends with one (at most 15 digits: a safe integer). */
 export function trailingNumber(id: string): number | undefined {
@@ -96,7 +130,7 @@ export function trailingNumber(id: string): number | undefined {
 
 export class DedupeWindow {
   /** Clients by key (user and client id). */
-  private clients = new Map<string, ClientRecord>();
+  private clients = new ClientRecords();
   /** Every committed message since the session's first is known here, for every client without
    * a record: the session was loaded from an empty log and no client has been forgotten. */
   private complete = true;
@@ -109,15 +143,14 @@ export class DedupeWindow {
 
   /** Forgets everything: the events after `head` will be remembered as they are applied. */
   reset(head: number): void {
-    this.clients = new Map();
+    this.clients = new ClientRecords();
     this.complete = head === 0;
   }
 
   remember(event: LoggedEvent): void {
     const { origin } = event;
     if (!origin.clientMessageId) return;
-    const key = clientKey(origin);
-    let record = this.clients.get(key);
+    let record = this.clients.get(origin);
     if (record) record.lastAt = Math.max(record.lastAt, event.at);
     else {
       // Its time is set before the bound is enforced: the newcomer is the most recent client.
@@ -128,7 +161,7 @@ export class DedupeWindow {
         forgotAcks: false,
         lastAt: event.at,
       };
-      this.clients.set(key, record);
+      this.clients.add(origin, record);
       if (this.clients.size > this.limits.maxClients) this.forgetLeastRecent();
     }
     const n = trailingNumber(origin.clientMessageId);
@@ -158,15 +191,15 @@ export class DedupeWindow {
   /** Beyond maxClients: forgets the client that committed least recently (found by a scan; this
    * happens once per client beyond the bound, not per message). */
   private forgetLeastRecent(): void {
-    let oldestKey: string | undefined;
+    let oldest: [userId: string, clientId: string] | undefined;
     let oldestAt = Infinity;
-    for (const [key, record] of this.clients) {
+    for (const [userId, clientId, record] of this.clients.entries()) {
       if (record.lastAt < oldestAt) {
         oldestAt = record.lastAt;
-        oldestKey = key;
+        oldest = [userId, clientId];
       }
     }
-    this.clients.delete(oldestKey!);
+    if (oldest) this.clients.delete(...oldest);
     this.complete = false;
   }
 
@@ -186,7 +219,7 @@ export class DedupeWindow {
   forget(event: LoggedEvent): void {
     const id = event.origin.clientMessageId;
     if (!id) return;
-    const recent = this.clients.get(clientKey(event.origin))?.recent;
+    const recent = this.clients.get(event.origin)?.recent;
     if (!recent) return;
     // Undone events are the latest remembered: look from the newest backwards.
     const n = recent.ids.length;
@@ -203,7 +236,7 @@ export class DedupeWindow {
   find(origin: Origin): AckView | undefined {
     const id = origin.clientMessageId;
     if (!id) return undefined;
-    const record = this.clients.get(clientKey(origin));
+    const record = this.clients.get(origin);
     const recent = record?.recent;
     if (!recent) return undefined;
     // A new message (numbered above every committed one) needs no search.
@@ -225,7 +258,7 @@ export class DedupeWindow {
   /** Whether a message not found in the window may still have been committed (ask the store). */
   mayBeOlder(origin: Origin): boolean {
     if (!origin.clientMessageId) return false;
-    const record = this.clients.get(clientKey(origin));
+    const record = this.clients.get(origin);
     if (!record) return !this.complete;
     if (!record.complete) return true;
     const n = trailingNumber(origin.clientMessageId);
