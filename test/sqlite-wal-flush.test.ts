@@ -7,6 +7,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
+import { MAX_SETTLE_TURNS } from '../src/core/settled-turns.js';
 import { SqliteStore } from '../src/store/sqlite/sqlite-store.js';
 import { event } from './store-conformance.js';
 
@@ -19,8 +20,11 @@ class HeldFlushes {
   };
 }
 
-/** Lets the store's group commit (a setImmediate) run, and the microtasks after it. */
-const nextTurn = () => new Promise((r) => setImmediate(r));
+/** Lets the store's group commit run (it waits for a turn of the event loop that brings no more
+ * appends: src/core/settled-turns.ts), and the microtasks after it. */
+async function nextTurn(): Promise<void> {
+  for (let turn = 0; turn <= MAX_SETTLE_TURNS + 1; turn++) await new Promise((r) => setImmediate(r));
+}
 
 function settledState(p: Promise<unknown>): Promise<'pending' | 'resolved' | 'rejected'> {
   let state: 'pending' | 'resolved' | 'rejected' = 'pending';

@@ -32,6 +32,9 @@ export class Mailbox<C, R> {
     /** Commits a batch of consecutive commands; settles each item itself. */
     private readonly commit: (items: BatchItem<C, R>[]) => Promise<void>,
     private readonly maxBatch: number,
+    /** When an idle mailbox takes its first batch: once `take` is called (see Clock.whenSettled),
+     * so that commands arriving together are committed together. Without it, at once. */
+    private readonly gather?: (pending: () => number, take: () => void) => void,
   ) {}
 
   get idle(): boolean {
@@ -54,7 +57,14 @@ export class Mailbox<C, R> {
 
   private enqueue(task: Task<C, R>): void {
     this.tasks.push(task);
-    if (!this.draining) void this.drain();
+    if (this.draining) return;
+    if (task.kind === 'batch' && this.gather) {
+      this.draining = true; // (not idle: a batch is gathering)
+      this.gather(
+        () => this.tasks.length,
+        () => void this.drain(),
+      );
+    } else void this.drain();
   }
 
   private async drain(): Promise<void> {

@@ -101,7 +101,11 @@ export class Session {
       relay: deps.replication?.relay(id),
     });
     this.onEdit = (doc) => this.room.onEdit(doc);
-    this.mailbox = new Mailbox((items) => this.commitBatch(items), deps.config.maxBatch);
+    this.mailbox = new Mailbox(
+      (items) => this.commitBatch(items),
+      deps.config.maxBatch,
+      deps.clock.whenSettled?.bind(deps.clock),
+    );
   }
 
   /** Loads a session from the store (an empty one when the store does not know it). */

@@ -3,7 +3,8 @@
 // "Acknowledged" means durable: append() resolves only after its transaction has committed and,
 // at synchronous 'full' (the default), after the write-ahead log holding it has been flushed to
 // stable storage (durable across power loss; 'normal' is durable across a process crash only).
-// Appends that arrive in the same tick — from any sessions — share one transaction (group commit).
+// Appends that arrive together — from any sessions — share one transaction (group commit), made once
+// the event loop has read what arrived with them (core/settled-turns.ts).
 //
 // The flush (fdatasync of the WAL file) runs on libuv's thread pool, not in the event loop: SQLite
 // writes the transaction's frames with synchronous=NORMAL (no fsync of its own), then the store
@@ -36,6 +37,7 @@ import {
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import type { LoggedEvent, Origin } from '../../core/model.js';
+import { whenSettled } from '../../core/settled-turns.js';
 import type { AppendResult, LoadedSession, SessionSnapshot, Store } from '../../core/store.js';
 import {
   copyTail,
@@ -389,12 +391,15 @@ export class SqliteStore implements Store {
     });
   }
 
-  /** Commits what is pending once this turn's I/O has been read, so that appends arriving together
-   * (from any sessions) share one transaction. */
+  /** Commits what is pending once the event loop has read what arrived with it, so that appends
+   * arriving together (from any sessions) share one transaction (core/settled-turns.ts). */
   private scheduleFlush(): void {
     if (this.flushScheduled) return;
     this.flushScheduled = true;
-    setImmediate(() => this.flush());
+    whenSettled(
+      () => this.pending.length,
+      () => this.flush(),
+    );
   }
 
   /** Commits every pending append in one transaction; each gets its own result. */
