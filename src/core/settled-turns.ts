@@ -3,9 +3,9 @@
 // A burst of edits from many connections (everyone typing in the same few milliseconds) is not read
 // in one turn of the event loop: the server wakes on the first socket with data, and the rest
 // arrive while it handles that. Committing at the end of the first turn (one `setImmediate`) split
-// each burst in two: under the typing load (100 sessions x 5 x 5 edits/s), 1,932 transactions
-// and 1,922 WAL flushes in a run against 983 and 974 once the commit waited until a turn brought
-// nothing new (docs/benchmarks.md, "2026-12-04, evening"). A durable commit costs ~265 µs of CPU
+// each burst in two: under the typing load (100 sessions x 5 x 5 edits/s), 1,921 and 1,902 WAL
+// flushes in two runs against 969 and 974 once the commit waited until a turn brought nothing new
+// (docs/benchmarks.md, "2026-12-04, evening"). A durable commit costs ~265 µs of CPU
 // beyond its events (the transaction, the flush's trip through the thread pool, the kernel's
 // fdatasync), so the number of commits is most of what durability costs.
 //

@@ -9,7 +9,7 @@
 // A WeakMap per encoder did the same and cost more than the encoding it saved: every broadcast
 // added an entry to V8's ephemeron tables (a write barrier on the slow path, and work for each
 // collection). In a `perf` profile of the typing load (100 sessions x 5 x 5 edits/s) their upkeep
-// was ~2 % of the server's CPU (docs/benchmarks.md, "2026-12-04, evening").
+// was ~1 % of the server's CPU (docs/benchmarks.md, "2026-12-04, evening").
 
 /** How many messages' encodings are kept. */
 const KEPT = 4;
