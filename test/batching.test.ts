@@ -5,11 +5,10 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { systemClock, type Clock } from '../src/core/clock.js';
-import { DEFAULT_CONTENT_LIMITS } from '../src/core/content-limits.js';
-import { Engine } from '../src/core/engine.js';
+import type { Engine } from '../src/core/engine.js';
 import { LiveReviewError } from '../src/core/errors.js';
 import type { Origin } from '../src/core/model.js';
-import { MemoryStore } from '../src/store/memory/memory-store.js';
+import { testEngine } from './helpers/engine.js';
 
 /** A clock whose batches gather until the test lets them go. */
 class HeldGathering {
@@ -22,25 +21,7 @@ class HeldGathering {
 }
 
 function engineWith(clock: Clock, commits: number[]): Engine {
-  return new Engine({
-    store: new MemoryStore(),
-    clock,
-    config: {
-      limits: DEFAULT_CONTENT_LIMITS,
-      historyVersions: 1000,
-      snapshotEvery: 1000,
-      idleAfterMs: 60_000,
-      maxParticipantsPerSession: 100,
-      snapshotChunkChars: 4096,
-      catchUpBatch: 256,
-      maxBatch: 256,
-      commitRetries: 5,
-      dedupeWindow: 64,
-      presenceBatchMs: 0,
-      evictAfterMs: 60_000,
-    },
-    hooks: { committed: (_sessionId, events) => commits.push(events) },
-  });
+  return testEngine({ clock, hooks: { committed: (_sessionId, events) => commits.push(events) } });
 }
 
 const origin = (user: string, message: string): Origin => ({

@@ -6,15 +6,13 @@
 // when its original characters are all still there, side by side, as whole lines; then the
 // result is those lines replaced and nothing else touched. Otherwise it is refused
 // SUGGESTION_CONFLICT, and the thread shows it conflicting. Never applied to other lines.
-import { DEFAULT_CONTENT_LIMITS } from '../src/core/content-limits.js';
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
-import { systemClock } from '../src/core/clock.js';
-import { Engine } from '../src/core/engine.js';
 import { LiveReviewError } from '../src/core/errors.js';
 import type { Origin } from '../src/core/model.js';
 import { MemoryStore } from '../src/store/memory/memory-store.js';
+import { testEngine } from './helpers/engine.js';
 import { applyOp, type TextOp } from '../src/ot/text.js';
 import { replacementFromLines, suggestionTarget } from '../src/review/suggestion.js';
 
@@ -194,24 +192,7 @@ function opFor(
 describe('suggestions through the pipeline (property)', () => {
   it(`applies a suggestion exactly when its lines are intact, else refuses it, whatever edits came (${RUNS} runs)`, async () => {
     const store = new MemoryStore();
-    const engine = new Engine({
-      store,
-      clock: systemClock,
-      config: {
-        limits: DEFAULT_CONTENT_LIMITS,
-        historyVersions: 1000,
-        snapshotEvery: 20,
-        idleAfterMs: 60_000,
-        maxParticipantsPerSession: 100,
-        snapshotChunkChars: 4096,
-        catchUpBatch: 256,
-        maxBatch: 256,
-        commitRetries: 5,
-        dedupeWindow: 10_000,
-        presenceBatchMs: 0,
-        evictAfterMs: 60_000,
-      },
-    });
+    const engine = testEngine({ store, config: { snapshotEvery: 20, dedupeWindow: 10_000 } });
     let run = 0;
     let applied = 0;
     let refused = 0;
