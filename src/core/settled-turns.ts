@@ -12,7 +12,8 @@
 // One session's edits were split the same way one level up: its mailbox took the first edit of a
 // burst as a batch of its own, and the rest waited for that commit to be durable. With 10
 // participants of one session typing 200 edits/s each, 1,970 flushes in a run against 1,012 once
-// the mailbox, too, waited for the burst.
+// the mailbox, too, waited for the burst. The PostgreSQL store's group commit gathers the same
+// way: a third less of PostgreSQL's CPU per delivery under the typing load with one instance.
 //
 // So a batch waits for the next turn, and then for as long as each turn brings more, up to
 // MAX_SETTLE_TURNS. While an immediate is pending the event loop polls without blocking: a turn

@@ -3,6 +3,7 @@
 // has at most one batch per group; a second one waits for the next group (the engine commits one
 // batch per session at a time, so that only happens when callers race on purpose).
 import type pg from 'pg';
+import { whenSettled } from '../../core/settled-turns.js';
 import type { AppendResult } from '../../core/store.js';
 import { appendGroup, type AppendRequest } from './append.js';
 
@@ -61,20 +62,23 @@ export class GroupCommit {
   private schedule(): void {
     if (this.scheduled || this.pending.length === 0 || this.inFlight.size >= this.maxInFlight) return;
     this.scheduled = true;
-    // Waiting one turn of the event loop lets the appends of this tick (every session whose
-    // mailbox drained in it) join the group.
-    setImmediate(() => {
-      this.scheduled = false;
-      const group: PendingAppend[] = [];
-      const later: PendingAppend[] = [];
-      const sessions = new Set<string>();
-      for (const a of this.pending) {
-        (sessions.has(a.sessionId) ? later : group).push(a);
-        sessions.add(a.sessionId);
-      }
-      this.pending = later;
-      this.commit(group);
-    });
+    // Waiting until a turn of the event loop brings no more appends lets the sessions whose
+    // mailboxes took a batch meanwhile join the group (core/settled-turns.ts).
+    whenSettled(
+      () => this.pending.length,
+      () => {
+        this.scheduled = false;
+        const group: PendingAppend[] = [];
+        const later: PendingAppend[] = [];
+        const sessions = new Set<string>();
+        for (const a of this.pending) {
+          (sessions.has(a.sessionId) ? later : group).push(a);
+          sessions.add(a.sessionId);
+        }
+        this.pending = later;
+        this.commit(group);
+      },
+    );
   }
 
   private commit(group: PendingAppend[]): void {
