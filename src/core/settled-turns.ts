@@ -5,9 +5,9 @@
 // arrive while it handles that. Committing at the end of the first turn (one `setImmediate`) split
 // each burst in two: under the typing load (100 sessions x 5 x 5 edits/s), 1,921 and 1,902 WAL
 // flushes in two runs against 969 and 974 once the commit waited until a turn brought nothing new
-// (docs/benchmarks.md, "2026-12-04, evening"). A durable commit costs ~265 µs of CPU
-// beyond its events (the transaction, the flush's trip through the thread pool, the kernel's
-// fdatasync), so the number of commits is most of what durability costs.
+// (docs/benchmarks.md, "2026-12-04, evening"). A durable commit costs ~265 µs of CPU beyond its
+// events (the transaction, the flush's trip through the thread pool, the kernel's fdatasync), so
+// the number of commits is most of what durability costs.
 //
 // One session's edits were split the same way one level up: its mailbox took the first edit of a
 // burst as a batch of its own, and the rest waited for that commit to be durable. With 10
@@ -37,7 +37,7 @@ export function whenSettled(pending: () => number, take: () => void): void {
       setImmediate(check);
     } else take();
   };
-  // An immediate set now runs in this turn's check phase, before the next poll: the first check
-  // only notes what is waiting.
+  // The first check only notes what is waiting: set outside the check phase, an immediate runs
+  // in this very turn, before the next poll has read anything.
   setImmediate(check);
 }
