@@ -129,7 +129,7 @@ export function trailingNumber(id: string): number | undefined {
 }
 
 export class DedupeWindow {
-  /** Clients by key (user and client id). */
+  /** What is known of each client (by user, then client id). */
   private clients = new ClientRecords();
   /** Every committed message since the session's first is known here, for every client without
    * a record: the session was loaded from an empty log and no client has been forgotten. */
