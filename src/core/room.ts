@@ -210,7 +210,7 @@ export class Room {
           await p.sink.ready();
           if (p.left || p.sink.closed) return;
           if (event.seq <= p.lastSeq) continue;
-          this.deliver(p, event, undefined);
+          this.deliver(p, event, undefined, p.vocabulary === 'seed' ? seedMessagesOf(event) : undefined);
         }
       }
     } catch (err) {
@@ -482,9 +482,16 @@ export class Room {
     const msg: Outbound = { type: 'event', event };
     const skip = echoesToOrigin(event.change) ? undefined : sender;
     let recipients = 0;
+    // Built once for every seed participant: a file opened is split into one message per line.
+    let seedForm: Outbound[] | undefined;
+    let seedFormBuilt = false;
     for (const p of this.participants.values()) {
       if (p === skip || !p.live) continue;
-      this.deliver(p, event, msg);
+      if (p.vocabulary === 'seed' && !seedFormBuilt) {
+        seedForm = seedMessagesOf(event);
+        seedFormBuilt = true;
+      }
+      this.deliver(p, event, msg, p.vocabulary === 'seed' ? seedForm : undefined);
       recipients++;
     }
     this.deps.published?.(event, recipients);
@@ -495,9 +502,13 @@ export class Room {
    * content). What it does not have the content of reaches it as the event (echoesToOrigin: a
    * file it opened with a unary call, a suggestion applied, …). A seed client gets the event in
    * its own vocabulary, or nothing when it has no words for it. */
-  private deliver(p: Participant, event: LoggedEvent, shared: Outbound | undefined): void {
+  private deliver(
+    p: Participant,
+    event: LoggedEvent,
+    shared: Outbound | undefined,
+    seedForm: Outbound[] | undefined,
+  ): void {
     p.lastSeq = event.seq;
-    const seedForm = p.vocabulary === 'seed' ? seedMessagesOf(event) : undefined;
     if (!echoesToOrigin(event.change) && p.isOriginOf(event.origin) && event.origin.clientMessageId) {
       p.sink.send({ type: 'ack', sessionId: this.id, ack: ackOf(event, false) });
     } else if (seedForm) {
