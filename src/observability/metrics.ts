@@ -81,6 +81,11 @@ export class Metrics {
     help: 'Durable events committed to the log',
     registers: [this.registry],
   });
+  readonly commitConflicts = new Counter({
+    name: 'livereview_commit_conflicts_total',
+    help: 'Batches another instance committed before, in cluster mode: taken back, the log read, prepared again',
+    registers: [this.registry],
+  });
   readonly commitDuration = new Histogram({
     name: 'livereview_commit_duration_seconds',
     help: 'Time to make a batch of events durable',

@@ -325,6 +325,7 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
         metrics.commitDuration.observe(ms / 1000);
       },
       storeFailed: (sessionId, err) => logger.error({ session: sessionId, err }, 'store operation failed'),
+      conflicted: () => metrics.commitConflicts.inc(),
     },
   });
   await engine.start();
