@@ -34,7 +34,8 @@ describe('SQLite store: checkpoints off the event loop', () => {
     // Each round's appends share a transaction and the next round starts as soon as they are
     // durable: no idle moment in which a checkpoint could complete unhindered. Without restarts
     // the tail's log grows by ~4 KB per round, to ~6 MB; held to 64 frames, it starts over at
-    // ~260 KB.
+    // ~260 KB, and at ~1.3 MB once when the worker's thread waited for a core under the whole
+    // suite: the bound is 2 MB, a third of the unbounded growth.
     let holds = 0;
     const store = new SqliteStore(dir, {
       checkpointIntervalMs: 10,
@@ -59,7 +60,10 @@ describe('SQLite store: checkpoints off the event loop', () => {
     }
     await store.close();
     assert.ok(holds > 0, 'checkpoints held commits to start the log over');
-    assert.ok(largestLog < 1024 * 1024, `the tail's log stayed under 1 MB (largest: ${largestLog} bytes)`);
+    assert.ok(
+      largestLog < 2 * 1024 * 1024,
+      `the tail's log stayed under 2 MB (largest: ${largestLog} bytes)`,
+    );
     assert.ok(
       largestMainLog < 32 * 1024 * 1024,
       `the main log stayed under 32 MB (largest: ${largestMainLog})`,
