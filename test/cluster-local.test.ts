@@ -2,14 +2,17 @@
 // so the replication logic is exercised quickly and deterministically, including a bus that drops
 // everything for a while. The same behaviour over PostgreSQL and Redis, with real processes, is in
 // test/cluster.test.ts.
+import * as grpc from '@grpc/grpc-js';
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { LiveReviewClient } from '../src/client/index.js';
 import { LocalBus, LocalHub } from '../src/bus/local/local-bus.js';
 import type { Store } from '../src/core/store.js';
 import { MemoryStore } from '../src/store/memory/memory-store.js';
+import { SessionMessage } from '../src/gen/codereview/v1/codereview.js';
 import { openReview, ourClient, unaryCall } from './helpers/clients.js';
 import { startTestServer, type TestServer } from './helpers/server.js';
+import { decodeDetails } from './helpers/status-details.js';
 
 const fast = { baseDelayMs: 20, maxDelayMs: 200 };
 const CLUSTER = { clusterHeartbeatMs: 100, clusterExpiryMs: 800, clusterPollMs: 200, logLevel: 'warn' };
@@ -157,6 +160,161 @@ describe('cluster mode in one process (shared store, in-process bus)', () => {
     await until('the ghost is back', () => watcher.participants().some((p) => p.userId === 'ghost'));
     ghost.close();
     watcher.close();
+    admin.close();
+  });
+});
+
+describe('cluster mode in one process: one instance commits each session', () => {
+  const hub = new LocalHub();
+  const store = new MemoryStore();
+  const buses: LocalBus[] = [];
+  let servers: TestServer[] = [];
+  // A forwarded batch waits half the expiry for its answer before the asking instance commits it
+  // itself: long here, so that a loaded machine does not make an instance give up on another.
+  const config = { ...CLUSTER, clusterExpiryMs: 8000 };
+  before(async () => {
+    servers = await Promise.all(
+      [0, 1, 2].map(() => {
+        const bus = new LocalBus(hub);
+        buses.push(bus);
+        const view: Store = Object.assign(Object.create(store) as Store, { close: async () => undefined });
+        return startTestServer(config, { store: view, bus });
+      }),
+    );
+    // Every instance has heard the others' heartbeats: they agree on who commits what.
+    await new Promise((r) => setTimeout(r, 3 * config.clusterHeartbeatMs));
+  });
+  after(async () => {
+    await Promise.all(servers.map((s) => s.shutdown(500)));
+    await Promise.all(buses.map((b) => b.close()));
+    await store.close();
+  });
+
+  const counted = async (pick: (s: TestServer) => { get(): Promise<{ values: { value: number }[] }> }) =>
+    Promise.all(servers.map(async (s) => (await pick(s).get()).values[0]?.value ?? 0));
+  const client = (user: string, instance: number, session: string) =>
+    new LiveReviewClient({
+      targets: [servers[instance]!.address],
+      sessionId: session,
+      userId: user,
+      clientId: `${user}-${instance}`,
+      backoff: fast,
+    });
+
+  it('edits from every instance are committed by one, none lost a race; all converge, each once', async () => {
+    const admin = ourClient(servers[0]!.address);
+    await openReview(admin, 'w1', [{ path: 'f.ts', text: '' }]);
+    const clients = ['ann', 'ben', 'cat', 'dan', 'eve', 'fay'].map((u, i) => client(u, i % 3, 'w1'));
+    await Promise.all(clients.map((c) => c.connect()));
+    await until('everyone sees everyone', () => clients.every((c) => c.participants().length >= 5));
+    const committedBefore = await counted((s) => s.metrics.commits);
+    const forwardedBefore = await counted((s) => s.metrics.forwardedCommands);
+
+    const tokens: string[] = [];
+    for (let round = 0; round < 30; round++) {
+      for (const [i, c] of clients.entries()) {
+        const token = `<${c.clientId}.${round}>`;
+        tokens.push(token);
+        insertToken(c, 'f.ts', token, round * 5 + i);
+      }
+      if (round % 6 === 0) await new Promise((r) => setTimeout(r, 5));
+    }
+    await until('every client synced', () => clients.every((c) => c.synced));
+    await until('every client has the same text', () =>
+      clients.every((c) => c.file('f.ts')!.text === clients[0]!.file('f.ts')!.text),
+    );
+    const text = clients[0]!.file('f.ts')!.text;
+    for (const t of tokens) assert.equal(text.split(t).length, 2, `${t} exactly once`);
+
+    const committed = (await counted((s) => s.metrics.commits)).map((n, i) => n - committedBefore[i]!);
+    const forwarded = (await counted((s) => s.metrics.forwardedCommands)).map(
+      (n, i) => n - forwardedBefore[i]!,
+    );
+    assert.deepEqual(await counted((s) => s.metrics.commitConflicts), [0, 0, 0], 'no batch lost a race');
+    // (The SDK sends what is typed while an edit is in flight as one edit: fewer events than tokens.)
+    const committer = committed.findIndex((n) => n > 0);
+    assert.deepEqual(
+      committed.map((n, i) => (i === committer ? n : 0)),
+      committed,
+      `one instance committed every edit: ${committed.join(', ')}`,
+    );
+    // The two others sent theirs to it.
+    assert.equal(forwarded[committer], 0);
+    assert.equal(forwarded.filter((n) => n > 0).length, 2, `forwarded: ${forwarded.join(', ')}`);
+    for (const c of clients) c.close();
+    admin.close();
+  });
+
+  it('a comment sent through any instance: acked once, its resend acked as a duplicate, a refusal keeps its reason', async () => {
+    const admin = ourClient(servers[0]!.address);
+    await openReview(admin, 'w2', [{ path: 'f.ts', text: 'one\ntwo\n' }]);
+    const callers = servers.map((s) => ourClient(s.address));
+    const submit = (instance: number, id: string, filePath: string) =>
+      unaryCall(callers[instance]!.submit.bind(callers[instance]!), {
+        message: SessionMessage.fromPartial({
+          sessionId: 'w2',
+          userId: 'web',
+          clientId: `tab-${instance}`,
+          clientMessageId: id,
+          payload: { $case: 'comment', value: { filePath, lineNumber: 1, text: `via ${instance}` } },
+        }),
+      });
+    const sequences = new Set<number>();
+    for (const i of [0, 1, 2]) {
+      const first = await submit(i, `m${i}`, 'f.ts');
+      assert.equal(first.ack?.duplicate, false);
+      sequences.add(first.ack!.sequence);
+      const again = await submit(i, `m${i}`, 'f.ts');
+      assert.deepEqual(
+        { seq: again.ack?.sequence, dup: again.ack?.duplicate },
+        { seq: first.ack?.sequence, dup: true },
+        `the resend through instance ${i}`,
+      );
+      const refused = await submit(i, `x${i}`, 'nope.ts').then(
+        () => assert.fail('a comment on a file that does not exist'),
+        (err: grpc.ServiceError) => err,
+      );
+      assert.equal(refused.code, grpc.status.NOT_FOUND, `instance ${i}: ${refused.details}`);
+      assert.equal(decodeDetails(refused.metadata)?.errorInfo?.reason, 'FILE_NOT_FOUND');
+    }
+    assert.equal(sequences.size, 3);
+    const forwarded = await counted((s) => s.metrics.forwardedCommands);
+    assert.ok(forwarded.filter((n) => n > 0).length >= 2, `two instances forwarded: ${forwarded.join(', ')}`);
+    const readout = await unaryCall(callers[1]!.getSession.bind(callers[1]!), {
+      sessionId: 'w2',
+      pageSize: 0,
+      pageToken: '',
+    });
+    assert.deepEqual(readout.comments.map((c) => c.text).sort(), ['via 0', 'via 1', 'via 2']);
+    for (const c of callers) c.close();
+    admin.close();
+  });
+
+  it('the committing instance falls silent: the others commit themselves, nothing lost or doubled', async () => {
+    const admin = ourClient(servers[0]!.address);
+    await openReview(admin, 'w3', [{ path: 'f.ts', text: '' }]);
+    const clients = [0, 1, 2].map((i) => client(`u${i}`, i, 'w3'));
+    await Promise.all(clients.map((c) => c.connect()));
+    const before = await counted((s) => s.metrics.commits);
+    insertToken(clients[0]!, 'f.ts', '<first>', 0);
+    await until('the first edit everywhere', () =>
+      clients.every((c) => c.file('f.ts')!.text.includes('<first>')),
+    );
+    // The instance that committed it commits the session.
+    const committer = (await counted((s) => s.metrics.commits)).findIndex((n, i) => n === before[i]! + 1);
+    assert.ok(committer >= 0);
+    buses[committer]!.disconnect();
+    const others = clients.filter((_, i) => i !== committer);
+    for (let i = 0; i < 5; i++)
+      for (const [k, c] of others.entries()) insertToken(c, 'f.ts', `<s${k}.${i}>`, i);
+    await until('the others synced without it', () => others.every((c) => c.synced), 60_000);
+    buses[committer]!.reconnect();
+    await until('everyone converges', () =>
+      clients.every((c) => c.synced && c.file('f.ts')!.text === others[0]!.file('f.ts')!.text),
+    );
+    const text = others[0]!.file('f.ts')!.text;
+    for (let i = 0; i < 5; i++) for (const k of [0, 1]) assert.equal(text.split(`<s${k}.${i}>`).length, 2);
+    for (const c of clients) c.close();
     admin.close();
   });
 });

@@ -2,11 +2,28 @@
 // an instance ignores its own echo. Payloads are JSON; what arrives is parsed into these values or
 // dropped (another instance of another version, or anything else on the channel, cannot crash
 // this one).
-import type { CursorView, LoggedEvent, ParticipantView } from './model.js';
+import { LiveReviewError, REASONS, type ErrorDetails, type Reason } from './errors.js';
+import type { AckView, CursorView, DurableCommand, LoggedEvent, Origin, ParticipantView } from './model.js';
 
-/** The topic of a session's traffic, and of the instances' heartbeats. */
+/** The topic of a session's traffic, of the instances' heartbeats, and of what is sent to one
+ * instance (the commands it commits for the others). */
 export const sessionTopic = (sessionId: string) => `session:${sessionId}`;
 export const INSTANCES_TOPIC = 'instances';
+export const instanceTopic = (instanceId: string) => `instance:${instanceId}`;
+
+/** A command another instance's participant sent, for the session's committing instance. */
+export interface ForwardedCommand {
+  origin: Origin;
+  command: DurableCommand;
+}
+
+/** What became of a forwarded command: null, committed (its event says so: it acks its sender
+ * where it is applied); an ack of an earlier commit (a resend); or the error its sender is told. */
+export type ForwardOutcome = null | { ack: AckView } | { error: LiveReviewError };
+
+/** A ForwardOutcome as JSON carries it. */
+type ForwardOutcomeJson =
+  null | { ack: AckView } | { error: { reason: string; message: string; details: ErrorDetails } };
 
 export interface LocalParticipant {
   participant: ParticipantView;
@@ -23,9 +40,23 @@ export type SessionBusMessage =
   /** An instance just took the session in (or came back): everyone, say who you have here. */
   | { t: 'hello'; from: string }
   /** All of an instance's participants in the session: authoritative for that instance. */
-  | { t: 'roster'; from: string; participants: LocalParticipant[] };
+  | { t: 'roster'; from: string; participants: LocalParticipant[] }
+  /** The committing instance's answer to `submit` request `id` of instance `to`, one outcome per
+   * command, when the events it committed do not say it all (a resend, an error). On the session's
+   * topic, after those events (one publisher, one topic: in order). No outcomes: declined (it is
+   * shutting down, or cannot hold the session), the asker commits them itself. */
+  | { t: 'submitted'; from: string; to: string; id: number; outcomes: ForwardOutcome[] | undefined };
 
 export type InstanceBusMessage = { t: 'beat'; from: string };
+
+/** On an instance's own topic: commands of a session it commits, from instance `from`. */
+export type DirectBusMessage = {
+  t: 'submit';
+  from: string;
+  id: number;
+  sessionId: string;
+  commands: ForwardedCommand[];
+};
 
 const STATUSES = new Set(['joined', 'active', 'idle', 'left']);
 
@@ -70,6 +101,54 @@ function isEvent(v: unknown, sessionId: string): v is LoggedEvent {
   );
 }
 
+function isOrigin(v: unknown): v is Origin {
+  return isObject(v) && isString(v.userId) && isString(v.clientId) && isString(v.clientMessageId);
+}
+
+function isAck(v: unknown): v is AckView {
+  return (
+    isObject(v) &&
+    isString(v.clientMessageId) &&
+    isInt(v.sequence) &&
+    isInt(v.version) &&
+    isString(v.path) &&
+    isString(v.commentId) &&
+    isInt(v.line) &&
+    typeof v.duplicate === 'boolean'
+  );
+}
+
+/** An outcome as JSON, or undefined when it is not one. An error of a reason this instance does
+ * not know (another version's) is INTERNAL, with the message it had. */
+function outcomeOf(v: unknown): ForwardOutcome | undefined {
+  if (v === null) return null;
+  if (!isObject(v)) return undefined;
+  if (isAck(v.ack)) return { ack: v.ack };
+  const e = v.error;
+  if (!isObject(e) || !isString(e.reason) || !isString(e.message)) return undefined;
+  const reason = (Object.hasOwn(REASONS, e.reason) ? e.reason : 'INTERNAL') as Reason;
+  return {
+    error: new LiveReviewError(reason, e.message, isObject(e.details) ? (e.details as ErrorDetails) : {}),
+  };
+}
+
+/** A `submitted` message as JSON: errors by reason, message and details. */
+export function submittedPayload(
+  from: string,
+  to: string,
+  id: number,
+  outcomes: ForwardOutcome[] | undefined,
+): string {
+  const json: ForwardOutcomeJson[] | null = outcomes
+    ? outcomes.map((o) =>
+        o === null || 'ack' in o
+          ? o
+          : { error: { reason: o.error.reason, message: o.error.message, details: o.error.details } },
+      )
+    : null;
+  return JSON.stringify({ t: 'submitted', from, to, id, outcomes: json });
+}
+
 function parse(payload: string): Record<string, unknown> | undefined {
   try {
     const value: unknown = JSON.parse(payload);
@@ -106,9 +185,30 @@ export function parseSessionMessage(payload: string, sessionId: string): Session
         )
         ? (m as SessionBusMessage)
         : undefined;
+    case 'submitted': {
+      if (!isString(m.to) || !isInt(m.id)) return undefined;
+      const base = { t: 'submitted', from: m.from as string, to: m.to, id: m.id } as const;
+      if (m.outcomes === null) return { ...base, outcomes: undefined };
+      if (!Array.isArray(m.outcomes)) return undefined;
+      const outcomes = m.outcomes.map(outcomeOf);
+      return outcomes.every((o) => o !== undefined) ? { ...base, outcomes } : undefined;
+    }
     default:
       return undefined;
   }
+}
+
+/** An instance topic's payload as a message, or undefined. Commands are trusted as events are:
+ * another instance of the cluster validated them as it received them; their shape is checked. */
+export function parseDirectMessage(payload: string): DirectBusMessage | undefined {
+  const m = parse(payload);
+  if (m?.t !== 'submit' || !isInt(m.id) || !isString(m.sessionId) || !Array.isArray(m.commands)) {
+    return undefined;
+  }
+  const wellFormed = m.commands.every(
+    (c) => isObject(c) && isOrigin(c.origin) && isObject(c.command) && isString(c.command.kind),
+  );
+  return wellFormed ? (m as DirectBusMessage) : undefined;
 }
 
 export function parseInstanceMessage(payload: string): InstanceBusMessage | undefined {

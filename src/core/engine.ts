@@ -2,8 +2,10 @@
 // It is what transports talk to; it knows nothing of gRPC, HTTP or any database driver.
 import type { Bus } from './bus.js';
 import type { Clock } from './clock.js';
+import type { ForwardedCommand, ForwardOutcome } from './bus-messages.js';
 import {
   LiveReviewError,
+  asLiveReviewError,
   invalidMessage,
   isLiveReviewError,
   rateLimited,
@@ -165,6 +167,10 @@ export class Engine {
           heartbeatMs: cluster.heartbeatMs,
           expiryMs: cluster.expiryMs,
           pollMs: cluster.pollMs,
+          // Long enough for a commit under load, short enough that a batch sent to an instance
+          // that just died waits less than that instance takes to be declared gone.
+          forwardTimeoutMs: cluster.expiryMs / 2,
+          commitForwarded: (sessionId, commands) => this.commitForwarded(sessionId, commands),
           onError: cluster.onError,
         })
       : undefined;
@@ -232,6 +238,32 @@ export class Engine {
       pending.catch(() => this.sessions.delete(id));
     }
     return pending;
+  }
+
+  /** Commits commands another instance's participants sent to a session this instance commits
+   * (Replicator.forward). Declined while shutting down or when the session cannot be held here:
+   * the other instance commits them itself. */
+  private async commitForwarded(
+    sessionId: string,
+    commands: ForwardedCommand[],
+  ): Promise<ForwardOutcome[] | undefined> {
+    if (this.closing) return undefined;
+    let session: Session;
+    try {
+      checkId('session_id', sessionId);
+      session = await this.session(sessionId);
+    } catch {
+      return undefined;
+    }
+    // Kept in memory while others commit through it, as while it has participants of its own.
+    if (session.room.participants.size === 0) session.room.emptySince = this.options.clock.now();
+    const results = await Promise.allSettled(
+      commands.map(({ origin, command }) => session.submitForwarded(origin, command)),
+    );
+    return results.map((r) => {
+      if (r.status === 'rejected') return { error: asLiveReviewError(r.reason) };
+      return r.value.duplicate ? { ack: r.value } : null;
+    });
   }
 
   /** A session that exists (has content or participants), or NOT_FOUND. */

@@ -5,19 +5,32 @@
 // - the store is the source of truth: the heads of sessions with participants here are polled, so
 //   an event whose bus message was lost (even the last one, which no later event would reveal) is
 //   read from the log within a poll interval;
+// - one instance commits each session, the others hand it their participants' edits and comments
+//   (two instances appending to one session at once keep losing the race to each other under load:
+//   a quarter of the batches, and seconds of latency, with two instances of the typing load). The
+//   committer is chosen by rendezvous hashing over the instances alive, so all agree without a
+//   word while they see the same ones; while they do not, or when it does not answer, an instance
+//   commits itself, and the optimistic append keeps the log right;
 // - presence and cursors travel on the bus only. Each instance heartbeats; one that stops is
 //   declared gone after the expiry and its participants leave everywhere. Rosters are re-announced
 //   periodically and after a reconnect, so a dropped presence message is repaired too.
 import type { Bus } from './bus.js';
 import {
   INSTANCES_TOPIC,
+  instanceTopic,
+  parseDirectMessage,
   parseInstanceMessage,
   parseSessionMessage,
   sessionTopic,
+  submittedPayload,
+  type DirectBusMessage,
+  type ForwardedCommand,
+  type ForwardOutcome,
   type InstanceBusMessage,
   type SessionBusMessage,
 } from './bus-messages.js';
 import type { Clock } from './clock.js';
+import { asLiveReviewError } from './errors.js';
 import type { CursorView, LoggedEvent, ParticipantView } from './model.js';
 import type { RoomRelay } from './room.js';
 import type { Session, SessionReplication } from './session.js';
@@ -34,8 +47,20 @@ export interface ReplicatorOptions {
   expiryMs: number;
   /** How often the heads of sessions with participants here are read from the store. */
   pollMs: number;
+  /** How long a forwarded batch waits for the committing instance's answer before this instance
+   * commits it itself (and stops asking that instance for `expiryMs`). */
+  forwardTimeoutMs: number;
+  /** Commits commands another instance forwarded, in a session this instance commits; undefined:
+   * declined (the asker commits them itself). */
+  commitForwarded(sessionId: string, commands: ForwardedCommand[]): Promise<ForwardOutcome[] | undefined>;
   /** Told about what the replicator survives (a failed publish, a failed poll); must not throw. */
   onError?(what: string, err: unknown): void;
+}
+
+interface PendingForward {
+  owner: string;
+  session: Session;
+  timer: { cancel(): void };
 }
 
 /** Rosters of this instance's participants are re-announced every this many heartbeats. */
@@ -48,6 +73,11 @@ export class Replicator implements SessionReplication {
   private readonly timers: { cancel(): void }[] = [];
   private beats = 0;
   private closed = false;
+  /** Forwarded batches not settled yet, by request id. */
+  private readonly forwards = new Map<number, PendingForward>();
+  private nextForwardId = 1;
+  /** Instances that left a forwarded batch unanswered, until when they are not asked again. */
+  private readonly unanswering = new Map<string, number>();
 
   constructor(private readonly options: ReplicatorOptions) {}
 
@@ -60,6 +90,10 @@ export class Replicator implements SessionReplication {
     await bus.subscribe(INSTANCES_TOPIC, (payload) => {
       const m = parseInstanceMessage(payload);
       if (m) this.onInstanceMessage(m);
+    });
+    await bus.subscribe(instanceTopic(this.instanceId), (payload) => {
+      const m = parseDirectMessage(payload);
+      if (m) this.onForwarded(m);
     });
     bus.onReconnect(() => {
       // What was published meanwhile is lost: ask everyone who is here, and read the log.
@@ -98,7 +132,9 @@ export class Replicator implements SessionReplication {
     const { bus } = this.options;
     await Promise.allSettled([...this.sessions.keys()].map((id) => bus.unsubscribe(sessionTopic(id))));
     await bus.unsubscribe(INSTANCES_TOPIC).catch(() => undefined);
+    await bus.unsubscribe(instanceTopic(this.instanceId)).catch(() => undefined);
     this.sessions.clear();
+    for (const [id, pending] of [...this.forwards]) this.answer(id, pending, undefined);
   }
 
   // ---- SessionReplication: what sessions hand to the other instances -------------------------------
@@ -119,6 +155,94 @@ export class Replicator implements SessionReplication {
         this.publish(sessionId, { t: 'presence', from: this.instanceId, participant }),
       cursor: (cursor: CursorView) => this.publish(sessionId, { t: 'cursor', from: this.instanceId, cursor }),
     };
+  }
+
+  /** Sends a batch to the instance that commits the session: its request id, or undefined when
+   * this instance commits it. The session hears back through Session.forwardAnswered: at once if
+   * it cannot be sent, from that instance when the events do not say it all, or after
+   * `forwardTimeoutMs` without a word (then that instance is not asked for a while). */
+  forward(sessionId: string, commands: ForwardedCommand[]): number | undefined {
+    const session = this.sessions.get(sessionId);
+    const owner = this.committerOf(sessionId);
+    if (owner === this.instanceId || this.closed || !session) return undefined;
+    const id = this.nextForwardId++;
+    const pending: PendingForward = {
+      owner,
+      session,
+      timer: this.options.clock.setTimeout(() => {
+        this.unanswering.set(owner, this.options.clock.now() + this.options.expiryMs);
+        this.options.onError?.(
+          'forward a batch',
+          new Error(
+            `instance ${owner} did not answer in ${this.options.forwardTimeoutMs} ms: committed here`,
+          ),
+        );
+        this.answer(id, pending, undefined);
+      }, this.options.forwardTimeoutMs),
+    };
+    this.forwards.set(id, pending);
+    const message: DirectBusMessage = { t: 'submit', from: this.instanceId, id, sessionId, commands };
+    this.options.bus
+      .publish(instanceTopic(owner), JSON.stringify(message))
+      // Too large for the bus, or the bus is down: committed here.
+      .catch(() => this.answer(id, pending, undefined));
+    return id;
+  }
+
+  /** Every command of a forwarded batch is settled (Session.forwardAnswered needs no more). */
+  forwardSettled(id: number): void {
+    const pending = this.forwards.get(id);
+    if (!pending) return;
+    this.forwards.delete(id);
+    pending.timer.cancel();
+  }
+
+  private answer(id: number, pending: PendingForward, outcomes: ForwardOutcome[] | undefined): void {
+    if (outcomes === undefined) this.forwardSettled(id);
+    pending.session.forwardAnswered(id, outcomes);
+  }
+
+  /** The instance that commits a session: of this one and the others alive (less those that left
+   * a forwarded batch unanswered lately), the one whose hash with the session's id is highest. */
+  private committerOf(sessionId: string): string {
+    let best = this.instanceId;
+    let bestScore = rendezvousScore(this.instanceId, sessionId);
+    const now = this.options.clock.now();
+    for (const instanceId of this.lastSeen.keys()) {
+      const until = this.unanswering.get(instanceId);
+      if (until !== undefined) {
+        if (until > now) continue;
+        this.unanswering.delete(instanceId);
+      }
+      const score = rendezvousScore(instanceId, sessionId);
+      if (score > bestScore || (score === bestScore && instanceId > best)) {
+        best = instanceId;
+        bestScore = score;
+      }
+    }
+    return best;
+  }
+
+  /** Commits what another instance forwarded and answers it on the session's topic, after the
+   * events (see the `submitted` message). */
+  private onForwarded(m: DirectBusMessage): void {
+    this.heard(m.from);
+    this.options
+      .commitForwarded(m.sessionId, m.commands)
+      .catch((err: unknown): ForwardOutcome[] => {
+        const error = asLiveReviewError(err);
+        return m.commands.map(() => ({ error }));
+      })
+      .then((outcomes) => {
+        // Committed, all of them: their events say so.
+        if (outcomes?.every((o) => o === null)) return;
+        return this.options.bus.publish(
+          sessionTopic(m.sessionId),
+          submittedPayload(this.instanceId, m.from, m.id, outcomes),
+        );
+      })
+      // Unanswered, the other instance commits the batch itself once it stops waiting.
+      .catch((err: unknown) => this.options.onError?.('answer a forwarded batch', err));
   }
 
   private publish(sessionId: string, message: SessionBusMessage): void {
@@ -149,6 +273,11 @@ export class Replicator implements SessionReplication {
       case 'hello':
         this.announce(session);
         return;
+      case 'submitted': {
+        const pending = m.to === this.instanceId ? this.forwards.get(m.id) : undefined;
+        if (pending) this.answer(m.id, pending, m.outcomes);
+        return;
+      }
       case 'roster':
         void session
           .run(() => {
@@ -220,6 +349,26 @@ export class Replicator implements SessionReplication {
       this.options.onError?.('poll the store', err);
     }
   }
+}
+
+/** FNV-1a over the instance id, a separator and the session id: 32 bits that spread well enough
+ * for choosing among a handful of instances, and the same on every instance. */
+function rendezvousScore(instanceId: string, sessionId: string): number {
+  let h = 0x811c9dc5;
+  const mix = (s: string) => {
+    for (let i = 0; i < s.length; i++) {
+      h ^= s.charCodeAt(i);
+      h = Math.imul(h, 0x01000193);
+    }
+  };
+  mix(instanceId);
+  mix('\u0000');
+  mix(sessionId);
+  // FNV's last steps leave the high bits poorly mixed for short inputs: finish like murmur3.
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  return h >>> 0;
 }
 
 function gone(participantId: string): ParticipantView {

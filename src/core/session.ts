@@ -16,6 +16,7 @@ import { describe, prepare } from './commands.js';
 import { ackOf, DedupeWindow } from './dedupe.js';
 import { LiveReviewError, asLiveReviewError, storeUnavailable } from './errors.js';
 import { Mailbox, cancelledError, type BatchItem } from './mailbox.js';
+import type { ForwardedCommand, ForwardOutcome } from './bus-messages.js';
 import type { AckView, CursorCommand, DurableCommand, LoggedEvent, Origin } from './model.js';
 import type { Participant } from './participant.js';
 import { Room, type RoomConfig, type RoomRelay } from './room.js';
@@ -44,12 +45,19 @@ export interface EngineHooks {
   storeFailed?(sessionId: string, err: unknown): void;
   /** A batch lost the optimistic append race to another writer and was prepared again. */
   conflicted?(sessionId: string): void;
+  /** Commands were sent to the instance that commits the session (cluster mode). */
+  forwarded?(sessionId: string, commands: number): void;
 }
 
 /** Where a session's own commits and its participants' ephemeral changes go beyond this instance. */
 export interface SessionReplication {
   committed(sessionId: string, events: readonly LoggedEvent[]): void;
   relay(sessionId: string): RoomRelay;
+  /** When another instance commits this session's batches: hands it the commands and returns the
+   * request's id (Session.forwardAnswered hears what became of them). Undefined: commit them here. */
+  forward?(sessionId: string, commands: ForwardedCommand[]): number | undefined;
+  /** Every command of request `id` is settled. */
+  forwardSettled?(id: number): void;
 }
 
 export interface SessionDeps {
@@ -64,12 +72,36 @@ interface Submission {
   from: Participant | undefined;
   origin: Origin;
   command: DurableCommand;
+  /** Committed here, never sent to another instance: forwarded here by one, or sent to one that
+   * did not answer. */
+  commitHere?: true;
 }
+
+type Item = BatchItem<Submission, AckView>;
+
+/** A batch sent to the instance that commits the session, until each command is settled. */
+interface ForwardedBatch {
+  id: number;
+  /** Commands not settled yet (undefined once settled). */
+  items: (Item | undefined)[];
+  open: number;
+}
+
+const originKey = (o: Origin) => `${o.userId}\u0000${o.clientId}\u0000${o.clientMessageId}`;
 
 type Outcome =
   | { item: BatchItem<Submission, AckView>; event: LoggedEvent }
   | { item: BatchItem<Submission, AckView>; ack: AckView }
   | { item: BatchItem<Submission, AckView>; error: LiveReviewError };
+
+/** Sent on to the instance that commits the session: a command of this instance's (not one
+ * forwarded here) whose sender learns of its commit by its ack alone, which needs a client message
+ * id. What also echoes its event to its sender (an opened file, a suggestion, …; echoesToOrigin)
+ * is acked after that event by the committing instance only: committed here instead. */
+function forwardable(s: Submission): boolean {
+  if (s.commitHere || !s.origin.clientMessageId) return false;
+  return s.command.kind === 'edit' || (s.command.kind === 'comment' && s.command.suggestion === undefined);
+}
 
 export class Session {
   readonly state: SessionState;
@@ -80,6 +112,10 @@ export class Session {
   private readonly mailbox: Mailbox<Submission, AckView>;
   private lastSnapshotSeq = 0;
   private readonly onEdit: EditListener;
+  /** Forwarded batches not settled yet, by request id. */
+  private readonly forwarded = new Map<number, ForwardedBatch>();
+  /** Their commands waiting for their event, by origin (see forwardBatch). */
+  private readonly awaitingEvents = new Map<string, { batch: ForwardedBatch; index: number }>();
 
   private constructor(
     readonly id: string,
@@ -125,7 +161,7 @@ export class Session {
   }
 
   get idle(): boolean {
-    return this.mailbox.idle;
+    return this.mailbox.idle && this.forwarded.size === 0;
   }
 
   // ---- the mailbox ------------------------------------------------------------------------------
@@ -138,6 +174,12 @@ export class Session {
     signal?: AbortSignal,
   ): Promise<AckView> {
     return this.mailbox.submit({ from, origin, command }, signal);
+  }
+
+  /** Commits a command another instance's participant sent (see SessionReplication.forward):
+   * its sender is told by that instance; the event reaches everyone as any commit does. */
+  submitForwarded(origin: Origin, command: DurableCommand): Promise<AckView> {
+    return this.mailbox.submit({ from: undefined, origin, command, commitHere: true });
   }
 
   /** Runs `fn` with the session's committed state, between batches. */
@@ -160,6 +202,7 @@ export class Session {
     this.state.head = this.committedHead = event.seq;
     this.dedupe.remember(event);
     this.room.publish(event, undefined);
+    if (this.awaitingEvents.size > 0 && event.origin.clientMessageId) this.forwardCommitted(event);
   }
 
   /** Events committed elsewhere (the bus): applied in order between batches; duplicates are
@@ -196,6 +239,7 @@ export class Session {
   // ---- the op pipeline ----------------------------------------------------------------------------
 
   private async commitBatch(items: BatchItem<Submission, AckView>[]): Promise<void> {
+    if (this.forwardBatch(items)) return;
     const { store, config, clock, hooks } = this.deps;
     for (let attempt = 0; ; attempt++) {
       const outcomes: Outcome[] = [];
@@ -272,6 +316,93 @@ export class Session {
         await this.maybeSnapshot();
       return;
     }
+  }
+
+  /** In a cluster, one instance commits a session and the others hand it their participants'
+   * commands: two instances appending to one session at once make one of them catch up and
+   * prepare its batch again, over and over under load (docs/benchmarks.md, "one writer per
+   * session"). True when the batch was sent. Nothing here changes until its events arrive, so the
+   * mailbox goes on meanwhile (events received, the next batch sent); each command is settled by
+   * its event (forwardCommitted) or by the answer (forwardAnswered). */
+  private forwardBatch(items: Item[]): boolean {
+    const replication = this.deps.replication;
+    if (!replication?.forward || !items.every((i) => forwardable(i.command))) return false;
+    const pending = items.filter((i) => !i.signal?.aborted);
+    if (pending.length === 0) return false;
+    const id = replication.forward(
+      this.id,
+      pending.map((i) => ({ origin: i.command.origin, command: i.command.command })),
+    );
+    if (id === undefined) return false;
+    this.deps.hooks.forwarded?.(this.id, pending.length);
+    for (const item of items) if (item.signal?.aborted) item.reject(cancelledError());
+    const batch: ForwardedBatch = { id, items: pending, open: pending.length };
+    this.forwarded.set(id, batch);
+    // A resend of a command still waiting keeps the first one's place: the answer settles it.
+    pending.forEach((item, index) => {
+      const key = originKey(item.command.origin);
+      if (!this.awaitingEvents.has(key)) this.awaitingEvents.set(key, { batch, index });
+    });
+    return true;
+  }
+
+  /** A forwarded command's event was applied here (which acked its sender: Room.deliver). */
+  private forwardCommitted(event: LoggedEvent): void {
+    const key = originKey(event.origin);
+    const waiting = this.awaitingEvents.get(key);
+    if (!waiting) return;
+    this.awaitingEvents.delete(key);
+    this.settleForwarded(waiting.batch, waiting.index)?.resolve(ackOf(event, false));
+  }
+
+  /** What the committing instance said of forwarded batch `id`: one outcome per command (null:
+   * committed, its event settles it), or undefined when it did not answer, declined, or could not
+   * be asked: what is not settled yet is committed here. */
+  forwardAnswered(id: number, outcomes: ForwardOutcome[] | undefined): void {
+    const batch = this.forwarded.get(id);
+    if (!batch) return;
+    batch.items.forEach((item, index) => {
+      if (!item) return;
+      const outcome = outcomes ? outcomes[index] : undefined;
+      if (outcome === null) return;
+      this.forgetAwaiting(item, batch, index);
+      this.settleForwarded(batch, index);
+      if (outcome === undefined) {
+        // The command itself decides whether it was committed meanwhile (the dedupe window).
+        this.mailbox
+          .submit({ ...item.command, commitHere: true }, item.signal)
+          .then(item.resolve, item.reject);
+      } else if ('error' in outcome) {
+        item.reject(outcome.error);
+      } else {
+        // A resend of an event applied here already is acked now, as a local commit would; a
+        // newer one is acked when its event is applied.
+        const { ack } = outcome;
+        const from = item.command.from;
+        if (ack.sequence <= this.committedHead && from && !from.left && from.live) {
+          from.sink.send({ type: 'ack', sessionId: this.id, ack });
+        }
+        item.resolve(ack);
+      }
+    });
+  }
+
+  private forgetAwaiting(item: Item, batch: ForwardedBatch, index: number): void {
+    const key = originKey(item.command.origin);
+    const waiting = this.awaitingEvents.get(key);
+    if (waiting?.batch === batch && waiting.index === index) this.awaitingEvents.delete(key);
+  }
+
+  /** Marks a forwarded command settled; the batch is done with its last. */
+  private settleForwarded(batch: ForwardedBatch, index: number): Item | undefined {
+    const item = batch.items[index];
+    if (!item) return undefined;
+    batch.items[index] = undefined;
+    if (--batch.open === 0) {
+      this.forwarded.delete(batch.id);
+      this.deps.replication?.forwardSettled?.(batch.id);
+    }
+    return item;
   }
 
   /** Undoes a batch's applied changes, newest first: the state is the committed one again. */

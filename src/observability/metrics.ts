@@ -86,6 +86,11 @@ export class Metrics {
     help: 'Batches another instance committed before, in cluster mode: taken back, the log read, prepared again',
     registers: [this.registry],
   });
+  readonly forwardedCommands = new Counter({
+    name: 'livereview_forwarded_commands_total',
+    help: 'Edits and comments sent to the instance that commits their session, in cluster mode',
+    registers: [this.registry],
+  });
   readonly commitDuration = new Histogram({
     name: 'livereview_commit_duration_seconds',
     help: 'Time to make a batch of events durable',

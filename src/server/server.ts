@@ -326,6 +326,7 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
       },
       storeFailed: (sessionId, err) => logger.error({ session: sessionId, err }, 'store operation failed'),
       conflicted: () => metrics.commitConflicts.inc(),
+      forwarded: (_sessionId, commands) => metrics.forwardedCommands.inc(commands),
     },
   });
   await engine.start();
