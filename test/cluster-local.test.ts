@@ -184,12 +184,16 @@ describe('cluster mode in one process: one instance commits each session', () =>
     // Every instance has heard the others' heartbeats: they agree on who commits what.
     await new Promise((r) => setTimeout(r, 3 * config.clusterHeartbeatMs));
   });
+  const stopped = new Set<TestServer>();
   after(async () => {
-    await Promise.all(servers.map((s) => s.shutdown(500)));
+    await Promise.all(servers.filter((s) => !stopped.has(s)).map((s) => s.shutdown(500)));
     await Promise.all(buses.map((b) => b.close()));
     await store.close();
   });
 
+  /** Forwarded batches the others gave up waiting for (logged by the instances that sent them). */
+  const unanswered = () => servers.flatMap((s) => s.logs).filter((l) => l.what === 'forward a batch').length;
+  let unansweredAfterSilence = -1;
   const counted = async (pick: (s: TestServer) => { get(): Promise<{ values: { value: number }[] }> }) =>
     Promise.all(servers.map(async (s) => (await pick(s).get()).values[0]?.value ?? 0));
   const client = (user: string, instance: number, session: string) =>
@@ -308,6 +312,9 @@ describe('cluster mode in one process: one instance commits each session', () =>
     for (let i = 0; i < 5; i++)
       for (const [k, c] of others.entries()) insertToken(c, 'f.ts', `<s${k}.${i}>`, i);
     await until('the others synced without it', () => others.every((c) => c.synced), 60_000);
+    // Its silence was waited out: the batches sent to it went unanswered, then were committed.
+    unansweredAfterSilence = unanswered();
+    assert.ok(unansweredAfterSilence > 0, 'a batch waited out its timeout');
     buses[committer]!.reconnect();
     await until('everyone converges', () =>
       clients.every((c) => c.synced && c.file('f.ts')!.text === others[0]!.file('f.ts')!.text),
@@ -316,5 +323,42 @@ describe('cluster mode in one process: one instance commits each session', () =>
     for (let i = 0; i < 5; i++) for (const k of [0, 1]) assert.equal(text.split(`<s${k}.${i}>`).length, 2);
     for (const c of clients) c.close();
     admin.close();
+  });
+
+  // Last in this suite: it stops an instance.
+  it('the committing instance shuts down mid-edit: the others commit what it declines, each edit once', async () => {
+    const admin = ourClient(servers[0]!.address);
+    await openReview(admin, 'w4', [{ path: 'f.ts', text: '' }]);
+    admin.close();
+    const clients = [0, 1, 2].map((i) => client(`v${i}`, i, 'w4'));
+    await Promise.all(clients.map((c) => c.connect()));
+    const before = await counted((s) => s.metrics.commits);
+    insertToken(clients[0]!, 'f.ts', '<first>', 0);
+    await until('the first edit everywhere', () =>
+      clients.every((c) => c.file('f.ts')!.text.includes('<first>')),
+    );
+    const committer = (await counted((s) => s.metrics.commits)).findIndex((n, i) => n === before[i]! + 1);
+    assert.ok(committer >= 0);
+    const others = clients.filter((_, i) => i !== committer);
+    let stopping: Promise<void> | undefined;
+    for (let i = 0; i < 20; i++) {
+      for (const [k, c] of others.entries()) insertToken(c, 'f.ts', `<t${k}.${i}>`, i);
+      if (i === 5) {
+        stopped.add(servers[committer]!);
+        stopping = servers[committer]!.shutdown(500);
+      }
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    await stopping;
+    clients[committer]!.close();
+    const unansweredBefore = unanswered();
+    await until('the others synced', () => others.every((c) => c.synced), 60_000);
+    await until('the others agree', () => others[0]!.file('f.ts')!.text === others[1]!.file('f.ts')!.text);
+    const text = others[0]!.file('f.ts')!.text;
+    for (let i = 0; i < 20; i++) for (const k of [0, 1]) assert.equal(text.split(`<t${k}.${i}>`).length, 2);
+    // Its goodbye and its declines settled everything: no batch waited out its timeout.
+    assert.equal(unanswered(), unansweredBefore);
+    assert.equal(unansweredBefore, unansweredAfterSilence);
+    for (const c of others) c.close();
   });
 });

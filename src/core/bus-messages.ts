@@ -47,7 +47,10 @@ export type SessionBusMessage =
    * shutting down, or cannot hold the session), the asker commits them itself. */
   | { t: 'submitted'; from: string; to: string; id: number; outcomes: ForwardOutcome[] | undefined };
 
-export type InstanceBusMessage = { t: 'beat'; from: string };
+export type InstanceBusMessage =
+  | { t: 'beat'; from: string }
+  /** The instance is shutting down: not to be asked to commit anything any more. */
+  | { t: 'bye'; from: string };
 
 /** On an instance's own topic: commands of a session it commits, from instance `from`. */
 export type DirectBusMessage = {
@@ -213,5 +216,5 @@ export function parseDirectMessage(payload: string): DirectBusMessage | undefine
 
 export function parseInstanceMessage(payload: string): InstanceBusMessage | undefined {
   const m = parse(payload);
-  return m?.t === 'beat' ? (m as InstanceBusMessage) : undefined;
+  return m?.t === 'beat' || m?.t === 'bye' ? (m as InstanceBusMessage) : undefined;
 }

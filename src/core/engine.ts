@@ -554,6 +554,7 @@ export class Engine {
   /** Ends every participant's stream with `reason` and stops background work. */
   async close(reason: LiveReviewError): Promise<void> {
     this.closing = true;
+    this.replicator?.leave();
     this.sweeper.cancel();
     const sessions = await Promise.allSettled(this.sessions.values());
     for (const s of sessions) {

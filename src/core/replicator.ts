@@ -78,6 +78,9 @@ export class Replicator implements SessionReplication {
   private nextForwardId = 1;
   /** Instances that left a forwarded batch unanswered, until when they are not asked again. */
   private readonly unanswering = new Map<string, number>();
+  /** Instances that said they were shutting down, and when (their last messages do not make them
+   * alive again; forgotten after the expiry). */
+  private readonly departed = new Map<string, number>();
 
   constructor(private readonly options: ReplicatorOptions) {}
 
@@ -124,6 +127,16 @@ export class Replicator implements SessionReplication {
   detach(sessionId: string): void {
     if (!this.sessions.delete(sessionId)) return;
     void this.options.bus.unsubscribe(sessionTopic(sessionId)).catch(() => undefined);
+  }
+
+  /** This instance is shutting down: the others stop sending it commands now, rather than after
+   * an unanswered batch or the expiry. It still answers (declines) what is on its way. */
+  leave(): void {
+    if (this.closed) return;
+    const bye: InstanceBusMessage = { t: 'bye', from: this.instanceId };
+    this.options.bus
+      .publish(INSTANCES_TOPIC, JSON.stringify(bye))
+      .catch((err: unknown) => this.options.onError?.('say goodbye', err));
   }
 
   async close(): Promise<void> {
@@ -297,11 +310,24 @@ export class Replicator implements SessionReplication {
 
   private onInstanceMessage(m: InstanceBusMessage): void {
     if (m.from === this.instanceId) return;
-    this.heard(m.from);
+    if (m.t === 'bye') this.gone(m.from, true);
+    else this.heard(m.from);
+  }
+
+  /** An instance that said goodbye, or was not heard from for the expiry: its participants leave,
+   * and what was sent to it is committed here. */
+  private gone(instanceId: string, departed: boolean): void {
+    if (departed) this.departed.set(instanceId, this.options.clock.now());
+    this.lastSeen.delete(instanceId);
+    for (const session of this.sessions.values()) session.room.expireInstance(instanceId);
+    for (const [id, pending] of [...this.forwards]) {
+      if (pending.owner === instanceId) this.answer(id, pending, undefined);
+    }
   }
 
   /** Notes that an instance is alive; one that was declared gone is asked who it has. */
   private heard(instanceId: string): void {
+    if (this.departed.has(instanceId)) return;
     const known = this.lastSeen.has(instanceId);
     this.lastSeen.set(instanceId, this.options.clock.now());
     if (!known)
@@ -323,9 +349,10 @@ export class Replicator implements SessionReplication {
       .catch((err: unknown) => this.options.onError?.('heartbeat', err));
     const now = this.options.clock.now();
     for (const [instanceId, seen] of this.lastSeen) {
-      if (now - seen < this.options.expiryMs) continue;
-      this.lastSeen.delete(instanceId);
-      for (const session of this.sessions.values()) session.room.expireInstance(instanceId);
+      if (now - seen >= this.options.expiryMs) this.gone(instanceId, false);
+    }
+    for (const [instanceId, at] of this.departed) {
+      if (now - at >= this.options.expiryMs) this.departed.delete(instanceId);
     }
     if (++this.beats % ROSTER_EVERY_BEATS === 0) {
       for (const session of this.sessions.values()) {
