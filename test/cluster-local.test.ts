@@ -11,6 +11,7 @@ import type { Store } from '../src/core/store.js';
 import { MemoryStore } from '../src/store/memory/memory-store.js';
 import { SessionMessage } from '../src/gen/codereview/v1/codereview.js';
 import { openReview, ourClient, unaryCall } from './helpers/clients.js';
+import type { ServerConfig } from '../src/server/config.js';
 import { startTestServer, type TestServer } from './helpers/server.js';
 import { decodeDetails } from './helpers/status-details.js';
 
@@ -34,28 +35,30 @@ function insertToken(c: LiveReviewClient, path: string, token: string, pick: num
   c.edit(path, at > 0 ? [at, token] : [token]);
 }
 
-describe('cluster mode in one process (shared store, in-process bus)', () => {
+/** Three servers sharing one store (each through a view that leaves it open at its shutdown) and
+ * one in-process bus, run for the enclosing suite. `stopped`: servers a test shut down itself. */
+function threeInstances(config: Partial<ServerConfig>) {
   const hub = new LocalHub();
   const store = new MemoryStore();
+  const servers: TestServer[] = [];
   const buses: LocalBus[] = [];
-  let servers: TestServer[] = [];
+  const stopped = new Set<TestServer>();
   before(async () => {
-    servers = await Promise.all(
+    const started = await Promise.all(
       [0, 1, 2].map(() => {
         const bus = new LocalBus(hub);
         buses.push(bus);
-        // Each server closes its store at shutdown: share one through views that leave it open.
         const view: Store = Object.assign(Object.create(store) as Store, { close: async () => undefined });
-        return startTestServer(CLUSTER, { store: view, bus });
+        return startTestServer(config, { store: view, bus });
       }),
     );
+    servers.push(...started);
   });
   after(async () => {
-    await Promise.all(servers.map((s) => s.shutdown(500)));
+    await Promise.all(servers.filter((s) => !stopped.has(s)).map((s) => s.shutdown(500)));
     await Promise.all(buses.map((b) => b.close()));
     await store.close();
   });
-
   const client = (user: string, instance: number, session: string) =>
     new LiveReviewClient({
       targets: [servers[instance]!.address],
@@ -64,6 +67,11 @@ describe('cluster mode in one process (shared store, in-process bus)', () => {
       clientId: `${user}-${instance}`,
       backoff: fast,
     });
+  return { servers, buses, stopped, client };
+}
+
+describe('cluster mode in one process (shared store, in-process bus)', () => {
+  const { servers, buses, client } = threeInstances(CLUSTER);
 
   it('clients on every instance edit one file concurrently and converge; comments, cursors and presence cross instances', async () => {
     const admin = ourClient(servers[0]!.address);
@@ -165,45 +173,35 @@ describe('cluster mode in one process (shared store, in-process bus)', () => {
 });
 
 describe('cluster mode in one process: one instance commits each session', () => {
-  const hub = new LocalHub();
-  const store = new MemoryStore();
-  const buses: LocalBus[] = [];
-  let servers: TestServer[] = [];
   // A forwarded batch waits half the expiry for its answer before the asking instance commits it
   // itself: long here, so that a loaded machine does not make an instance give up on another.
   const config = { ...CLUSTER, clusterExpiryMs: 8000 };
-  before(async () => {
-    servers = await Promise.all(
-      [0, 1, 2].map(() => {
-        const bus = new LocalBus(hub);
-        buses.push(bus);
-        const view: Store = Object.assign(Object.create(store) as Store, { close: async () => undefined });
-        return startTestServer(config, { store: view, bus });
-      }),
-    );
-    // Every instance has heard the others' heartbeats: they agree on who commits what.
-    await new Promise((r) => setTimeout(r, 3 * config.clusterHeartbeatMs));
-  });
-  const stopped = new Set<TestServer>();
-  after(async () => {
-    await Promise.all(servers.filter((s) => !stopped.has(s)).map((s) => s.shutdown(500)));
-    await Promise.all(buses.map((b) => b.close()));
-    await store.close();
-  });
+  const { servers, buses, stopped, client } = threeInstances(config);
+  // Every instance has heard the others' heartbeats: they agree on who commits what.
+  before(() => new Promise((r) => setTimeout(r, 3 * config.clusterHeartbeatMs)));
 
   /** Forwarded batches the others gave up waiting for (logged by the instances that sent them). */
   const unanswered = () => servers.flatMap((s) => s.logs).filter((l) => l.what === 'forward a batch').length;
   let unansweredAfterSilence = -1;
   const counted = async (pick: (s: TestServer) => { get(): Promise<{ values: { value: number }[] }> }) =>
     Promise.all(servers.map(async (s) => (await pick(s).get()).values[0]?.value ?? 0));
-  const client = (user: string, instance: number, session: string) =>
-    new LiveReviewClient({
-      targets: [servers[instance]!.address],
-      sessionId: session,
-      userId: user,
-      clientId: `${user}-${instance}`,
-      backoff: fast,
-    });
+  /** A new session with a client on each instance, and which instance commits it: the one that
+   * committed its first edit. */
+  async function oneClientPerInstance(session: string) {
+    const admin = ourClient(servers[0]!.address);
+    await openReview(admin, session, [{ path: 'f.ts', text: '' }]);
+    admin.close();
+    const clients = [0, 1, 2].map((i) => client(`${session}-u${i}`, i, session));
+    await Promise.all(clients.map((c) => c.connect()));
+    const before = await counted((s) => s.metrics.commits);
+    insertToken(clients[0]!, 'f.ts', '<first>', 0);
+    await until('the first edit everywhere', () =>
+      clients.every((c) => c.file('f.ts')!.text.includes('<first>')),
+    );
+    const committer = (await counted((s) => s.metrics.commits)).findIndex((n, i) => n === before[i]! + 1);
+    assert.ok(committer >= 0, 'one instance committed the first edit');
+    return { clients, committer, others: clients.filter((_, i) => i !== committer) };
+  }
 
   it('edits from every instance are committed by one, none lost a race; all converge, each once', async () => {
     const admin = ourClient(servers[0]!.address);
@@ -295,20 +293,8 @@ describe('cluster mode in one process: one instance commits each session', () =>
   });
 
   it('the committing instance falls silent: the others commit themselves, nothing lost or doubled', async () => {
-    const admin = ourClient(servers[0]!.address);
-    await openReview(admin, 'w3', [{ path: 'f.ts', text: '' }]);
-    const clients = [0, 1, 2].map((i) => client(`u${i}`, i, 'w3'));
-    await Promise.all(clients.map((c) => c.connect()));
-    const before = await counted((s) => s.metrics.commits);
-    insertToken(clients[0]!, 'f.ts', '<first>', 0);
-    await until('the first edit everywhere', () =>
-      clients.every((c) => c.file('f.ts')!.text.includes('<first>')),
-    );
-    // The instance that committed it commits the session.
-    const committer = (await counted((s) => s.metrics.commits)).findIndex((n, i) => n === before[i]! + 1);
-    assert.ok(committer >= 0);
+    const { clients, committer, others } = await oneClientPerInstance('w3');
     buses[committer]!.disconnect();
-    const others = clients.filter((_, i) => i !== committer);
     for (let i = 0; i < 5; i++)
       for (const [k, c] of others.entries()) insertToken(c, 'f.ts', `<s${k}.${i}>`, i);
     await until('the others synced without it', () => others.every((c) => c.synced), 60_000);
@@ -322,24 +308,11 @@ describe('cluster mode in one process: one instance commits each session', () =>
     const text = others[0]!.file('f.ts')!.text;
     for (let i = 0; i < 5; i++) for (const k of [0, 1]) assert.equal(text.split(`<s${k}.${i}>`).length, 2);
     for (const c of clients) c.close();
-    admin.close();
   });
 
   // Last in this suite: it stops an instance.
   it('the committing instance shuts down mid-edit: the others commit what it declines, each edit once', async () => {
-    const admin = ourClient(servers[0]!.address);
-    await openReview(admin, 'w4', [{ path: 'f.ts', text: '' }]);
-    admin.close();
-    const clients = [0, 1, 2].map((i) => client(`v${i}`, i, 'w4'));
-    await Promise.all(clients.map((c) => c.connect()));
-    const before = await counted((s) => s.metrics.commits);
-    insertToken(clients[0]!, 'f.ts', '<first>', 0);
-    await until('the first edit everywhere', () =>
-      clients.every((c) => c.file('f.ts')!.text.includes('<first>')),
-    );
-    const committer = (await counted((s) => s.metrics.commits)).findIndex((n, i) => n === before[i]! + 1);
-    assert.ok(committer >= 0);
-    const others = clients.filter((_, i) => i !== committer);
+    const { clients, committer, others } = await oneClientPerInstance('w4');
     let stopping: Promise<void> | undefined;
     for (let i = 0; i < 20; i++) {
       for (const [k, c] of others.entries()) insertToken(c, 'f.ts', `<t${k}.${i}>`, i);
