@@ -74,14 +74,18 @@ async function stop(i: Instance): Promise<void> {
   if (i.child.exitCode === null) i.child.kill('SIGKILL');
 }
 
-/** Mean commit time and events per commit, from an instance's /metrics. */
-async function commitStats(i: Instance): Promise<{ commits: number; seconds: number; events: number }> {
+/** Mean commit time and events per commit, and batches that lost the append race to another
+ * instance (0 where the build has no such counter), from an instance's /metrics. */
+async function commitStats(
+  i: Instance,
+): Promise<{ commits: number; seconds: number; events: number; conflicts: number }> {
   const text = await fetch(`http://127.0.0.1:${i.metricsPort}/metrics`).then((r) => r.text());
   const value = (name: string) => Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(text)?.[1] ?? 0);
   return {
     commits: value('livereview_commit_duration_seconds_count'),
     seconds: value('livereview_commit_duration_seconds_sum'),
     events: value('livereview_committed_events_total'),
+    conflicts: value('livereview_commit_conflicts_total'),
   };
 }
 
@@ -108,6 +112,8 @@ function servicesCpuSeconds(): number {
 interface Measured extends LoadReport {
   commitMs: number;
   eventsPerCommit: number;
+  /** Batches that lost the append race to another instance, per 1,000 committed events. */
+  conflictsPerThousand: number;
   /** CPU of PostgreSQL and Redis during the run, µs per delivery. */
   servicesUsPerDelivery: number;
   /** Of core 0 (the instances' core), the share neither the instances nor idle took: other
@@ -209,6 +215,12 @@ export async function runClusterScenario(
           ...report,
           commitMs: commits ? (stats.reduce((n, s) => n + s.seconds, 0) / commits) * 1000 : 0,
           eventsPerCommit: commits ? stats.reduce((n, s) => n + s.events, 0) / commits : 0,
+          conflictsPerThousand:
+            (stats.reduce((n, s) => n + s.conflicts, 0) * 1000) /
+            Math.max(
+              1,
+              stats.reduce((n, s) => n + s.events, 0),
+            ),
           servicesUsPerDelivery: (servicesSeconds * 1e6) / Math.max(1, report.delivered),
           core0TakenPercent:
             core1.total > core0.total
@@ -241,8 +253,8 @@ export async function runClusterScenario(
     `## Cluster: ${typing.sessions} sessions x ${typing.participants} participants x ${typing.rate} edits/s, ${durationMs} ms measured, ${repeat} runs each (medians, min–max)`,
     `every server instance pinned to core 0 (two instances share it), the generator to core 1; PostgreSQL and Redis unpinned; ${cpus().length} x ${cpus()[0]?.model}`,
     '',
-    '| configuration | delivered/s | lost | p50 ms | p99 ms | server CPU % of a core | server CPU µs per delivery | PostgreSQL + Redis CPU µs per delivery | commit ms (mean) | events per commit | core 0 taken by others % |',
-    '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
+    '| configuration | delivered/s | lost | p50 ms | p99 ms | server CPU % of a core | server CPU µs per delivery | PostgreSQL + Redis CPU µs per delivery | commit ms (mean) | events per commit | conflicts per 1,000 events | core 0 taken by others % |',
+    '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
   ];
   for (const row of rows) {
     const rs = row.reports;
@@ -253,7 +265,10 @@ export async function runClusterScenario(
         2,
       )} | ${of((r) => r.latencyMs.p99, 2)} | ${of((r) => r.server?.cpuPercentOfCore ?? 0)} | ${of(cpuPerDelivery)} | ${of(
         (r) => r.servicesUsPerDelivery,
-      )} | ${of((r) => r.commitMs, 2)} | ${of((r) => r.eventsPerCommit)} | ${of((r) => r.core0TakenPercent, 0)} |`,
+      )} | ${of((r) => r.commitMs, 2)} | ${of((r) => r.eventsPerCommit)} | ${of((r) => r.conflictsPerThousand)} | ${of(
+        (r) => r.core0TakenPercent,
+        0,
+      )} |`,
     );
   }
   // Ratios to the first configuration (one instance on SQLite), run by run: each pair ran
