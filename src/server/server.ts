@@ -21,11 +21,9 @@ import { Engine } from '../core/engine.js';
 import { shuttingDown } from '../core/errors.js';
 import type { Bus } from '../core/bus.js';
 import type { Store } from '../core/store.js';
-import { RedisBus } from '../bus/redis/redis-bus.js';
 import { createLogger, type Logger } from '../observability/logger.js';
 import { Metrics } from '../observability/metrics.js';
 import { MemoryStore } from '../store/memory/memory-store.js';
-import { PostgresStore } from '../store/postgres/postgres-store.js';
 import { SqliteStore } from '../store/sqlite/sqlite-store.js';
 import { Denylist, TokenVerifier } from '../security/tokens.js';
 import { Authenticator, type Recheckable, type SessionPolicy } from '../transport/auth.js';
@@ -34,7 +32,6 @@ import { installGrpcJsFixes } from '../transport/grpc/grpc-js-fixes.js';
 import { framedEncoders, installPreFraming } from '../transport/grpc/framed-messages.js';
 import { GrpcListener } from '../transport/grpc/listener.js';
 import { codeReviewHandlers, codeReviewServiceDefinition } from '../transport/grpc/service.js';
-import { createHttpEdge } from '../transport/http/edge.js';
 import { unaryMethods } from '../transport/unary-methods.js';
 import type { ServerConfig } from './config.js';
 
@@ -149,6 +146,8 @@ async function openStore(config: ServerConfig, logger: Logger, metrics: Metrics)
     });
   }
   if (/^postgres(ql)?:\/\//.test(config.data)) {
+    // Loaded only for cluster mode: pg and ioredis took ~20 MB of a single server's memory at start.
+    const { PostgresStore } = await import('../store/postgres/postgres-store.js');
     return PostgresStore.open(config.data, {
       retainEvents: config.retainEvents,
       onError: (err) => logger.warn({ err }, 'postgres: survived a failure'),
@@ -168,6 +167,7 @@ async function openStore(config: ServerConfig, logger: Logger, metrics: Metrics)
 async function connectBus(url: string, logger: Logger): Promise<Bus> {
   if (!/^rediss?:\/\//.test(url))
     throw new Error(`--bus: expected a redis:// URL, got ${JSON.stringify(url)}`);
+  const { RedisBus } = await import('../bus/redis/redis-bus.js');
   return RedisBus.connect(url, { onError: (err) => logger.warn({ err }, 'bus: survived a failure') });
 }
 
@@ -366,21 +366,23 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
   let draining = false;
   const edgeShutdown = new AbortController();
   const maxConnections = connectionCap(config.maxConnections);
-  const httpServer =
-    config.httpPort >= 0
-      ? createHttpServer(
-          config,
-          createHttpEdge(ctx, methods, {
-            corsOrigins: config.corsOrigins
-              .split(',')
-              .map((o) => o.trim())
-              .filter(Boolean),
-            webRoot: WEB_ROOT,
-            maxMessageBytes: config.maxMessageBytes,
-            shutdownSignal: edgeShutdown.signal,
-          }),
-        )
-      : undefined;
+  // Loaded only when it is served: Connect and the web edge took ~10 MB of a gRPC-only server.
+  const createHttpEdge =
+    config.httpPort >= 0 ? (await import('../transport/http/edge.js')).createHttpEdge : undefined;
+  const httpServer = createHttpEdge
+    ? createHttpServer(
+        config,
+        createHttpEdge(ctx, methods, {
+          corsOrigins: config.corsOrigins
+            .split(',')
+            .map((o) => o.trim())
+            .filter(Boolean),
+          webRoot: WEB_ROOT,
+          maxMessageBytes: config.maxMessageBytes,
+          shutdownSignal: edgeShutdown.signal,
+        }),
+      )
+    : undefined;
   if (httpServer) {
     httpServer.maxConnections = maxConnections;
     httpServer.headersTimeout = Math.max(1000, config.handshakeTimeoutMs);
