@@ -1,27 +1,32 @@
-// The `livereview` command: one file per subcommand.
+// The `livereview` command: one file per subcommand. Only the subcommand being run is loaded (the
+// others bring the client SDK, the load generator, …: ~12 MB of a server's memory at start);
+// without one, or with one it does not know, every subcommand is, for the help.
 import { Command } from 'commander';
-import { registerBackup } from './backup.js';
-import { registerBench } from './bench.js';
-import { registerDemo } from './demo.js';
-import { registerExport } from './export.js';
-import { registerJoin } from './join.js';
-import { registerOpen } from './open.js';
-import { registerServe } from './serve.js';
-import { registerToken } from './token.js';
 
-const program = new Command('livereview')
-  .description('Real-time collaborative code review over gRPC')
-  .version('0.1.0');
-registerServe(program);
-registerBackup(program);
-registerJoin(program);
-registerOpen(program);
-registerExport(program);
-registerDemo(program);
-registerToken(program);
-registerBench(program);
+type Register = (program: Command) => void;
 
-program.parseAsync(process.argv).catch((err: unknown) => {
+const SUBCOMMANDS: Record<string, () => Promise<Register>> = {
+  serve: async () => (await import('./serve.js')).registerServe,
+  backup: async () => (await import('./backup.js')).registerBackup,
+  restore: async () => (await import('./backup.js')).registerBackup,
+  join: async () => (await import('./join.js')).registerJoin,
+  open: async () => (await import('./open.js')).registerOpen,
+  export: async () => (await import('./export.js')).registerExport,
+  demo: async () => (await import('./demo.js')).registerDemo,
+  token: async () => (await import('./token.js')).registerToken,
+  bench: async () => (await import('./bench.js')).registerBench,
+};
+
+async function main(argv: string[]): Promise<void> {
+  const program = new Command('livereview')
+    .description('Real-time collaborative code review over gRPC')
+    .version('0.1.0');
+  const named = argv[2] !== undefined && Object.hasOwn(SUBCOMMANDS, argv[2]) ? [argv[2]] : undefined;
+  for (const name of named ?? Object.keys(SUBCOMMANDS)) (await SUBCOMMANDS[name]!())(program);
+  await program.parseAsync(argv);
+}
+
+main(process.argv).catch((err: unknown) => {
   process.stderr.write(`livereview: ${(err as Error).message}\n`);
   process.exit(1);
 });
