@@ -323,10 +323,9 @@ if (scenarios.has('overload')) {
   );
 }
 if (scenarios.has('idle')) {
-  const title = '2 000 idle participants (20 sessions x 100), one connection each';
-  const idle = [
+  const idle = (sessions: number) => [
     '--sessions',
-    '20',
+    String(sessions),
     '--participants',
     '100',
     '--rate',
@@ -336,9 +335,37 @@ if (scenarios.has('idle')) {
     '--warmup',
     '0',
   ];
-  const runs = await compare(title, idle, { metrics: IDLE_METRICS });
-  summarise('2 000 idle participants: KB of server RSS each', runs, (r) =>
-    range(metric('KB of server RSS per idle participant'), r),
+  // What a participant costs at the margin: the RSS after 2,000 joins less the RSS after 1,000. The
+  // figure from an idle server (the first row of each table) also holds what any server grows
+  // once under load whatever the number of participants, such as V8's young generation reaching
+  // its full size: a server that starts smaller shows more per participant that way.
+  const half = await compare('1 000 idle participants (10 sessions x 100), one connection each', idle(10), {
+    metrics: IDLE_METRICS,
+  });
+  const title = '2 000 idle participants (20 sessions x 100), one connection each';
+  const runs = await compare(title, idle(20), { metrics: IDLE_METRICS });
+  const marginal = new Map(
+    [...runs].map(([system, full]) => {
+      const after = (rs: Report[]) => median(rs.map((r) => r.server?.rssAfterJoinMb ?? NaN));
+      return [system, ((after(full) - after(half.get(system) ?? [])) * 1024) / 1000] as const;
+    }),
+  );
+  const lr = marginal.get('livereview');
+  console.log(
+    `| KB of server RSS per idle participant, from 1 000 to 2 000 (medians) | ${[...marginal.values()]
+      .map((kb) => (Number.isFinite(kb) ? kb.toFixed(1) : 'failed'))
+      .join(' | ')} |${[...marginal]
+      .filter(([s]) => lr !== undefined && s !== 'livereview')
+      .map(([, kb]) => ` ${(lr! / kb).toFixed(2)}x |`)
+      .join('')}`,
+  );
+  summarise(
+    '2 000 idle participants: KB of server RSS each, from 1 000 to 2 000; from an idle server',
+    runs,
+    (r) => {
+      const system = [...runs].find(([, rs]) => rs === r)![0];
+      return `${marginal.get(system)!.toFixed(1)}; ${range(metric('KB of server RSS per idle participant'), r)}`;
+    },
   );
 }
 
