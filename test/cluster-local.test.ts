@@ -36,19 +36,25 @@ function insertToken(c: LiveReviewClient, path: string, token: string, pick: num
 }
 
 /** Three servers sharing one store (each through a view that leaves it open at its shutdown) and
- * one in-process bus, run for the enclosing suite. `stopped`: servers a test shut down itself. */
+ * one in-process bus, run for the enclosing suite. `stopped`: servers a test shut down itself;
+ * `storeless`: servers whose appends fail, as if they could not reach the store. */
 function threeInstances(config: Partial<ServerConfig>) {
   const hub = new LocalHub();
   const store = new MemoryStore();
   const servers: TestServer[] = [];
   const buses: LocalBus[] = [];
   const stopped = new Set<TestServer>();
+  const storeless = new Set<number>();
   before(async () => {
     const started = await Promise.all(
-      [0, 1, 2].map(() => {
+      [0, 1, 2].map((i) => {
         const bus = new LocalBus(hub);
         buses.push(bus);
-        const view: Store = Object.assign(Object.create(store) as Store, { close: async () => undefined });
+        const view: Store = Object.assign(Object.create(store) as Store, {
+          close: async () => undefined,
+          append: (...args: Parameters<Store['append']>) =>
+            storeless.has(i) ? Promise.reject(new Error('connection refused')) : store.append(...args),
+        });
         return startTestServer(config, { store: view, bus });
       }),
     );
@@ -67,7 +73,7 @@ function threeInstances(config: Partial<ServerConfig>) {
       clientId: `${user}-${instance}`,
       backoff: fast,
     });
-  return { servers, buses, stopped, client };
+  return { servers, buses, stopped, storeless, client };
 }
 
 describe('cluster mode in one process (shared store, in-process bus)', () => {
@@ -176,7 +182,7 @@ describe('cluster mode in one process: one instance commits each session', () =>
   // A forwarded batch waits half the expiry for its answer before the asking instance commits it
   // itself: long here, so that a loaded machine does not make an instance give up on another.
   const config = { ...CLUSTER, clusterExpiryMs: 8000 };
-  const { servers, buses, stopped, client } = threeInstances(config);
+  const { servers, buses, stopped, storeless, client } = threeInstances(config);
   // Every instance has heard the others' heartbeats: they agree on who commits what.
   before(() => new Promise((r) => setTimeout(r, 3 * config.clusterHeartbeatMs)));
 
@@ -307,6 +313,28 @@ describe('cluster mode in one process: one instance commits each session', () =>
     );
     const text = others[0]!.file('f.ts')!.text;
     for (let i = 0; i < 5; i++) for (const k of [0, 1]) assert.equal(text.split(`<s${k}.${i}>`).length, 2);
+    for (const c of clients) c.close();
+  });
+
+  it('the committing instance cannot reach the store: the others commit their edits themselves, each once', async () => {
+    const { clients, committer, others } = await oneClientPerInstance('w5');
+    const refusals: string[] = [];
+    for (const c of others) c.on('error', (e) => refusals.push(e.reason));
+    storeless.add(committer);
+    try {
+      for (let i = 0; i < 5; i++)
+        for (const [k, c] of others.entries()) insertToken(c, 'f.ts', `<p${k}.${i}>`, i);
+      // Refused there for want of the store, committed where they came from instead.
+      await until('the others synced while it has no store', () => others.every((c) => c.synced), 60_000);
+    } finally {
+      storeless.delete(committer);
+    }
+    await until('everyone converges', () =>
+      clients.every((c) => c.synced && c.file('f.ts')!.text === others[0]!.file('f.ts')!.text),
+    );
+    const text = others[0]!.file('f.ts')!.text;
+    for (let i = 0; i < 5; i++) for (const k of [0, 1]) assert.equal(text.split(`<p${k}.${i}>`).length, 2);
+    assert.deepEqual(refusals, [], 'their clients were refused nothing');
     for (const c of clients) c.close();
   });
 

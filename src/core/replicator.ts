@@ -76,7 +76,8 @@ export class Replicator implements SessionReplication {
   /** Forwarded batches not settled yet, by request id. */
   private readonly forwards = new Map<number, PendingForward>();
   private nextForwardId = 1;
-  /** Instances that left a forwarded batch unanswered, until when they are not asked again. */
+  /** Instances that left a forwarded batch unanswered (or could not reach the store for it), until
+   * when they are not asked again. */
   private readonly unanswering = new Map<string, number>();
   /** Instances that said they were shutting down, and when (their last messages do not make them
    * alive again; forgotten after the expiry). */
@@ -212,6 +213,10 @@ export class Replicator implements SessionReplication {
 
   private answer(id: number, pending: PendingForward, outcomes: ForwardOutcome[] | undefined): void {
     if (outcomes === undefined) this.forwardSettled(id);
+    // It cannot reach the store (this one may): not asked again for a while.
+    else if (outcomes.some((o) => o !== null && 'error' in o && o.error.reason === 'STORE_UNAVAILABLE')) {
+      this.unanswering.set(pending.owner, this.options.clock.now() + this.options.expiryMs);
+    }
     pending.session.forwardAnswered(id, outcomes);
   }
 

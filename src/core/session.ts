@@ -357,7 +357,8 @@ export class Session {
 
   /** What the committing instance said of forwarded batch `id`: one outcome per command (null:
    * committed, its event settles it), or undefined when it did not answer, declined, or could not
-   * be asked: what is not settled yet is committed here. */
+   * be asked: what is not settled yet is committed here, as is what failed there for want of the
+   * store. */
   forwardAnswered(id: number, outcomes: ForwardOutcome[] | undefined): void {
     const batch = this.forwarded.get(id);
     if (!batch) return;
@@ -367,7 +368,8 @@ export class Session {
       if (outcome === null) return;
       this.forgetAwaiting(item, batch, index);
       this.settleForwarded(batch, index);
-      if (outcome === undefined) {
+      // That instance could not reach the store; this one may: a retry here costs one commit.
+      if (outcome === undefined || ('error' in outcome && outcome.error.reason === 'STORE_UNAVAILABLE')) {
         // The command itself decides whether it was committed meanwhile (the dedupe window).
         this.mailbox
           .submit({ ...item.command, commitHere: true }, item.signal)
