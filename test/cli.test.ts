@@ -48,6 +48,36 @@ function run(args: string[], options: { cwd?: string; env?: NodeJS.ProcessEnv; s
   return { child, exited, waitFor, output: () => stdout };
 }
 
+describe('livereview: the command itself', () => {
+  it('lists every subcommand, prints its version, and runs one given by name or alias', async () => {
+    const help = run(['--help']);
+    assert.equal(await help.exited, 0);
+    const listed = [...help.output().matchAll(/^ {2}([a-z]+)\b/gm)].map((m) => m[1]);
+    assert.deepEqual(listed, [
+      'serve',
+      'backup',
+      'restore',
+      'join',
+      'open',
+      'export',
+      'demo',
+      'token',
+      'bench',
+      'help',
+    ]);
+    const version = run(['--version']);
+    assert.equal(await version.exited, 0);
+    assert.match(version.output(), /^\d+\.\d+\.\d+\n$/);
+    // restore is registered with backup, by the same module.
+    const restore = run(['restore', '--help']);
+    assert.equal(await restore.exited, 0);
+    assert.match(restore.output(), /^Usage: livereview restore/m);
+    const unknown = run(['bogus']);
+    assert.notEqual(await unknown.exited, 0);
+    assert.match(unknown.output(), /unknown command 'bogus'/);
+  });
+});
+
 describe('livereview demo', () => {
   it('shows scripted reviewers editing, commenting and resolving, then stops by itself', async () => {
     const demo = run(['demo', '--run-for', '6000', '--http-port', '0']);

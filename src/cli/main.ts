@@ -22,7 +22,11 @@ async function main(argv: string[]): Promise<void> {
     .description('Real-time collaborative code review over gRPC')
     .version('0.1.0');
   const named = argv[2] !== undefined && Object.hasOwn(SUBCOMMANDS, argv[2]) ? [argv[2]] : undefined;
-  for (const name of named ?? Object.keys(SUBCOMMANDS)) (await SUBCOMMANDS[name]!())(program);
+  // One module may register several subcommands (backup and restore): each module once.
+  const registers = new Set(
+    await Promise.all((named ?? Object.keys(SUBCOMMANDS)).map((n) => SUBCOMMANDS[n]!())),
+  );
+  for (const register of registers) register(program);
   await program.parseAsync(argv);
 }
 
