@@ -380,10 +380,7 @@ export class Session {
         // A resend of an event applied here already is acked now, as a local commit would; a
         // newer one is acked when its event is applied.
         const { ack } = outcome;
-        const from = item.command.from;
-        if (ack.sequence <= this.committedHead && from && !from.left && from.live) {
-          from.sink.send({ type: 'ack', sessionId: this.id, ack });
-        }
+        if (ack.sequence <= this.committedHead) this.sendAck(item.command.from, ack);
         item.resolve(ack);
       }
     });
@@ -431,13 +428,16 @@ export class Session {
       }
       if ('event' in o) this.room.publish(o.event, from);
       const ack = 'event' in o ? ackOf(o.event, false) : o.ack;
-      if (from && !from.left && from.live) {
-        from.lastSeq = Math.max(from.lastSeq, ack.sequence);
-        from.sink.send({ type: 'ack', sessionId: this.id, ack });
-      }
-      // A participant still catching up gets its ack in order from the log (see Room.catchUp).
+      this.sendAck(from, ack);
       o.item.resolve(ack);
     }
+  }
+
+  /** Acks a live participant's command (one catching up gets its ack in order from the log). */
+  private sendAck(from: Participant | undefined, ack: AckView): void {
+    if (!from || from.left || !from.live) return;
+    from.lastSeq = Math.max(from.lastSeq, ack.sequence);
+    from.sink.send({ type: 'ack', sessionId: this.id, ack });
   }
 
   /** The ack of an earlier commit of this client message, if any: from the window at once, or

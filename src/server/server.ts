@@ -146,7 +146,7 @@ async function openStore(config: ServerConfig, logger: Logger, metrics: Metrics)
     });
   }
   if (/^postgres(ql)?:\/\//.test(config.data)) {
-    // Loaded only for cluster mode: pg and ioredis took ~20 MB of a single server's memory at start.
+    // Loaded only for cluster mode: with ioredis, ~12 MB of a single server's memory at start.
     const { PostgresStore } = await import('../store/postgres/postgres-store.js');
     return PostgresStore.open(config.data, {
       retainEvents: config.retainEvents,
@@ -366,7 +366,7 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
   let draining = false;
   const edgeShutdown = new AbortController();
   const maxConnections = connectionCap(config.maxConnections);
-  // Loaded only when it is served: Connect and the web edge took ~10 MB of a gRPC-only server.
+  // Loaded only when it is served: a gRPC-only server does not carry Connect and the web edge.
   const createHttpEdge =
     config.httpPort >= 0 ? (await import('../transport/http/edge.js')).createHttpEdge : undefined;
   const httpServer = createHttpEdge
