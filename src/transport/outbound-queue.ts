@@ -35,6 +35,33 @@ export interface OutboundObserver {
  * which applies to a write as a whole). */
 const MAX_JOINED_BYTES = 64 * 1024;
 
+/** Queues holding joined messages for the end of this turn, written by one microtask for all of
+ * them. A microtask per queue cost an `AsyncResource`, a bound function and an async scope each
+ * (Node's `queueMicrotask`): under the typing load that was one per recipient of every commit. */
+const joinedQueues: OutboundQueue[] = [];
+let joinedWriteScheduled = false;
+const settledPromise = Promise.resolve();
+
+function writeJoinedLater(queue: OutboundQueue): void {
+  joinedQueues.push(queue);
+  if (joinedWriteScheduled) return;
+  joinedWriteScheduled = true;
+  void settledPromise.then(writeJoinedQueues);
+}
+
+function writeJoinedQueues(): void {
+  joinedWriteScheduled = false;
+  let i = 0;
+  try {
+    // By index: a write may join more (a drain that flushes a queue), and those go in this pass.
+    for (; i < joinedQueues.length; i++) joinedQueues[i]!.writeJoinedNow();
+  } finally {
+    // Should a write throw, the queues after it are written by a microtask of their own.
+    const rest = joinedQueues.splice(0).slice(i + 1);
+    for (const queue of rest) writeJoinedLater(queue);
+  }
+}
+
 interface Entry {
   msg: Outbound;
   bytes: Buffer;
@@ -63,8 +90,11 @@ export class OutboundQueue implements ParticipantSink {
   private closing = false;
   private done = false;
   private waiters: (() => void)[] = [];
-  /** Joinable messages written this turn, not yet handed to the writer (see writeNow). */
-  private joined: Buffer[] = [];
+  /** Joinable messages written this turn, not yet handed to the writer (see writeNow): the first,
+   * then any more (an array only for turns that join several: most join one, and an emptied array
+   * gives up its storage, so pushing to it again allocated some for every message). */
+  private joinedFirst: Buffer | undefined;
+  private readonly joinedMore: Buffer[] = [];
   private joinedBytes = 0;
   private joinScheduled = false;
 
@@ -147,25 +177,33 @@ export class OutboundQueue implements ParticipantSink {
     }
     // A commit sends a participant its broadcasts and acks in one go: they leave as one write at
     // the end of the turn (a microtask), or at once past MAX_JOINED_BYTES.
-    this.joined.push(bytes);
+    if (this.joinedFirst === undefined) this.joinedFirst = bytes;
+    else this.joinedMore.push(bytes);
     this.joinedBytes += bytes.length;
     if (this.joinedBytes >= MAX_JOINED_BYTES) this.writeJoined();
     else if (!this.joinScheduled) {
       this.joinScheduled = true;
-      queueMicrotask(this.writeJoinedLater);
+      writeJoinedLater(this);
     }
   }
 
-  private readonly writeJoinedLater = () => {
+  /** The end of the turn: what was joined leaves (see writeJoinedLater). */
+  writeJoinedNow(): void {
     this.joinScheduled = false;
     this.writeJoined();
-  };
+  }
 
   private writeJoined(): void {
-    const n = this.joined.length;
-    if (n === 0) return;
-    const bytes = n === 1 ? this.joined[0]! : Buffer.concat(this.joined, this.joinedBytes);
-    this.joined.length = 0;
+    const first = this.joinedFirst;
+    if (first === undefined) return;
+    const more = this.joinedMore;
+    let bytes = first;
+    if (more.length > 0) {
+      more.unshift(first);
+      bytes = Buffer.concat(more, this.joinedBytes);
+      more.length = 0;
+    }
+    this.joinedFirst = undefined;
     this.joinedBytes = 0;
     if (!this.done) this.writeOut(bytes); // (abandoned: nothing more is written)
   }
@@ -231,7 +269,8 @@ export class OutboundQueue implements ParticipantSink {
     this.entries = [];
     this.head = 0;
     this.pendingByKey.clear();
-    this.joined.length = 0;
+    this.joinedFirst = undefined;
+    this.joinedMore.length = 0;
     this.joinedBytes = 0;
     this.done = true;
     this.wakeWaiters();
