@@ -61,6 +61,21 @@ export type DirectBusMessage = {
   commands: ForwardedCommand[];
 };
 
+/** Recognises an instance's own messages from their first characters, without parsing them: the
+ * bus hands a publisher its own payloads back, and in a cluster the instance committing a session
+ * published nearly all of that session's traffic, so half of what an instance received was its
+ * own events, each decoded and validated to be dropped. Every message here is JSON of an object
+ * whose first keys are `t` and `from`, so it starts `{"t":"<kind>","from":"<instance id>"`; a
+ * payload that does not is parsed as any other. */
+export function ownEchoTest(instanceId: string): (payload: string) => boolean {
+  const from = `,"from":${JSON.stringify(instanceId)}`;
+  return (payload) => {
+    if (!payload.startsWith('{"t":"')) return false;
+    const kindEnd = payload.indexOf('"', 6);
+    return kindEnd > 0 && payload.startsWith(from, kindEnd + 1);
+  };
+}
+
 const STATUSES = new Set(['joined', 'active', 'idle', 'left']);
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null;

@@ -18,6 +18,7 @@ import type { Bus } from './bus.js';
 import {
   INSTANCES_TOPIC,
   instanceTopic,
+  ownEchoTest,
   parseDirectMessage,
   parseInstanceMessage,
   parseSessionMessage,
@@ -83,7 +84,11 @@ export class Replicator implements SessionReplication {
    * alive again; forgotten after the expiry). */
   private readonly departed = new Map<string, number>();
 
-  constructor(private readonly options: ReplicatorOptions) {}
+  private readonly isOwnEcho: (payload: string) => boolean;
+
+  constructor(private readonly options: ReplicatorOptions) {
+    this.isOwnEcho = ownEchoTest(options.instanceId);
+  }
 
   get instanceId(): string {
     return this.options.instanceId;
@@ -115,6 +120,7 @@ export class Replicator implements SessionReplication {
     this.sessions.set(session.id, session);
     await this.options.bus
       .subscribe(sessionTopic(session.id), (payload) => {
+        if (this.isOwnEcho(payload)) return;
         const m = parseSessionMessage(payload, session.id);
         if (m && m.from !== this.instanceId) this.onSessionMessage(session, m);
       })
