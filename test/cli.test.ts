@@ -285,4 +285,22 @@ describe('livereview serve', () => {
     serve.child.kill('SIGTERM');
     assert.equal(await serve.exited, 0);
   });
+
+  it('on one CPU, says to start node with --single-threaded-gc, and not when it was', async (t) => {
+    const args = ['serve', '--port', '0', '--data', ':memory:', '--metrics-port', '-1', '--http-port', '-1'];
+    const start = async (node: string[]) => {
+      const serve = run(['exec', 'taskset', '-c', '0', process.execPath, ...node, bin, ...args], {
+        cwd: root,
+        shell: true,
+      });
+      t.after(() => serve.child.kill('SIGKILL'));
+      await serve.waitFor(/stop: /);
+      serve.child.kill('SIGTERM');
+      assert.equal(await serve.exited, 0);
+      return serve.output();
+    };
+    const advice = /"cpus":1,.*start node with --single-threaded-gc/;
+    assert.match(await start([]), advice);
+    assert.doesNotMatch(await start(['--single-threaded-gc']), /single-threaded-gc/);
+  });
 });

@@ -1,0 +1,81 @@
+// How many CPUs the process may run on, and what that means for V8's garbage collector.
+//
+// V8 runs its concurrent marking, sweeping and parallel scavenging on a pool of helper threads
+// (four by default in Node). With one CPU those threads take turns with the event loop: each major
+// collection's marking preempts it for tens of milliseconds. Under the typing load on one pinned
+// core (100 sessions x 5 x 5 edits/s), the p99 from a keystroke to a peer was 30–44 ms with the
+// default and 11–12 ms with `--single-threaded-gc`, at the same CPU (docs/benchmarks.md,
+// "2026-12-04, late night"). The flag can only be given when node starts (set from inside the
+// process, V8 crashed in its first collection), so the server says so at start.
+import { readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+
+/** The CPU quota of a cgroup directory, in CPUs; undefined when it has none or it is unreadable. */
+function cgroupQuota(dir: string): number | undefined {
+  try {
+    // cgroup v2: "max 100000" (no quota) or "<quota µs> <period µs>".
+    const [quota, period] = readFileSync(`${dir}/cpu.max`, 'utf8').trim().split(/\s+/);
+    if (quota && quota !== 'max' && Number(period) > 0) return Number(quota) / Number(period);
+    return undefined;
+  } catch {
+    // cgroup v1: cpu.cfs_quota_us is -1 without a quota.
+    try {
+      const quota = Number(readFileSync(`${dir}/cpu.cfs_quota_us`, 'utf8'));
+      const period = Number(readFileSync(`${dir}/cpu.cfs_period_us`, 'utf8'));
+      return quota > 0 && period > 0 ? quota / period : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+}
+
+/** The smallest CPU quota on the way from this process's cgroup up to the root (Linux; undefined
+ * elsewhere or without one). */
+function cpuQuota(): number | undefined {
+  let lines: string[];
+  try {
+    lines = readFileSync('/proc/self/cgroup', 'utf8').split('\n');
+  } catch {
+    return undefined;
+  }
+  let smallest: number | undefined;
+  const consider = (root: string, path: string) => {
+    for (let p = path; ; p = p.slice(0, p.lastIndexOf('/'))) {
+      const q = cgroupQuota(`${root}${p}`);
+      if (q !== undefined && (smallest === undefined || q < smallest)) smallest = q;
+      if (p === '') return;
+    }
+  };
+  for (const line of lines) {
+    // "0::/path" (v2) or "N:cpu,cpuacct:/path" (v1).
+    const [, controllers, path] = /^\d+:([^:]*):(.*)$/.exec(line) ?? [];
+    if (path === undefined) continue;
+    const at = path === '/' ? '' : path;
+    if (controllers === '') consider('/sys/fs/cgroup', at);
+    else if (controllers!.split(',').includes('cpu')) consider(`/sys/fs/cgroup/${controllers}`, at);
+  }
+  return smallest;
+}
+
+/** CPUs this process can use: its affinity (taskset, cpusets) and its cgroup's quota (a
+ * container's `--cpus`), whichever is smaller. */
+export function usableCpus(): number {
+  const quota = cpuQuota();
+  return Math.max(1, Math.min(availableParallelism(), quota === undefined ? Infinity : Math.ceil(quota)));
+}
+
+/** Whether node was started with --single-threaded-gc (on its command line or in NODE_OPTIONS). */
+function singleThreadedGc(): boolean {
+  const flags = [...process.execArgv, ...(process.env.NODE_OPTIONS ?? '').split(/\s+/)];
+  return flags.some((f) => f === '--single-threaded-gc' || f === '--single_threaded_gc');
+}
+
+/** What to tell the operator at start about the collector, if anything. */
+export function gcAdvice(cpus = usableCpus()): string | undefined {
+  if (cpus > 1 || singleThreadedGc()) return undefined;
+  return (
+    'this process can use one CPU: V8 collects garbage on helper threads that preempt the event loop, ' +
+    'for tens of milliseconds at a time; start node with --single-threaded-gc ' +
+    '(node --single-threaded-gc bin/livereview.js serve …; README, "On one core")'
+  );
+}
