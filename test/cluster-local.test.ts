@@ -35,6 +35,25 @@ function insertToken(c: LiveReviewClient, path: string, token: string, pick: num
   c.edit(path, at > 0 ? [at, token] : [token]);
 }
 
+/** Every client inserts a token of its own per round, pausing a moment every `pauseEvery` rounds
+ * (so some edits cross the wire while others are typed); returns the tokens, each typed once. */
+async function typeTokens(
+  clients: LiveReviewClient[],
+  rounds: number,
+  pauseEvery: number,
+): Promise<string[]> {
+  const tokens: string[] = [];
+  for (let round = 0; round < rounds; round++) {
+    for (const [i, c] of clients.entries()) {
+      const token = `<${c.clientId}.${round}>`;
+      tokens.push(token);
+      insertToken(c, 'f.ts', token, round * 5 + i);
+    }
+    if (round % pauseEvery === 0) await new Promise((r) => setTimeout(r, 5));
+  }
+  return tokens;
+}
+
 /** Three servers sharing one store (each through a view that leaves it open at its shutdown) and
  * one in-process bus, run for the enclosing suite. `stopped`: servers a test shut down itself;
  * `storeless`: servers whose appends fail, as if they could not reach the store. */
@@ -86,15 +105,7 @@ describe('cluster mode in one process (shared store, in-process bus)', () => {
     await Promise.all(clients.map((c) => c.connect()));
     await until('everyone sees everyone', () => clients.every((c) => c.participants().length >= 5));
 
-    const tokens: string[] = [];
-    for (let round = 0; round < 40; round++) {
-      for (const [i, c] of clients.entries()) {
-        const token = `<${c.clientId}.${round}>`;
-        tokens.push(token);
-        insertToken(c, 'f.ts', token, round * 5 + i);
-      }
-      if (round % 8 === 0) await new Promise((r) => setTimeout(r, 5));
-    }
+    const tokens = await typeTokens(clients, 40, 8);
     const comment = await clients[1]!.comment('f.ts', 1, 'from instance 1');
     clients[2]!.moveCursor('f.ts', 1, 3);
     await until('every client synced', () => clients.every((c) => c.synced));
@@ -218,15 +229,7 @@ describe('cluster mode in one process: one instance commits each session', () =>
     const committedBefore = await counted((s) => s.metrics.commits);
     const forwardedBefore = await counted((s) => s.metrics.forwardedCommands);
 
-    const tokens: string[] = [];
-    for (let round = 0; round < 30; round++) {
-      for (const [i, c] of clients.entries()) {
-        const token = `<${c.clientId}.${round}>`;
-        tokens.push(token);
-        insertToken(c, 'f.ts', token, round * 5 + i);
-      }
-      if (round % 6 === 0) await new Promise((r) => setTimeout(r, 5));
-    }
+    const tokens = await typeTokens(clients, 30, 6);
     await until('every client synced', () => clients.every((c) => c.synced));
     await until('every client has the same text', () =>
       clients.every((c) => c.file('f.ts')!.text === clients[0]!.file('f.ts')!.text),
