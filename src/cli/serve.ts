@@ -3,7 +3,7 @@ import { existsSync } from 'node:fs';
 import { isAbsolute, relative } from 'node:path';
 import type { Command } from 'commander';
 import { envOf, flagOf, OPTIONS, resolveConfig, type ServerConfig } from '../server/config.js';
-import { startServer } from '../server/server.js';
+import { applyGcHelperThreads } from '../server/cpu-budget.js';
 
 /** How to run this same command from the current directory. */
 function self(): string {
@@ -73,6 +73,9 @@ export function registerServe(program: Command): void {
   }
   cmd.action(async (flags: Record<string, unknown> & { config?: string }) => {
     const config = resolveConfig(flags, process.env, flags.config);
+    // Before the server's modules load: V8 takes these flags only while no collection is under way.
+    applyGcHelperThreads(config.gcHelperThreads);
+    const { startServer } = await import('../server/server.js');
     const server = await startServer(config);
     const host = config.host === '0.0.0.0' ? '127.0.0.1' : config.host;
     const target = `${host}:${server.port}`;

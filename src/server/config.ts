@@ -452,6 +452,14 @@ export const OPTIONS = [
     description: 'On SIGTERM/SIGINT, time allowed to drain before connections are closed.',
     why: 'Within the usual 30 s orchestrator termination grace, with room to spare.',
   }),
+  spec({
+    key: 'gcHelperThreads',
+    type: 'string',
+    default: 'auto',
+    description:
+      'auto, on or off: whether V8 marks, sweeps and scavenges on helper threads; auto turns them off when the process can use one CPU (`livereview serve` only).',
+    why: 'On one CPU the helper threads preempt the event loop: typing p99 11–18 ms without them, 24–39 ms with them (docs/benchmarks.md, 2026-12-05).',
+  }),
 ] as const;
 
 type Option = (typeof OPTIONS)[number];
@@ -521,6 +529,8 @@ export function resolveConfig(
   if (!['full', 'normal'].includes(c.sqliteSynchronous))
     throw new Error('sqliteSynchronous must be full or normal');
   if (!['on', 'off'].includes(c.groupCommit)) throw new Error('groupCommit must be on or off');
+  if (!['auto', 'on', 'off'].includes(c.gcHelperThreads))
+    throw new Error('gcHelperThreads must be auto, on or off');
   if (Boolean(c.tlsCertFile) !== Boolean(c.tlsKeyFile))
     throw new Error('--tls-cert-file and --tls-key-file go together');
   if (c.tlsClientCaFile && !c.tlsCertFile) throw new Error('--tls-client-ca-file needs --tls-cert-file');

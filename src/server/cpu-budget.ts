@@ -3,12 +3,19 @@
 // V8 runs its concurrent marking, sweeping and parallel scavenging on a pool of helper threads
 // (four by default in Node). With one CPU those threads take turns with the event loop: each major
 // collection's marking preempts it for tens of milliseconds. Under the typing load on one pinned
-// core (100 sessions x 5 x 5 edits/s), the p99 from a keystroke to a peer was 30–44 ms with the
-// default and 11–12 ms with `--single-threaded-gc`, at the same CPU (docs/benchmarks.md,
-// "2026-12-04, late night"). The flag can only be given when node starts (set from inside the
-// process, V8 crashed in its first collection), so the server says so at start.
+// core (100 sessions x 5 x 5 edits/s), the p99 from a keystroke to a peer was 24–44 ms with the
+// helper threads and 11–18 ms without, at the same CPU (docs/benchmarks.md, "2026-12-04, late
+// night" and "2026-12-05").
+//
+// `node --single-threaded-gc` turns them off from the start. From inside the process V8 takes all
+// of that flag's parts but one: `--no-parallel-marking` aborts it in its next collection, and
+// without concurrent marking the parallel marking only runs inside the collector's own pause, so
+// the rest is what matters. V8 reads these flags when a collection starts; changing them while one
+// is under way is not safe, so `livereview serve` does it first thing, before the server's modules
+// load, while the heap holds a few MB and no marking has begun (the first starts at ~15 MB).
 import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
+import { setFlagsFromString } from 'node:v8';
 
 /** The CPU quota of a cgroup directory, in CPUs; undefined when it has none or it is unreadable. */
 function cgroupQuota(dir: string): number | undefined {
@@ -70,12 +77,52 @@ function singleThreadedGc(): boolean {
   return flags.some((f) => f === '--single-threaded-gc' || f === '--single_threaded_gc');
 }
 
+/** `--single-threaded-gc` but `--no-parallel-marking` (see above). */
+const NO_HELPER_THREADS = [
+  '--no-concurrent-marking',
+  '--no-concurrent-sweeping',
+  '--no-concurrent-array-buffer-sweeping',
+  '--no-parallel-scavenge',
+  '--no-parallel-compaction',
+  '--no-parallel-pointer-update',
+];
+
+/** Whether this process turned the helper threads off itself. */
+let turnedOff = false;
+
+/** Turns V8's collector helper threads off when `setting` (--gc-helper-threads) is `off`, or `auto`
+ * with one usable CPU; says whether it did. Only before anything sizeable has been allocated: the
+ * first thing `livereview serve` does. */
+export function applyGcHelperThreads(setting: string, cpus = usableCpus()): boolean {
+  if (setting === 'on' || singleThreadedGc() || (setting === 'auto' && cpus > 1)) return false;
+  if (!turnedOff) setFlagsFromString(NO_HELPER_THREADS.join(' '));
+  turnedOff = true;
+  return true;
+}
+
 /** What to tell the operator at start about the collector, if anything. */
-export function gcAdvice(cpus = usableCpus()): string | undefined {
-  if (cpus > 1 || singleThreadedGc()) return undefined;
-  return (
-    'this process can use one CPU: V8 collects garbage on helper threads that preempt the event loop, ' +
-    'for tens of milliseconds at a time; start node with --single-threaded-gc ' +
-    '(node --single-threaded-gc bin/livereview.js serve …; README, "On one core")'
-  );
+export function gcReport(
+  setting: string,
+  cpus = usableCpus(),
+): { level: 'info' | 'warn'; cpus: number; message: string } | undefined {
+  if (turnedOff) {
+    return {
+      level: 'info',
+      cpus,
+      message:
+        `V8 collects garbage without helper threads (--gc-helper-threads ${setting}` +
+        (setting === 'auto' ? ', one CPU' : '') +
+        '): they would preempt the event loop',
+    };
+  }
+  if (cpus > 1 || setting === 'on' || singleThreadedGc()) return undefined;
+  // An embedder's startServer(): the collector already runs, too late to change it.
+  return {
+    level: 'warn',
+    cpus,
+    message:
+      'this process can use one CPU: V8 collects garbage on helper threads that preempt the event loop, ' +
+      'for tens of milliseconds at a time; run it as `livereview serve`, which turns them off, or start node ' +
+      'with --single-threaded-gc (README, "On one core")',
+  };
 }

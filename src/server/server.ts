@@ -34,7 +34,7 @@ import { GrpcListener } from '../transport/grpc/listener.js';
 import { codeReviewHandlers, codeReviewServiceDefinition } from '../transport/grpc/service.js';
 import { unaryMethods } from '../transport/unary-methods.js';
 import type { ServerConfig } from './config.js';
-import { gcAdvice } from './cpu-budget.js';
+import { gcReport } from './cpu-budget.js';
 
 export const SERVICE_NAME = 'codereview.v1.CodeReviewService';
 const PROTO_DIR = fileURLToPath(new URL('../../../proto', import.meta.url));
@@ -276,8 +276,8 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
       'DEVELOPMENT MODE: no authentication configured; every caller is trusted as the user it claims, with the author role',
     );
   }
-  const advice = gcAdvice();
-  if (advice) logger.warn({ cpus: 1 }, advice);
+  const gc = gcReport(config.gcHelperThreads);
+  if (gc) logger[gc.level]({ cpus: gc.cpus, gcHelperThreads: config.gcHelperThreads }, gc.message);
   const store = options.store ?? (await openStore(config, logger, metrics));
   const ownBus = !options.bus && config.bus ? await connectBus(config.bus, logger) : undefined;
   const bus = options.bus ?? ownBus;
