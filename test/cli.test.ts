@@ -348,6 +348,29 @@ describe('livereview serve', () => {
 
     assert.doesNotMatch(await stop(await start([], ['--gc-helper-threads', 'on'])), /helper threads/);
     assert.doesNotMatch(await stop(await start(['--single-threaded-gc'])), /helper threads/);
+    // A program embedding the server cannot have the flags changed for it (its collector already
+    // runs): on one CPU it is told how to start node instead.
+    const embed = run(
+      [
+        'exec',
+        'taskset',
+        '-c',
+        '0',
+        process.execPath,
+        '--input-type=module',
+        '-e',
+        `"const { startServer } = await import('./dist/src/server/server.js');` +
+          ` const { defaultConfig } = await import('./dist/src/server/config.js');` +
+          ` const s = await startServer({ ...defaultConfig(), port: 0, httpPort: -1, metricsPort: -1, data: ':memory:' });` +
+          ` await s.shutdown();"`,
+      ],
+      { cwd: root, shell: true },
+    );
+    assert.equal(await embed.exited, 0, embed.output());
+    assert.match(
+      embed.output(),
+      /"cpus":1,"gcHelperThreads":"auto","msg":"this process can use one CPU.*--single-threaded-gc/,
+    );
     const wrong = run([...args, '--gc-helper-threads', 'sometimes'], { cwd: root });
     assert.equal(await wrong.exited, 1);
     assert.match(wrong.output(), /gcHelperThreads must be auto, on or off/);
