@@ -87,14 +87,25 @@ const NO_HELPER_THREADS = [
   '--no-parallel-pointer-update',
 ];
 
+/** Whether V8 is one these flags were verified to change on at run time: Node 20's, V8 11.3 (a
+ * 6-million-object churn and a server under --stress-marking). Another V8 may refuse one of them
+ * the way this one refuses --no-parallel-marking, so there the operator is told what to do instead. */
+export const runtimeGcFlagsVerified = /^11\.3\./.test(process.versions.v8);
+
 /** Whether this process turned the helper threads off itself. */
 let turnedOff = false;
 
-/** Turns V8's collector helper threads off when `setting` (--gc-helper-threads) is `off`, or `auto`
- * with one usable CPU; says whether it did. Only before anything sizeable has been allocated: the
- * first thing `livereview serve` does. */
+/** Whether `setting` (--gc-helper-threads) asks for the helper threads off, with `cpus` usable CPUs,
+ * node not already started without them. */
+function wantedOff(setting: string, cpus: number): boolean {
+  return (setting === 'off' || (setting === 'auto' && cpus === 1)) && !singleThreadedGc();
+}
+
+/** Turns V8's collector helper threads off when `setting` is `off`, or `auto` with one usable CPU;
+ * says whether it did. Only before anything sizeable has been allocated: the first thing
+ * `livereview serve` does. */
 export function applyGcHelperThreads(setting: string, cpus = usableCpus()): boolean {
-  if (setting === 'on' || singleThreadedGc() || (setting === 'auto' && cpus > 1)) return false;
+  if (!wantedOff(setting, cpus) || !runtimeGcFlagsVerified) return false;
   if (!turnedOff) setFlagsFromString(NO_HELPER_THREADS.join(' '));
   turnedOff = true;
   return true;
@@ -115,14 +126,16 @@ export function gcReport(
         '): they would preempt the event loop',
     };
   }
-  if (cpus > 1 || setting === 'on' || singleThreadedGc()) return undefined;
-  // An embedder's startServer(): the collector already runs, too late to change it.
-  return {
-    level: 'warn',
-    cpus,
-    message:
-      'this process can use one CPU: V8 collects garbage on helper threads that preempt the event loop, ' +
-      'for tens of milliseconds at a time; run it as `livereview serve`, which turns them off, or start node ' +
-      'with --single-threaded-gc (README, "On one core")',
-  };
+  if (!wantedOff(setting, cpus)) return undefined;
+  const why =
+    setting === 'off'
+      ? '--gc-helper-threads off'
+      : 'this process can use one CPU: V8 collects garbage on helper threads that preempt the event loop, ' +
+        'for tens of milliseconds at a time';
+  // An embedder's startServer() (the collector already runs: too late to change it), or a V8 the
+  // change was not verified on.
+  const remedy = runtimeGcFlagsVerified
+    ? 'run it as `livereview serve`, which turns them off, or start node with --single-threaded-gc'
+    : `V8 ${process.versions.v8} is not one their run-time change was verified on: start node with --single-threaded-gc`;
+  return { level: 'warn', cpus, message: `${why}; ${remedy} (README, "On one core")` };
 }
