@@ -38,6 +38,8 @@ export function registerDemo(program: Command): void {
         data: ':memory:',
         metricsPort: -1,
         logLevel: 'warn',
+        // A demo's latency is not worth a warning about the collector on one CPU.
+        gcHelperThreads: 'on',
       });
       const target = `127.0.0.1:${server.port}`;
       const stop = new AbortController();
