@@ -122,8 +122,7 @@ export function gcReport(
       cpus,
       message:
         `V8 collects garbage without helper threads (--gc-helper-threads ${setting}` +
-        (setting === 'auto' ? ', one CPU' : '') +
-        '): they would preempt the event loop',
+        (setting === 'auto' ? ', one CPU): they would preempt the event loop' : ')'),
     };
   }
   if (!wantedOff(setting, cpus)) return undefined;
