@@ -164,6 +164,50 @@ describe('SQLite store: the log tail', () => {
     }
   });
 
+  it('reads tail events back whole, by sequence and by origin, two clients sharing a message id', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'lr-tail-'));
+    const store = new SqliteStore(dir, QUIET);
+    try {
+      const first = event('s', 1, 'same');
+      const second: LoggedEvent = {
+        ...event('s', 2),
+        origin: { userId: 'v', clientId: 'd', clientMessageId: 'same' },
+      };
+      const third = event('s', 3, 'other');
+      for (const e of [first, second, third])
+        assert.deepEqual(await store.append('s', e.seq - 1, [e]), { ok: true });
+      assert.deepEqual(await store.readEvents('s', 0, 10), [first, second, third]);
+      assert.deepEqual(await store.readEvents('s', 1, 1), [second]);
+      assert.deepEqual(await store.findByOrigin('s', first.origin), first);
+      assert.deepEqual(await store.findByOrigin('s', second.origin), second);
+      assert.equal(await store.findByOrigin('s', { ...first.origin, userId: 'w' }), undefined);
+
+      // A resend of the second client's message, committed together with another session's event:
+      // the transaction fails whole, and the other session's event is not left in the tail either.
+      const [other, resend] = await Promise.allSettled([
+        store.append('t', 0, [event('t', 1)]),
+        store.append('s', 3, [{ ...event('s', 4), origin: second.origin }]),
+      ]);
+      assert.equal(resend.status, 'rejected');
+      assert.match(String((resend as PromiseRejectedResult).reason), /UNIQUE/);
+      assert.equal(other.status, 'rejected');
+      assert.deepEqual(await store.readEvents('t', 0, 10), []);
+      assert.deepEqual(
+        await store.heads(['s', 't']),
+        new Map([
+          ['s', 3],
+          ['t', 0],
+        ]),
+      );
+      assert.deepEqual(await store.append('t', 0, [event('t', 1)]), { ok: true });
+      assert.deepEqual(await store.readEvents('t', 0, 10), [event('t', 1)]);
+      assert.deepEqual(await store.append('s', 3, [event('s', 4, 'fourth')]), { ok: true });
+      assert.deepEqual(await store.readEvents('s', 2, 10), [third, event('s', 4, 'fourth')]);
+    } finally {
+      await store.close();
+    }
+  });
+
   it('backs up what is still in the tail, and a restore leaves no tail of the database it replaces', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'lr-tail-'));
     const store = new SqliteStore(dir, QUIET);

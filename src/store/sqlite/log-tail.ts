@@ -14,9 +14,9 @@
 // gained. The tail being another file, that transaction never holds the store's commits (SQLite has
 // one writer per database file). Then the store deletes the copied rows from the tail.
 //
-// Until copied, the store answers reads of tail events from memory (`TailEvents`): the events
-// themselves, by session and by client message id (which also keeps resends unique, as the origin
-// index does for `events`). A tail left by a process that stopped without closing is copied at
+// Until copied, the store answers reads of tail events through memory (`TailEvents`): where each
+// session's events are in the tail (row ids, read back by id), and which rows carry a client
+// message id (which also keeps resends unique, as the origin index does for `events`). A tail left by a process that stopped without closing is copied at
 // start; rows both copied and still in the tail (a stop between the two steps) are copied once.
 import type { Database } from 'better-sqlite3';
 import type { LoggedEvent, Origin } from '../../core/model.js';
@@ -76,76 +76,114 @@ export function lastTailRow(db: Database): number {
   );
 }
 
+/** One session's events in a generation: where they are in `event_tail`. The events themselves
+ * stay there, not in memory: kept a second or two until copied, each event's change (its op, its
+ * line text) outlived two scavenges and went to the old generation, a third of what the typing load
+ * promoted there (docs/benchmarks.md, "2026-12-05"). Reading them back (a catch-up within the last
+ * second, a resend's ack) is a lookup by row id. */
 interface SessionTail {
-  /** In sequence order; all newer than the session's rows in `events`. */
-  readonly events: LoggedEvent[];
-  /** Client message id -> the events carrying it (usually one). */
-  readonly byMessageId: Map<string, LoggedEvent[]>;
+  /** The sequence number of the first; the others follow it without gaps. */
+  readonly first: number;
+  /** Their row ids in `event_tail`, in sequence order. */
+  readonly rowIds: number[];
+  /** Client message id -> the row id(s) carrying it (usually one). */
+  readonly byMessageId: Map<string, number | number[]>;
 }
-
-const sameOrigin = (a: Origin, b: Origin) =>
-  a.clientMessageId === b.clientMessageId && a.clientId === b.clientId && a.userId === b.userId;
 
 /** Events committed to the tail since some point, by session. */
 class Generation {
   readonly sessions = new Map<string, SessionTail>();
   size = 0;
 
-  add(sessionId: string, events: readonly LoggedEvent[]): void {
+  add(sessionId: string, events: readonly LoggedEvent[], rowIds: readonly number[]): void {
+    if (events.length === 0) return;
     let tail = this.sessions.get(sessionId);
-    if (!tail) this.sessions.set(sessionId, (tail = { events: [], byMessageId: new Map() }));
-    for (const e of events) {
-      tail.events.push(e);
-      const id = e.origin.clientMessageId;
+    if (!tail) {
+      tail = { first: events[0]!.seq, rowIds: [], byMessageId: new Map() };
+      this.sessions.set(sessionId, tail);
+    }
+    for (let i = 0; i < events.length; i++) {
+      const rowId = rowIds[i]!;
+      tail.rowIds.push(rowId);
+      const id = events[i]!.origin.clientMessageId;
       if (!id) continue;
       const same = tail.byMessageId.get(id);
-      if (same) same.push(e);
-      else tail.byMessageId.set(id, [e]);
+      if (same === undefined) tail.byMessageId.set(id, rowId);
+      else if (typeof same === 'number') tail.byMessageId.set(id, [same, rowId]);
+      else same.push(rowId);
     }
     this.size += events.length;
   }
 
-  findByOrigin(sessionId: string, origin: Origin): LoggedEvent | undefined {
-    const same = this.sessions.get(sessionId)?.byMessageId.get(origin.clientMessageId);
-    if (!same) return undefined;
-    for (const e of same) if (sameOrigin(e.origin, origin)) return e;
-    return undefined;
+  /** Row ids of the session's events carrying this client message id (any client). */
+  withMessageId(sessionId: string, clientMessageId: string): number | readonly number[] | undefined {
+    return this.sessions.get(sessionId)?.byMessageId.get(clientMessageId);
   }
 
+  /** Forgets the session's last events (their transaction rolled back). */
   remove(sessionId: string, events: readonly LoggedEvent[]): void {
     const tail = this.sessions.get(sessionId);
     if (!tail) return;
-    for (const e of events) {
-      const id = e.origin.clientMessageId;
+    for (let i = events.length - 1; i >= 0; i--) {
+      const rowId = tail.rowIds.pop();
+      const id = events[i]!.origin.clientMessageId;
       const same = id ? tail.byMessageId.get(id) : undefined;
-      if (!same) continue;
-      same.splice(same.lastIndexOf(e), 1);
-      if (same.length === 0) tail.byMessageId.delete(id);
+      if (same === undefined || rowId === undefined) continue;
+      if (typeof same === 'number') tail.byMessageId.delete(id);
+      else {
+        same.splice(same.lastIndexOf(rowId), 1);
+        if (same.length === 1) tail.byMessageId.set(id, same[0]!);
+      }
     }
-    tail.events.length -= events.length;
-    if (tail.events.length === 0) this.sessions.delete(sessionId);
+    if (tail.rowIds.length === 0) this.sessions.delete(sessionId);
     this.size -= events.length;
+  }
+
+  /** Takes in a newer generation's events (each session's newer than its own here). */
+  append(newer: Generation): void {
+    for (const [sessionId, from] of newer.sessions) {
+      const into = this.sessions.get(sessionId);
+      if (!into) {
+        this.sessions.set(sessionId, from);
+        continue;
+      }
+      for (const rowId of from.rowIds) into.rowIds.push(rowId);
+      for (const [id, rows] of from.byMessageId) {
+        for (const rowId of typeof rows === 'number' ? [rows] : rows) {
+          const same = into.byMessageId.get(id);
+          if (same === undefined) into.byMessageId.set(id, rowId);
+          else if (typeof same === 'number') into.byMessageId.set(id, [same, rowId]);
+          else same.push(rowId);
+        }
+      }
+    }
+    this.size += newer.size;
   }
 }
 
+/** Reads one row of `event_tail` by its row id. */
+export type TailRowReader = (rowId: number) => LogRow | undefined;
+
 /**
- * The tail's committed events, in memory, in two generations: those being copied into `events`
- * (sealed when the copy was asked for) and those committed since. A generation is dropped whole
- * once copied, rather than emptied entry by entry (V8 rebuilds long-lived maps that churn in its
- * old generation).
+ * Where the tail's committed events are, in memory, in two generations: those being copied into
+ * `events` (sealed when the copy was asked for) and those committed since. A generation is dropped
+ * whole once copied, rather than emptied entry by entry (V8 rebuilds long-lived maps that churn in
+ * its old generation). The events are read back from `event_tail` (see SessionTail).
  */
 export class TailEvents {
   private current = new Generation();
   private sealed: Generation | undefined;
 
-  /** Events held in memory. */
+  constructor(private readonly readRow: TailRowReader) {}
+
+  /** Events held. */
   get size(): number {
     return this.current.size + (this.sealed?.size ?? 0);
   }
 
-  /** Records events of one session that its transaction has just added to the tail. */
-  add(sessionId: string, events: readonly LoggedEvent[]): void {
-    this.current.add(sessionId, events);
+  /** Records events of one session that its transaction has just added to the tail as `rowIds`. */
+  add(sessionId: string, events: readonly LoggedEvent[], rowIds: readonly number[]): void {
+    this.current.add(sessionId, events, rowIds);
   }
 
   /** Forgets events just added (their transaction rolled back). */
@@ -166,37 +204,67 @@ export class TailEvents {
     this.sealed = undefined;
     if (copied || !sealed) return;
     // Not copied: still the oldest tail events of their sessions.
-    const newer = this.current;
+    sealed.append(this.current);
     this.current = sealed;
-    for (const [sessionId, tail] of newer.sessions) this.current.add(sessionId, tail.events);
   }
 
-  /** Asked for every appended event with a client message id: no allocation. */
+  /** Asked for every appended event with a client message id: a map lookup, and a row read only
+   * when another event of the session carries the same message id. */
   findByOrigin(sessionId: string, origin: Origin): LoggedEvent | undefined {
-    return this.sealed?.findByOrigin(sessionId, origin) ?? this.current.findByOrigin(sessionId, origin);
+    for (const g of [this.sealed, this.current]) {
+      const rows = g?.withMessageId(sessionId, origin.clientMessageId);
+      if (rows === undefined) continue;
+      for (const rowId of typeof rows === 'number' ? [rows] : rows) {
+        const row = this.readRow(rowId);
+        if (
+          row &&
+          row.client_message_id === origin.clientMessageId &&
+          row.client_id === origin.clientId &&
+          row.user_id === origin.userId
+        )
+          return rowToEvent(row);
+      }
+    }
+    return undefined;
   }
 
-  /** The session's tail events with seq > afterSeq, in order. */
-  after(sessionId: string, afterSeq: number): LoggedEvent[] {
+  /** The session's tail events with seq > afterSeq, in order, at most `limit`. */
+  after(sessionId: string, afterSeq: number, limit = Infinity): LoggedEvent[] {
     const out: LoggedEvent[] = [];
     for (const g of [this.sealed, this.current]) {
-      const events = g?.sessions.get(sessionId)?.events;
-      if (!events) continue;
-      const first = events[0]!.seq;
-      for (let i = Math.max(0, afterSeq - first + 1); i < events.length; i++) out.push(events[i]!);
+      const tail = g?.sessions.get(sessionId);
+      if (!tail) continue;
+      const { first, rowIds } = tail;
+      for (let i = Math.max(0, afterSeq - first + 1); i < rowIds.length && out.length < limit; i++) {
+        const row = this.readRow(rowIds[i]!);
+        if (!row) throw new Error(`the tail lost event ${first + i} of session ${sessionId}`);
+        out.push(rowToEvent(row));
+      }
     }
     return out;
   }
 
   /** The lowest sequence number in the session's tail, if it has any. */
   first(sessionId: string): number | undefined {
-    return (this.sealed?.sessions.get(sessionId) ?? this.current.sessions.get(sessionId))?.events[0]?.seq;
+    return (this.sealed?.sessions.get(sessionId) ?? this.current.sessions.get(sessionId))?.first;
   }
 
   /** The highest sequence number in the session's tail, if it has any. */
   head(sessionId: string): number | undefined {
-    return (this.current.sessions.get(sessionId) ?? this.sealed?.sessions.get(sessionId))?.events.at(-1)?.seq;
+    const tail = this.current.sessions.get(sessionId) ?? this.sealed?.sessions.get(sessionId);
+    return tail && tail.first + tail.rowIds.length - 1;
   }
+}
+
+/** A logged event from its row in the session log or the tail. */
+export function rowToEvent(r: LogRow): LoggedEvent {
+  return Object.freeze({
+    sessionId: r.session_id,
+    seq: r.seq,
+    at: r.at,
+    origin: { userId: r.user_id, clientId: r.client_id, clientMessageId: r.client_message_id },
+    change: JSON.parse(r.change) as LoggedEvent['change'],
+  });
 }
 
 /** A row of the session log or of its tail (the same columns). */

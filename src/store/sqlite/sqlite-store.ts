@@ -45,6 +45,7 @@ import {
   lastTailRow,
   mergeTail,
   readTail,
+  rowToEvent,
   TAIL_FILE,
   TailEvents,
   type LogRow,
@@ -121,16 +122,6 @@ const LOCK_FILE = 'livereview.lock';
 const TAIL_COPY_INTERVAL_MS = 1000;
 /** Tail events in memory at which a copy starts before the interval is up. */
 const TAIL_COPY_AT_EVENTS = 5_000;
-
-function rowToEvent(r: LogRow): LoggedEvent {
-  return Object.freeze({
-    sessionId: r.session_id,
-    seq: r.seq,
-    at: r.at,
-    origin: { userId: r.user_id, clientId: r.client_id, clientMessageId: r.client_message_id },
-    change: JSON.parse(r.change) as LoggedEvent['change'],
-  });
-}
 
 /** Opens the database's WAL file for flushing, after making its directory entry durable (SQLite
  * creates it when the database is first opened in WAL mode). */
@@ -277,7 +268,7 @@ export class SqliteStore implements Store {
         if (!flushOffLoop) this.db.exec('DETACH DATABASE tail');
       }
       if (flushOffLoop && tailFile) {
-        this.tail = new TailEvents();
+        this.tail = new TailEvents((rowId): LogRow | undefined => this.stmt.tailRow!.get(rowId));
         this.db.pragma('wal_autocheckpoint = 0');
         // A log grown past this in a burst is cut back to it when it starts over.
         this.db.pragma(`main.journal_size_limit = ${MAX_IDLE_LOG_BYTES}`);
@@ -317,6 +308,12 @@ export class SqliteStore implements Store {
          VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
       ),
       deleteTail: this.tail && db.prepare('DELETE FROM tail.event_tail WHERE rowid <= ?'),
+      tailRow:
+        this.tail &&
+        db.prepare<[number], LogRow>(
+          `SELECT session_id, seq, at, user_id, client_id, client_message_id, kind, change
+             FROM tail.event_tail WHERE rowid = ?`,
+        ),
       originTaken: db
         .prepare<[string, string, string, string], number>(
           `SELECT 1 FROM main.events WHERE session_id = ? AND client_id = ? AND client_message_id = ?
@@ -472,6 +469,7 @@ export class SqliteStore implements Store {
         continue;
       }
       const now = Date.now();
+      const rowIds: number[] | undefined = this.tail && [];
       for (let i = 0; i < a.events.length; i++) {
         const e = a.events[i]!;
         if (e.seq !== a.expectedHead + i + 1)
@@ -494,11 +492,12 @@ export class SqliteStore implements Store {
           JSON.stringify(e.change),
         );
         this.lastTailRowId = Number(lastInsertRowid);
+        rowIds?.push(this.lastTailRowId);
       }
       const newHead = a.expectedHead + a.events.length;
       // The tail's heads are in memory until the worker copies it (and raises `sessions`).
       if (this.tail) {
-        this.tail.add(a.sessionId, a.events);
+        this.tail.add(a.sessionId, a.events, rowIds!);
         tailed.push(a);
       } else this.stmt.upsertSession.run(a.sessionId, newHead, now, now);
       heads.set(a.sessionId, newHead);
@@ -630,8 +629,8 @@ export class SqliteStore implements Store {
     const events = rows.map(rowToEvent);
     if (this.tail && events.length < limit) {
       // The tail's events are newer than the log's, except those being copied (in both then).
-      const more = this.tail.after(sessionId, events.at(-1)?.seq ?? afterSeq);
-      for (let i = 0; i < more.length && events.length < limit; i++) events.push(more[i]!);
+      const more = this.tail.after(sessionId, events.at(-1)?.seq ?? afterSeq, limit - events.length);
+      for (const e of more) events.push(e);
     }
     const limitSeq = this.durableLimit(sessionId) ?? Infinity;
     const floor = this.pruneFloors.get(sessionId) ?? 0;
