@@ -16,8 +16,9 @@
 //
 // Until copied, the store answers reads of tail events through memory (`TailEvents`): where each
 // session's events are in the tail (row ids, read back by id), and which rows carry a client
-// message id (which also keeps resends unique, as the origin index does for `events`). A tail left by a process that stopped without closing is copied at
-// start; rows both copied and still in the tail (a stop between the two steps) are copied once.
+// message id (which also keeps resends unique, as the origin index does for `events`). A tail left
+// by a process that stopped without closing is copied at start; rows both copied and still in the
+// tail (a stop between the two steps) are copied once.
 import type { Database } from 'better-sqlite3';
 import type { LoggedEvent, Origin } from '../../core/model.js';
 
@@ -90,6 +91,14 @@ interface SessionTail {
   readonly byMessageId: Map<string, number | number[]>;
 }
 
+/** Adds a row id to what carries a client message id (one row id, or several). */
+function addRow(byMessageId: Map<string, number | number[]>, id: string, rowId: number): void {
+  const same = byMessageId.get(id);
+  if (same === undefined) byMessageId.set(id, rowId);
+  else if (typeof same === 'number') byMessageId.set(id, [same, rowId]);
+  else same.push(rowId);
+}
+
 /** Events committed to the tail since some point, by session. */
 class Generation {
   readonly sessions = new Map<string, SessionTail>();
@@ -106,11 +115,7 @@ class Generation {
       const rowId = rowIds[i]!;
       tail.rowIds.push(rowId);
       const id = events[i]!.origin.clientMessageId;
-      if (!id) continue;
-      const same = tail.byMessageId.get(id);
-      if (same === undefined) tail.byMessageId.set(id, rowId);
-      else if (typeof same === 'number') tail.byMessageId.set(id, [same, rowId]);
-      else same.push(rowId);
+      if (id) addRow(tail.byMessageId, id, rowId);
     }
     this.size += events.length;
   }
@@ -149,12 +154,8 @@ class Generation {
       }
       for (const rowId of from.rowIds) into.rowIds.push(rowId);
       for (const [id, rows] of from.byMessageId) {
-        for (const rowId of typeof rows === 'number' ? [rows] : rows) {
-          const same = into.byMessageId.get(id);
-          if (same === undefined) into.byMessageId.set(id, rowId);
-          else if (typeof same === 'number') into.byMessageId.set(id, [same, rowId]);
-          else same.push(rowId);
-        }
+        if (typeof rows === 'number') addRow(into.byMessageId, id, rows);
+        else for (const rowId of rows) addRow(into.byMessageId, id, rowId);
       }
     }
     this.size += newer.size;
@@ -211,19 +212,24 @@ export class TailEvents {
   /** Asked for every appended event with a client message id: a map lookup, and a row read only
    * when another event of the session carries the same message id. */
   findByOrigin(sessionId: string, origin: Origin): LoggedEvent | undefined {
-    for (const g of [this.sealed, this.current]) {
-      const rows = g?.withMessageId(sessionId, origin.clientMessageId);
-      if (rows === undefined) continue;
-      for (const rowId of typeof rows === 'number' ? [rows] : rows) {
-        const row = this.readRow(rowId);
-        if (
-          row &&
-          row.client_message_id === origin.clientMessageId &&
-          row.client_id === origin.clientId &&
-          row.user_id === origin.userId
-        )
-          return rowToEvent(row);
-      }
+    return (
+      (this.sealed && this.findIn(this.sealed, sessionId, origin)) ??
+      this.findIn(this.current, sessionId, origin)
+    );
+  }
+
+  private findIn(g: Generation, sessionId: string, origin: Origin): LoggedEvent | undefined {
+    const rows = g.withMessageId(sessionId, origin.clientMessageId);
+    if (rows === undefined) return undefined;
+    for (const rowId of typeof rows === 'number' ? [rows] : rows) {
+      const row = this.readRow(rowId);
+      if (
+        row &&
+        row.client_message_id === origin.clientMessageId &&
+        row.client_id === origin.clientId &&
+        row.user_id === origin.userId
+      )
+        return rowToEvent(row);
     }
     return undefined;
   }
