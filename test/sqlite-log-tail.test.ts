@@ -1,6 +1,6 @@
 // The durable store commits to the log's tail and copies it into the session log off the commit
 // path (src/store/sqlite/log-tail.ts): what that must keep — every acknowledged event readable
-// exactly once at every moment, across a stop without closing, resends still refused — and what it
+// exactly once at every moment, across a stop without closing, no sequence number lost — and what it
 // is for: a commit writes a page or two, not two per session.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import Database from 'better-sqlite3';
 import type { LoggedEvent } from '../src/core/model.js';
-import { TAIL_FILE } from '../src/store/sqlite/log-tail.js';
+import { TAIL_FILE, type KeptDuplicate } from '../src/store/sqlite/log-tail.js';
 import { DATABASE_FILE, SqliteStore } from '../src/store/sqlite/sqlite-store.js';
 import { bin } from './helpers/child-server.js';
 
@@ -143,25 +143,47 @@ describe('SQLite store: the log tail', () => {
     assert.equal(countRows(join(crashed, DATABASE_FILE), 'events'), 61);
   });
 
-  it('refuses a second commit of a client message, in the tail and once copied', async () => {
+  it('takes the engine\'s word that a message is new; one committed twice is kept in sequence without its id, and reported', async () => {
+    // The engine asks before it appends (core/dedupe.ts); the store does not ask again. Should a
+    // resend get through anyway, the log must not lose a sequence number over it.
     const dir = mkdtempSync(join(tmpdir(), 'lr-tail-'));
-    let store = new SqliteStore(dir, QUIET);
+    const reported: KeptDuplicate[] = [];
+    const observer = { walFlushed() {}, commitsHeld() {}, duplicatesKept: (d: readonly KeptDuplicate[]) => reported.push(...d) };
+    const once = { userId: 'u', clientId: 'c', clientMessageId: 'once' };
+    let store = new SqliteStore(dir, { ...QUIET, observer });
     assert.deepEqual(await store.append('s', 0, [event('s', 1, 'once')]), { ok: true });
-    await assert.rejects(store.append('s', 1, [event('s', 2, 'once')]), /UNIQUE/);
-    // The refused append left nothing behind: the next one commits at the same head.
-    assert.deepEqual(await store.append('s', 1, [event('s', 2, 'twice')]), { ok: true });
-    await store.close(); // copies the tail
-    store = new SqliteStore(dir, QUIET);
+    assert.deepEqual(await store.append('s', 1, [event('s', 2, 'once')]), { ok: true });
+    await store.close(); // copies the tail: both rows in one copy
+    assert.deepEqual(reported, [{ sessionId: 's', seq: 2, clientId: 'c', clientMessageId: 'once' }]);
+
+    // Once the first is in the session log, by the worker's copy.
+    store = new SqliteStore(dir, { checkpointIntervalMs: 10, tailCopyIntervalMs: 20, observer });
     try {
-      await assert.rejects(store.append('s', 2, [event('s', 3, 'once')]), /UNIQUE/);
-      assert.equal(
-        (await store.findByOrigin('s', { userId: 'u', clientId: 'c', clientMessageId: 'twice' }))?.seq,
-        2,
+      assert.deepEqual(await store.append('s', 2, [event('s', 3, 'once')]), { ok: true });
+      let next = 4;
+      while (reported.length < 2) {
+        // Commits go on meanwhile, and ask for the copies.
+        assert.deepEqual(await store.append('s', next - 1, [event('s', next, `m${next}`)]), { ok: true });
+        next++;
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      }
+      assert.deepEqual(reported[1], { sessionId: 's', seq: 3, clientId: 'c', clientMessageId: 'once' });
+      const events = await store.readEvents('s', 0, 1000);
+      assert.deepEqual(
+        events.map((e) => e.seq),
+        Array.from({ length: next - 1 }, (_, i) => i + 1),
+        'no sequence number missing',
       );
-      assert.deepEqual(await store.append('s', 2, [event('s', 3, 'thrice')]), { ok: true });
+      assert.deepEqual(
+        events.slice(0, 3).map((e) => e.origin.clientMessageId),
+        ['once', '', ''],
+      );
+      assert.deepEqual(events[1], { ...event('s', 2, ''), origin: { ...once, clientMessageId: '' } });
+      assert.equal((await store.findByOrigin('s', once))?.seq, 1);
     } finally {
       await store.close();
     }
+    assert.equal(reported.length, 2, 'each reported once');
   });
 
   it('reads tail events back whole, by sequence and by origin, two clients sharing a message id', async () => {
@@ -182,14 +204,14 @@ describe('SQLite store: the log tail', () => {
       assert.deepEqual(await store.findByOrigin('s', second.origin), second);
       assert.equal(await store.findByOrigin('s', { ...first.origin, userId: 'w' }), undefined);
 
-      // A resend of the second client's message, committed together with another session's event:
-      // the transaction fails whole, and the other session's event is not left in the tail either.
-      const [other, resend] = await Promise.allSettled([
+      // An append that cannot be written, committed together with another session's event: the
+      // transaction fails whole, and the other session's event is not left in the tail either.
+      const [other, broken] = await Promise.allSettled([
         store.append('t', 0, [event('t', 1)]),
-        store.append('s', 3, [{ ...event('s', 4), origin: second.origin }]),
+        store.append('s', 3, [event('s', 5)]),
       ]);
-      assert.equal(resend.status, 'rejected');
-      assert.match(String((resend as PromiseRejectedResult).reason), /UNIQUE/);
+      assert.equal(broken.status, 'rejected');
+      assert.match(String((broken as PromiseRejectedResult).reason), /seq 5 is not 4/);
       assert.equal(other.status, 'rejected');
       assert.deepEqual(await store.readEvents('t', 0, 10), []);
       assert.deepEqual(

@@ -36,6 +36,8 @@ export interface Store {
   /**
    * Appends events with consecutive sequence numbers expectedHead + 1, ... atomically: all or none.
    * Resolves only once they are durable. A concurrent append is a conflict, not an exception.
+   * The caller has checked that no event's client message id is committed already (the engine:
+   * its dedupe window, else findByOrigin); a store may take its word for it (core/dedupe.ts).
    */
   append(sessionId: string, expectedHead: number, events: readonly LoggedEvent[]): Promise<AppendResult>;
   /** Up to `limit` events with seq > afterSeq, in order. */

@@ -16,10 +16,15 @@
 //
 // Until copied, the store answers reads of tail events through memory (`TailEvents`): where each
 // session's events are in the tail (row ids, read back by id), and which rows carry a client
-// message id (which also keeps resends unique, as the origin index does for `events`). A tail left
-// by a process that stopped without closing is copied at start; rows both copied and still in the
-// tail (a stop between the two steps) are copied once.
-import type { Database } from 'better-sqlite3';
+// message id. A tail left by a process that stopped without closing is copied at start; rows both
+// copied and still in the tail (a stop between the two steps) are copied once.
+//
+// A commit does not ask `events` whether a client message id is already there: the engine has
+// (core/dedupe.ts: its window, else `findByOrigin`), and that lookup in `events_by_origin` cost more
+// than the insert (docs/benchmarks.md, "2026-12-06"). The origin index still holds when the rows are
+// copied: should a row's id already be in `events` (a dedupe bug), the copy keeps the row without
+// its id rather than leave a gap in the session's sequence numbers, and reports it.
+import type { Database, Statement } from 'better-sqlite3';
 import type { LoggedEvent, Origin } from '../../core/model.js';
 
 /** The tail's database file, beside DATABASE_FILE, attached to the store's connection as `tail`. */
@@ -46,28 +51,89 @@ export function createTail(db: Database): void {
   `);
 }
 
+/** An event whose client message id another event of its session already carried: it is in the
+ * session log without the id (its sequence number must not go missing). */
+export interface KeptDuplicate {
+  sessionId: string;
+  seq: number;
+  clientId: string;
+  clientMessageId: string;
+}
+
+/** The columns of `events` and `event_tail`, in their order. */
+export const LOG_COLUMNS = 'session_id, seq, at, user_id, client_id, client_message_id, kind, change';
+
 /** Copies the tail's rows up to `upTo` (a row id) into the session log, once each, and raises the
  * sessions' heads; on a connection with the tail attached, which must make it durable before the
- * rows are deleted from the tail. Returns the rows copied. */
-export function copyTail(db: Database, upTo: number): number {
+ * rows are deleted from the tail. Returns the rows kept without their client message id. */
+export function copyTail(db: Database, upTo: number): KeptDuplicate[] {
   return db.transaction(() => {
     const now = Date.now();
-    const { changes } = db
-      .prepare(
-        `INSERT OR IGNORE INTO main.events
-           (session_id, seq, at, user_id, client_id, client_message_id, kind, change)
-         SELECT session_id, seq, at, user_id, client_id, client_message_id, kind, change
-           FROM tail.event_tail WHERE rowid <= ? ORDER BY session_id, seq`,
-      )
-      .run(upTo);
+    let duplicates: KeptDuplicate[] = [];
+    try {
+      // Rows already in the log (copied before a stop, still in the tail) are skipped; any other
+      // conflict, a client message id already in the log, fails the statement and nothing of it.
+      db.prepare(
+        `INSERT INTO main.events (${LOG_COLUMNS})
+         SELECT ${LOG_COLUMNS} FROM tail.event_tail WHERE rowid <= ? ORDER BY session_id, seq
+         ON CONFLICT (session_id, seq) DO NOTHING`,
+      ).run(upTo);
+    } catch (err) {
+      if ((err as { code?: string }).code !== 'SQLITE_CONSTRAINT_UNIQUE') throw err;
+      duplicates = copyRowByRow(db, upTo);
+    }
     db.prepare(
       `INSERT INTO main.sessions (session_id, head, created_at, updated_at)
          SELECT session_id, MAX(seq), ?, ? FROM tail.event_tail WHERE rowid <= ? GROUP BY session_id
        ON CONFLICT (session_id) DO UPDATE
          SET head = MAX(head, excluded.head), updated_at = excluded.updated_at`,
     ).run(now, now, upTo);
-    return changes;
+    return duplicates;
   })();
+}
+
+/** The copy, a row at a time (see insertKeepingSequence). */
+function copyRowByRow(db: Database, upTo: number): KeptDuplicate[] {
+  const insert = insertIntoLog(db, 'main');
+  const rows = db
+    .prepare<[number], unknown[]>(
+      `SELECT ${LOG_COLUMNS} FROM tail.event_tail WHERE rowid <= ? ORDER BY session_id, seq`,
+    )
+    .raw()
+    .all(upTo);
+  const duplicates: KeptDuplicate[] = [];
+  for (const row of rows) {
+    const kept = insertKeepingSequence(insert, row);
+    if (kept) duplicates.push(kept);
+  }
+  return duplicates;
+}
+
+function insertIntoLog(db: Database, schema: 'main' | ''): Statement<unknown[]> {
+  return db.prepare(
+    `INSERT INTO ${schema ? `${schema}.` : ''}events (${LOG_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+     ON CONFLICT (session_id, seq) DO NOTHING`,
+  );
+}
+
+/** Inserts a row (its values in LOG_COLUMNS' order) into the session log, unless it is there
+ * already. A row whose client message id another event of its session carries goes in without it
+ * (its sequence number must not go missing), and is returned. */
+function insertKeepingSequence(insert: Statement<unknown[]>, row: unknown[]): KeptDuplicate | undefined {
+  try {
+    insert.run(row);
+    return undefined;
+  } catch (err) {
+    if ((err as { code?: string }).code !== 'SQLITE_CONSTRAINT_UNIQUE') throw err;
+  }
+  const [sessionId, seq, at, userId, clientId, clientMessageId, kind, change] = row;
+  insert.run(sessionId, seq, at, userId, clientId, '', kind, change);
+  return {
+    sessionId: sessionId as string,
+    seq: seq as number,
+    clientId: clientId as string,
+    clientMessageId: clientMessageId as string,
+  };
 }
 
 /** The largest row id in the tail (0: empty). */
@@ -289,8 +355,7 @@ export interface LogRow {
 export function readTail(db: Database, schema: 'main' | 'tail' = 'tail'): LogRow[] {
   return db
     .prepare(
-      `SELECT session_id, seq, at, user_id, client_id, client_message_id, kind, change
-         FROM ${schema}.event_tail ORDER BY rowid`,
+      `SELECT ${LOG_COLUMNS} FROM ${schema}.event_tail ORDER BY rowid`,
     )
     .all() as LogRow[];
 }
@@ -300,25 +365,27 @@ export function readTail(db: Database, schema: 'main' | 'tail' = 'tail'): LogRow
  * began. Every row is then in one or the other: one deleted from the tail since was copied into the
  * main file before, so the backup has it. The copies are prefixes of the commit order, so each
  * session's log stays gap-free. A snapshot of events the backup does not hold (committed after the
- * tail was read and not copied in time) is dropped: loading replays from an older one.
+ * tail was read and not copied in time) is dropped: loading replays from an older one. Returns
+ * the rows kept without their client message id (see copyTail).
  */
-export function mergeTail(backup: Database, rows: readonly LogRow[]): void {
-  backup.transaction(() => {
-    const insert = backup.prepare(
-      `INSERT OR IGNORE INTO events (session_id, seq, at, user_id, client_id, client_message_id, kind, change)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-    );
+export function mergeTail(backup: Database, rows: readonly LogRow[]): KeptDuplicate[] {
+  return backup.transaction(() => {
+    const insert = insertIntoLog(backup, '');
     const raise = backup.prepare(
       `INSERT INTO sessions (session_id, head, created_at, updated_at) VALUES (?, ?, ?, ?)
        ON CONFLICT (session_id) DO UPDATE SET head = MAX(head, excluded.head), updated_at = excluded.updated_at`,
     );
+    const duplicates: KeptDuplicate[] = [];
     for (const r of rows) {
-      insert.run(r.session_id, r.seq, r.at, r.user_id, r.client_id, r.client_message_id, r.kind, r.change);
+      const row = [r.session_id, r.seq, r.at, r.user_id, r.client_id, r.client_message_id, r.kind, r.change];
+      const kept = insertKeepingSequence(insert, row);
+      if (kept) duplicates.push(kept);
       raise.run(r.session_id, r.seq, r.at, r.at);
     }
     backup.exec(
       `DELETE FROM snapshots WHERE seq >
          COALESCE((SELECT head FROM sessions WHERE sessions.session_id = snapshots.session_id), 0)`,
     );
+    return duplicates;
   })();
 }

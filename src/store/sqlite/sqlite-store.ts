@@ -48,10 +48,11 @@ import {
   rowToEvent,
   TAIL_FILE,
   TailEvents,
+  type KeptDuplicate,
   type LogRow,
 } from './log-tail.js';
 import { migrate } from './migrations.js';
-import { DEFAULT_CHECKPOINT_INTERVAL_MS, WalCheckpointer } from './wal-checkpointer.js';
+import { DEFAULT_CHECKPOINT_INTERVAL_MS, WalCheckpointer, type TailCopyOutcome } from './wal-checkpointer.js';
 
 export interface SqliteStoreOptions {
   /** 'full' (default): fsync at every commit; 'normal': durable across a process crash only. */
@@ -86,6 +87,12 @@ export interface SqliteStoreObserver {
   walFlushed(seconds: number): void;
   /** Commits were held for `seconds` while the checkpoint worker finished a checkpoint. */
   commitsHeld(seconds: number): void;
+  /** Copying the tail into the session log failed (its rows stay in the tail; the next copy
+   * takes them). */
+  tailCopyFailed?(message: string): void;
+  /** Events whose client message id was already in their session's log: kept without it (the
+   * engine lets no resend through twice, so this is a bug; see log-tail.ts). */
+  duplicatesKept?(duplicates: readonly KeptDuplicate[]): void;
 }
 
 interface PendingAppend {
@@ -283,7 +290,7 @@ export class SqliteStore implements Store {
             this.scheduleFlush();
           },
           MAX_IDLE_LOG_BYTES,
-          (copied) => this.tailCopied(copied),
+          (outcome) => this.tailCopied(outcome),
           options.restartAtFrames,
         );
       }
@@ -314,12 +321,6 @@ export class SqliteStore implements Store {
           `SELECT session_id, seq, at, user_id, client_id, client_message_id, kind, change
              FROM tail.event_tail WHERE rowid = ?`,
         ),
-      originTaken: db
-        .prepare<[string, string, string, string], number>(
-          `SELECT 1 FROM main.events WHERE session_id = ? AND client_id = ? AND client_message_id = ?
-             AND user_id = ? AND client_message_id <> ''`,
-        )
-        .pluck(),
       eventsAfter: db.prepare<[string, number, number], LogRow>(
         'SELECT * FROM events WHERE session_id = ? AND seq > ? ORDER BY seq LIMIT ?',
       ),
@@ -474,13 +475,6 @@ export class SqliteStore implements Store {
         const e = a.events[i]!;
         if (e.seq !== a.expectedHead + i + 1)
           throw new Error(`append: seq ${e.seq} is not ${a.expectedHead + i + 1}`);
-        if (this.tail && e.origin.clientMessageId && this.originTaken(a.sessionId, e.origin)) {
-          // What events_by_origin says of a resend appended to `events` (the tail has no index).
-          throw new Error(
-            `UNIQUE constraint failed: client message ${JSON.stringify(e.origin.clientMessageId)} ` +
-              `of client ${JSON.stringify(e.origin.clientId)} is already in session ${a.sessionId}`,
-          );
-        }
         const { lastInsertRowid } = this.stmt.insertEvent.run(
           a.sessionId,
           e.seq,
@@ -520,18 +514,27 @@ export class SqliteStore implements Store {
 
   /** The worker's copy of the tail is done: the copied rows leave the tail with the next commit
    * (when it failed, they stay and the next copy takes them). */
-  private tailCopied(copied: boolean): void {
-    this.tail?.unseal(copied);
+  private tailCopied(outcome: TailCopyOutcome): void {
+    this.tail?.unseal(outcome.copied);
     const waiting = this.afterTailCopy;
     this.afterTailCopy = [];
     for (const go of waiting) go();
-    if (!copied || this.closed) return;
+    if (!outcome.copied) {
+      if (outcome.error !== undefined) this.observer?.tailCopyFailed?.(outcome.error);
+      return;
+    }
+    this.reportDuplicates(outcome.duplicates);
+    if (this.closed) return;
     if (this.pruneFloors.size > 0) {
       for (const [sessionId, through] of this.pruneFloors) this.stmt.pruneEvents.run(sessionId, through);
       this.pruneFloors = new Map();
     }
     this.tailDeleteUpTo = Math.max(this.tailDeleteUpTo, this.tailCopyUpTo);
     this.scheduleFlush();
+  }
+
+  private reportDuplicates(duplicates: readonly KeptDuplicate[]): void {
+    if (duplicates.length > 0) this.observer?.duplicatesKept?.(duplicates);
   }
 
   /** Copies the whole tail into the session log on the store's own connection: at start, at close,
@@ -544,7 +547,7 @@ export class SqliteStore implements Store {
     const synchronous = this.db.pragma('main.synchronous', { simple: true }) as number;
     this.db.pragma('main.synchronous = FULL');
     try {
-      copyTail(this.db, upTo);
+      this.reportDuplicates(copyTail(this.db, upTo));
     } finally {
       this.db.pragma(`main.synchronous = ${synchronous}`);
     }
@@ -649,15 +652,6 @@ export class SqliteStore implements Store {
     const limitSeq = this.durableLimit(sessionId);
     if (!event || (limitSeq !== undefined && event.seq > limitSeq)) return undefined;
     return event;
-  }
-
-  /** Whether a client message is already committed (the tail's part of events_by_origin). */
-  private originTaken(sessionId: string, origin: Origin): boolean {
-    return (
-      this.tail?.findByOrigin(sessionId, origin) !== undefined ||
-      this.stmt.originTaken.get(sessionId, origin.clientId, origin.clientMessageId, origin.userId) !==
-        undefined
-    );
   }
 
   /** The last committed sequence number of a session, durable or not (0: none). */

@@ -17,7 +17,7 @@
 // store does not write meanwhile, synced before the reply (synchronous=FULL on `main`).
 import { parentPort, workerData } from 'node:worker_threads';
 import Database from 'better-sqlite3';
-import { copyTail } from './log-tail.js';
+import { copyTail, type KeptDuplicate } from './log-tail.js';
 
 export type CheckpointRequest =
   /** 'copy': while the writer goes on; 'finish': the writer waits, so the log is copied whole. */
@@ -27,7 +27,8 @@ export type CheckpointRequest =
 /** `frames`: the frames in the log when the checkpoint started (all of them copied). */
 export type CheckpointReply =
   | { type: 'copied' | 'finished'; frames: number }
-  | { type: 'tail-copied'; upTo: number }
+  /** `duplicates`: rows kept without their client message id (see copyTail). */
+  | { type: 'tail-copied'; upTo: number; duplicates: KeptDuplicate[] }
   | { type: 'failed'; message: string; step: 'checkpoint' | 'copy-tail' };
 
 const { file, tailFile, journalSizeLimit } = workerData as {
@@ -64,10 +65,7 @@ parentPort!.on('message', (request: CheckpointRequest) => {
   }
   if (request.type === 'copy-tail') {
     const { upTo } = request;
-    return reply('copy-tail', () => {
-      copyTail(db, upTo);
-      return { type: 'tail-copied', upTo };
-    });
+    return reply('copy-tail', () => ({ type: 'tail-copied', upTo, duplicates: copyTail(db, upTo) }));
   }
   const type = request.type === 'copy' ? 'copied' : 'finished';
   reply('checkpoint', () => {

@@ -22,7 +22,12 @@
 // The log is the tail's (log-tail.ts). The same worker copies the tail into the session log when
 // the store asks (`copyTail`), between checkpoint steps.
 import { Worker } from 'node:worker_threads';
+import type { KeptDuplicate } from './log-tail.js';
 import type { CheckpointReply, CheckpointRequest } from './wal-checkpoint-worker.js';
+
+/** How a copy of the tail ended: done (with the rows kept without their client message id), or
+ * not (`error`: why, unless the worker was closing). */
+export type TailCopyOutcome = { copied: true; duplicates: KeptDuplicate[] } | { copied: false; error?: string };
 
 export const DEFAULT_CHECKPOINT_INTERVAL_MS = 250;
 /** Frames in the log at which a copy is followed by a finish (4 KB pages: ~16 MB). */
@@ -50,8 +55,8 @@ export class WalCheckpointer {
     private readonly resume: (heldMs: number) => void,
     /** The store's journal_size_limit (the worker's commit after a restart applies it). */
     private readonly journalSizeLimit: number,
-    /** A copy of the tail asked for with copyTail is done (`copied`: false when it failed). */
-    private readonly tailCopied: (copied: boolean) => void,
+    /** A copy of the tail asked for with copyTail is done, or failed. */
+    private readonly tailCopied: (outcome: TailCopyOutcome) => void,
     /** Frames in the log at which a copy is followed by a finish (and the log starts over). */
     private readonly restartAtFrames = RESTART_AT_FRAMES,
   ) {}
@@ -76,10 +81,10 @@ export class WalCheckpointer {
     this.worker.postMessage({ type: 'copy-tail', upTo } satisfies CheckpointRequest);
   }
 
-  private tailCopyDone(copied: boolean): void {
+  private tailCopyDone(outcome: TailCopyOutcome): void {
     if (!this.copyingTail) return;
     this.copyingTail = false;
-    this.tailCopied(copied);
+    this.tailCopied(outcome);
   }
 
   /** Called after each commit; true when the store should checkpoint on its own connection now. */
@@ -105,7 +110,11 @@ export class WalCheckpointer {
     });
     worker.on('message', (reply: CheckpointReply) => {
       if (reply.type === 'tail-copied' || (reply.type === 'failed' && reply.step === 'copy-tail')) {
-        this.tailCopyDone(reply.type === 'tail-copied');
+        this.tailCopyDone(
+          reply.type === 'tail-copied'
+            ? { copied: true, duplicates: reply.duplicates }
+            : { copied: false, error: reply.message },
+        );
         if (!this.closed && !this.busy) worker.unref();
         return;
       }
@@ -123,7 +132,7 @@ export class WalCheckpointer {
     });
     worker.on('error', (err) => {
       this.failed(err.message);
-      this.tailCopyDone(false);
+      this.tailCopyDone({ copied: false, error: err.message });
     });
     return worker;
   }
@@ -154,6 +163,6 @@ export class WalCheckpointer {
     await exited;
     this.busy = false;
     this.release();
-    this.tailCopyDone(false);
+    this.tailCopyDone({ copied: false });
   }
 }
