@@ -143,12 +143,16 @@ describe('SQLite store: the log tail', () => {
     assert.equal(countRows(join(crashed, DATABASE_FILE), 'events'), 61);
   });
 
-  it('takes the engine\'s word that a message is new; one committed twice is kept in sequence without its id, and reported', async () => {
+  it("takes the engine's word that a message is new; one committed twice is kept in sequence without its id, and reported", async () => {
     // The engine asks before it appends (core/dedupe.ts); the store does not ask again. Should a
     // resend get through anyway, the log must not lose a sequence number over it.
     const dir = mkdtempSync(join(tmpdir(), 'lr-tail-'));
     const reported: KeptDuplicate[] = [];
-    const observer = { walFlushed() {}, commitsHeld() {}, duplicatesKept: (d: readonly KeptDuplicate[]) => reported.push(...d) };
+    const observer = {
+      walFlushed() {},
+      commitsHeld() {},
+      duplicatesKept: (d: readonly KeptDuplicate[]) => reported.push(...d),
+    };
     const once = { userId: 'u', clientId: 'c', clientMessageId: 'once' };
     let store = new SqliteStore(dir, { ...QUIET, observer });
     assert.deepEqual(await store.append('s', 0, [event('s', 1, 'once')]), { ok: true });

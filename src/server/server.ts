@@ -162,7 +162,10 @@ async function openStore(config: ServerConfig, logger: Logger, metrics: Metrics)
       walFlushed: (seconds) => metrics.walFlushDuration.observe(seconds),
       commitsHeld: (seconds) => metrics.commitsHeld.observe(seconds),
       tailCopyFailed: (message) =>
-        logger.warn({ err: message }, 'sqlite: copying the tail into the session log failed; the next copy retries'),
+        logger.warn(
+          { err: message },
+          'sqlite: copying the tail into the session log failed; the next copy retries',
+        ),
       duplicatesKept: (duplicates) =>
         logger.error(
           { duplicates },

@@ -353,11 +353,7 @@ export interface LogRow {
 
 /** Every row of the tail, in commit order (`schema`: where the tail database is attached). */
 export function readTail(db: Database, schema: 'main' | 'tail' = 'tail'): LogRow[] {
-  return db
-    .prepare(
-      `SELECT ${LOG_COLUMNS} FROM ${schema}.event_tail ORDER BY rowid`,
-    )
-    .all() as LogRow[];
+  return db.prepare(`SELECT ${LOG_COLUMNS} FROM ${schema}.event_tail ORDER BY rowid`).all() as LogRow[];
 }
 
 /**

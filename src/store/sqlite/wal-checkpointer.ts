@@ -27,7 +27,8 @@ import type { CheckpointReply, CheckpointRequest } from './wal-checkpoint-worker
 
 /** How a copy of the tail ended: done (with the rows kept without their client message id), or
  * not (`error`: why, unless the worker was closing). */
-export type TailCopyOutcome = { copied: true; duplicates: KeptDuplicate[] } | { copied: false; error?: string };
+export type TailCopyOutcome =
+  { copied: true; duplicates: KeptDuplicate[] } | { copied: false; error?: string };
 
 export const DEFAULT_CHECKPOINT_INTERVAL_MS = 250;
 /** Frames in the log at which a copy is followed by a finish (4 KB pages: ~16 MB). */
