@@ -502,9 +502,14 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
           resolve();
         }, graceMs);
         force.unref();
+        // grpc-js calls back once the HTTP/2 sessions it closed have closed. On Node 24 the
+        // HTTP/2 server closes them itself first, and grpc-js, finding them closing, calls back at
+        // once with their streams still open: the connections closing is what says they are done.
         server.tryShutdown(() => {
-          clearTimeout(force);
-          resolve();
+          void listener.whenAllClosed().then(() => {
+            clearTimeout(force);
+            resolve();
+          });
         });
       });
       listener.destroyAll();

@@ -30,6 +30,8 @@ export class GrpcListener {
   private readonly injector: grpc.ConnectionInjector;
   private readonly open = new Set<Socket>();
   private full = false;
+  /** Called once no connection is open (see whenAllClosed). */
+  private closedWaiters: (() => void)[] = [];
 
   constructor(
     server: grpc.Server,
@@ -64,6 +66,13 @@ export class GrpcListener {
     this.tcp.close();
   }
 
+  /** Resolves once no connection is open: every client has gone (after a GOAWAY, its streams
+   * ended) or was closed. */
+  whenAllClosed(): Promise<void> {
+    if (this.open.size === 0) return Promise.resolve();
+    return new Promise((resolve) => this.closedWaiters.push(resolve));
+  }
+
   /** Closes whatever is still open (connections grpc-js never took over: handshakes in progress). */
   destroyAll(): void {
     for (const socket of this.open) socket.destroy();
@@ -92,6 +101,7 @@ export class GrpcListener {
       clearTimeout(deadline);
       this.open.delete(socket);
       this.checkSaturation();
+      if (this.open.size === 0) for (const resolve of this.closedWaiters.splice(0)) resolve();
     });
     this.checkSaturation();
     this.injector.injectConnection(socket);
