@@ -26,8 +26,13 @@ echo "Node $("$node_dir/bin/node" -v) (V8 $("$node_dir/bin/node" -p process.vers
 (cd "$root" && git ls-files -z --cached --others --exclude-standard | tar --null -T - -cf -) | tar -C "$work" -xf -
 cp -a "$root/node_modules" "$work/"
 npm_gyp="$(dirname "$(dirname "$(readlink -f "$(command -v npm)")")")/node_modules/node-gyp/bin/node-gyp.js"
-(cd "$work/node_modules/better-sqlite3" &&
-  PATH="$node_dir/bin:$PATH" node "$npm_gyp" rebuild --release --nodedir="$node_dir" -j "$(nproc)" >/dev/null)
+if ! (cd "$work/node_modules/better-sqlite3" &&
+  PATH="$node_dir/bin:$PATH" node "$npm_gyp" rebuild --release --nodedir="$node_dir" -j "$(nproc)" \
+    >"$work/gyp.log" 2>&1); then
+  cat "$work/gyp.log" >&2
+  echo "could not compile better-sqlite3 for Node $major" >&2
+  exit 1
+fi
 
 cd "$work"
 export PATH="$node_dir/bin:$PATH"
