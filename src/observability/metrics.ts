@@ -105,6 +105,13 @@ export class Metrics {
     buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
     registers: [this.registry],
   });
+  /** Never above 0 unless something is wrong: see SqliteStoreObserver. */
+  readonly storeAnomalies = new Counter({
+    name: 'livereview_store_anomalies_total',
+    help: "The embedded store's anomalies: tail copies into the session log that failed (retried), events kept without a client message id another event already carried",
+    labelNames: ['kind'] as const,
+    registers: [this.registry],
+  });
   readonly commitsHeld = new Histogram({
     name: 'livereview_store_commits_held_seconds',
     help: "Time the embedded store held its commits while finishing a checkpoint (copying the log's last frames, syncing the database file)",

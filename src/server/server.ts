@@ -161,17 +161,21 @@ async function openStore(config: ServerConfig, logger: Logger, metrics: Metrics)
     observer: {
       walFlushed: (seconds) => metrics.walFlushDuration.observe(seconds),
       commitsHeld: (seconds) => metrics.commitsHeld.observe(seconds),
-      tailCopyFailed: (message) =>
+      tailCopyFailed: (message) => {
+        metrics.storeAnomalies.inc({ kind: 'tail_copy_failed' });
         logger.warn(
           { err: message },
           'sqlite: copying the tail into the session log failed; the next copy retries',
-        ),
-      duplicatesKept: (duplicates) =>
+        );
+      },
+      duplicatesKept: (duplicates) => {
+        metrics.storeAnomalies.inc({ kind: 'duplicate_kept' }, duplicates.length);
         logger.error(
           { duplicates },
           'sqlite: events whose client message id was already in their session log were kept without it ' +
             '(a resend was committed twice: please report this)',
-        ),
+        );
+      },
     },
   });
 }
