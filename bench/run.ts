@@ -177,6 +177,22 @@ function range(m: Metric, runs: Report[]): string {
 
 type Runs = Map<System, Report[]>;
 
+/** " (a–b by round)": the ratio within each round, run i of one system against run i of the other.
+ * Rounds run one after the other, so a VM that slows down for a minute moves both sides of a round
+ * together, where the medians of each side may come from different minutes. Empty unless every run
+ * of both completed (a failed run would pair runs of different rounds). */
+function roundRatios(m: Metric, runs: Report[], against: Report[]): string {
+  if (runs.length < 2 || runs.length !== REPEAT || against.length !== REPEAT) return '';
+  const ratios: number[] = [];
+  for (let i = 0; i < REPEAT; i++) {
+    const a = m.of(runs[i]!);
+    const b = m.of(against[i]!);
+    if (a === undefined || !b) return '';
+    ratios.push(a / b);
+  }
+  return ` (${Math.min(...ratios).toFixed(2)}–${Math.max(...ratios).toFixed(2)} by round)`;
+}
+
 function printTable(title: string, runs: Runs, metrics: Metric[]): void {
   const systems = [...runs.keys()];
   const lr = runs.get('livereview');
@@ -189,7 +205,8 @@ function printTable(title: string, runs: Runs, metrics: Metric[]): void {
     const ratios = others.map((s) => {
       const a = lr && aggregate(m, lr);
       const b = aggregate(m, runs.get(s)!);
-      return m.ratio && a !== undefined && b ? `${(a / b).toFixed(2)}x` : '';
+      if (!m.ratio || a === undefined || !b) return '';
+      return `${(a / b).toFixed(2)}x${m.spread && lr ? roundRatios(m, lr, runs.get(s)!) : ''}`;
     });
     console.log(`| ${[m.name, ...systems.map((s) => cell(m, runs.get(s)!)), ...ratios].join(' | ')} |`);
   }
