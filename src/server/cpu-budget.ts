@@ -89,7 +89,7 @@ const NO_HELPER_THREADS = [
 
 /** Whether V8 is one these flags were verified to change on at run time: Node 20's (V8 11.3),
  * 22's (12.4) and 24's (13.6). On each, a 6-million-object churn pinned to one core ran its major
- * collections with no tick on another thread (40–67 with the defaults), also under
+ * collections with at most 4 ticks on other threads (41–67 with the defaults), also under
  * --stress-marking; and `--no-parallel-marking` aborted it on all three. Another V8 may refuse one
  * of them the same way, so there the operator is told what to do instead. */
 export const runtimeGcFlagsVerified = /^(11\.3|12\.4|13\.6)\./.test(process.versions.v8);

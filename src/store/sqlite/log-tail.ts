@@ -94,7 +94,7 @@ export function copyTail(db: Database, upTo: number): KeptDuplicate[] {
 
 /** The copy, a row at a time (see insertKeepingSequence). */
 function copyRowByRow(db: Database, upTo: number): KeptDuplicate[] {
-  const insert = insertIntoLog(db, 'main');
+  const insert = insertIntoLog(db, 'main.events');
   const rows = db
     .prepare<[number], unknown[]>(
       `SELECT ${LOG_COLUMNS} FROM tail.event_tail WHERE rowid <= ? ORDER BY session_id, seq`,
@@ -109,9 +109,11 @@ function copyRowByRow(db: Database, upTo: number): KeptDuplicate[] {
   return duplicates;
 }
 
-function insertIntoLog(db: Database, schema: 'main' | ''): Statement<unknown[]> {
+/** Inserts a row into the session log, skipping one already there by sequence number (a copy
+ * interrupted by a stop); `table`: the log as the connection names it. */
+function insertIntoLog(db: Database, table: 'main.events' | 'events'): Statement<unknown[]> {
   return db.prepare(
-    `INSERT INTO ${schema ? `${schema}.` : ''}events (${LOG_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+    `INSERT INTO ${table} (${LOG_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
      ON CONFLICT (session_id, seq) DO NOTHING`,
   );
 }
@@ -275,8 +277,8 @@ export class TailEvents {
     this.current = sealed;
   }
 
-  /** Asked for every appended event with a client message id: a map lookup, and a row read only
-   * when another event of the session carries the same message id. */
+  /** A resend the dedupe window cannot vouch for (`findByOrigin`): a map lookup, and a row read
+   * for each tail event of the session that carries the same message id. */
   findByOrigin(sessionId: string, origin: Origin): LoggedEvent | undefined {
     return (
       (this.sealed && this.findIn(this.sealed, sessionId, origin)) ??
@@ -366,7 +368,7 @@ export function readTail(db: Database, schema: 'main' | 'tail' = 'tail'): LogRow
  */
 export function mergeTail(backup: Database, rows: readonly LogRow[]): KeptDuplicate[] {
   return backup.transaction(() => {
-    const insert = insertIntoLog(backup, '');
+    const insert = insertIntoLog(backup, 'events');
     const raise = backup.prepare(
       `INSERT INTO sessions (session_id, head, created_at, updated_at) VALUES (?, ?, ?, ?)
        ON CONFLICT (session_id) DO UPDATE SET head = MAX(head, excluded.head), updated_at = excluded.updated_at`,

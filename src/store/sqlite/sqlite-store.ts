@@ -43,6 +43,7 @@ import {
   copyTail,
   createTail,
   lastTailRow,
+  LOG_COLUMNS,
   mergeTail,
   readTail,
   rowToEvent,
@@ -310,17 +311,13 @@ export class SqliteStore implements Store {
          ON CONFLICT (session_id) DO UPDATE SET head = excluded.head, updated_at = excluded.updated_at`,
       ),
       insertEvent: db.prepare(
-        `INSERT INTO ${this.tail ? 'tail.event_tail' : 'main.events'}
-           (session_id, seq, at, user_id, client_id, client_message_id, kind, change)
+        `INSERT INTO ${this.tail ? 'tail.event_tail' : 'main.events'} (${LOG_COLUMNS})
          VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
       ),
       deleteTail: this.tail && db.prepare('DELETE FROM tail.event_tail WHERE rowid <= ?'),
       tailRow:
         this.tail &&
-        db.prepare<[number], LogRow>(
-          `SELECT session_id, seq, at, user_id, client_id, client_message_id, kind, change
-             FROM tail.event_tail WHERE rowid = ?`,
-        ),
+        db.prepare<[number], LogRow>(`SELECT ${LOG_COLUMNS} FROM tail.event_tail WHERE rowid = ?`),
       eventsAfter: db.prepare<[string, number, number], LogRow>(
         'SELECT * FROM events WHERE session_id = ? AND seq > ? ORDER BY seq LIMIT ?',
       ),
