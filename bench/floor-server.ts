@@ -1,12 +1,17 @@
 // The floor: a bare @grpc/grpc-js broadcast server on the same .proto — join by the first message,
 // then every message is encoded once and written to the other participants of its session. No OT,
 // no store, no acks, no back-pressure handling, no metrics: what any server of this contract must at
-// least spend. Run: node dist/bench/floor-server.js <port>
+// least spend. Run: node dist/bench/floor-server.js <port> [--ack]
+//
+// With `--ack` the floor also answers each message's sender with an ack (a sequence number per
+// session), as the contract asks of any server of it: what the acks alone cost a broadcast server.
 import * as grpc from '@grpc/grpc-js';
 import { CodeReviewServiceService, SessionMessage } from '../src/gen/codereview/v1/codereview.js';
 
 type Call = grpc.ServerDuplexStream<SessionMessage, Buffer>;
 const sessions = new Map<string, Set<Call>>();
+const acking = process.argv.includes('--ack');
+const sequences = new Map<string, number>();
 
 function encode(m: SessionMessage): Buffer {
   const u8 = SessionMessage.encode(m).finish();
@@ -42,10 +47,29 @@ function collaborativeSession(call: Call): void {
     m.timestamp = Date.now();
     const bytes = encode(m);
     for (const other of members) if (other !== call) other.write(bytes);
+    if (acking && m.clientMessageId) {
+      const sequence = (sequences.get(sessionId) ?? 0) + 1;
+      sequences.set(sessionId, sequence);
+      const filePath = m.payload?.$case === 'edit' ? m.payload.value.filePath : '';
+      call.write(
+        encode(
+          SessionMessage.fromPartial({
+            sessionId,
+            payload: {
+              $case: 'ack',
+              value: { clientMessageId: m.clientMessageId, sequence, version: sequence, filePath },
+            },
+          }),
+        ),
+      );
+    }
   });
   const leave = () => {
     members?.delete(call);
-    if (members?.size === 0) sessions.delete(sessionId);
+    if (members?.size === 0) {
+      sessions.delete(sessionId);
+      sequences.delete(sessionId);
+    }
   };
   call.on('end', () => {
     leave();

@@ -12,13 +12,14 @@ import type { GcTotals } from './gc-meter.js';
 /** /proc/stat's clock tick (USER_HZ), as procStat assumes. */
 const CLK_TCK = 100;
 
-export const SYSTEMS = ['floor', 'livereview', 'livereview-memory', 'sharedb', 'hocuspocus'] as const;
+export const SYSTEMS = ['floor', 'floor-ack', 'livereview', 'livereview-memory', 'sharedb', 'hocuspocus'] as const;
 export type System = (typeof SYSTEMS)[number];
 /** What `npm run bench` compares unless told otherwise. */
 export const DEFAULT_SYSTEMS: readonly System[] = ['floor', 'livereview', 'sharedb', 'hocuspocus'];
 
 export const LABELS: Record<System, string> = {
   floor: 'floor (bare grpc-js)',
+  'floor-ack': 'floor + acks',
   livereview: 'LiveReview',
   'livereview-memory': 'LiveReview :memory:',
   sharedb: 'ShareDB (memory)',
@@ -26,6 +27,7 @@ export const LABELS: Record<System, string> = {
 };
 export const SHORT: Record<System, string> = {
   floor: 'floor',
+  'floor-ack': 'floor + acks',
   livereview: 'LiveReview',
   'livereview-memory': ':memory:',
   sharedb: 'ShareDB',
@@ -33,7 +35,7 @@ export const SHORT: Record<System, string> = {
 };
 
 /** Speak the LiveReview .proto: the gRPC-only scenarios (a shared channel) run only these. */
-export const GRPC: readonly System[] = ['floor', 'livereview', 'livereview-memory'];
+export const GRPC: readonly System[] = ['floor', 'floor-ack', 'livereview', 'livereview-memory'];
 
 export const root = fileURLToPath(new URL('../..', import.meta.url));
 export const bin = join(root, 'bin/livereview.js');
@@ -120,6 +122,8 @@ function serverArgv(system: System, port: number, data: string): string[] {
   switch (system) {
     case 'floor':
       return [...node, join(root, 'dist/bench/floor-server.js'), String(port)];
+    case 'floor-ack':
+      return [...node, join(root, 'dist/bench/floor-server.js'), String(port), '--ack'];
     case 'sharedb':
       return [...node, join(root, 'dist/bench/peers/sharedb-server.js'), String(port)];
     case 'hocuspocus':
