@@ -12,7 +12,14 @@ import type { GcTotals } from './gc-meter.js';
 /** /proc/stat's clock tick (USER_HZ), as procStat assumes. */
 const CLK_TCK = 100;
 
-export const SYSTEMS = ['floor', 'floor-ack', 'livereview', 'livereview-memory', 'sharedb', 'hocuspocus'] as const;
+export const SYSTEMS = [
+  'floor',
+  'floor-ack',
+  'livereview',
+  'livereview-memory',
+  'sharedb',
+  'hocuspocus',
+] as const;
 export type System = (typeof SYSTEMS)[number];
 /** What `npm run bench` compares unless told otherwise. */
 export const DEFAULT_SYSTEMS: readonly System[] = ['floor', 'livereview', 'sharedb', 'hocuspocus'];
