@@ -28,6 +28,7 @@ import { authorizationOf, correlate } from './call-metadata.js';
 import { preFramed } from './framed-messages.js';
 import { collaborativeSessionHandler } from './session-stream.js';
 import { toGrpcStatus } from './status.js';
+import { frameWriter } from './direct-writes.js';
 
 /** A method's key in the grpc-js service definition: GetSession -> getSession. */
 const keyOf = (name: string) => name[0]!.toLowerCase() + name.slice(1);
@@ -102,9 +103,8 @@ function subscribe(
   const connection = new Connection(
     ctx,
     {
-      write: (frames) => call.write(frames),
+      ...frameWriter(call),
       joinable: true,
-      onceDrain: (fn) => call.once('drain', fn),
       end: (error) => (error ? call.emit('error', toGrpcStatus(error)) : call.end()),
     },
     {

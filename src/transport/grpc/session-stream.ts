@@ -14,6 +14,7 @@ import { OPS_ONLY } from '../../core/engine.js';
 import type { TransportContext } from '../context.js';
 import { authorizationOf, correlate } from './call-metadata.js';
 import { toGrpcStatus } from './status.js';
+import { frameWriter } from './direct-writes.js';
 
 type Call = ServerDuplexStream<SessionMessage | Undecodable, Buffer>;
 
@@ -39,9 +40,8 @@ class SessionStream {
     this.connection = new Connection(
       ctx,
       {
-        write: (frames) => call.write(frames),
+        ...frameWriter(call),
         joinable: true,
-        onceDrain: (fn) => call.once('drain', fn),
         end: (error) => (error ? call.emit('error', toGrpcStatus(error)) : call.end()),
         pauseReading: () => call.pause(),
         resumeReading: () => call.resume(),

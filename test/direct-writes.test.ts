@@ -1,0 +1,172 @@
+// Frames written past grpc-js's call (src/transport/grpc/direct-writes.ts), on the grpc-js this
+// project pins: the HTTP/2 stream is found, frames after the first go to it, in order, with the
+// status after them; back-pressure holds; and writes after grpc-js ended the call (its deadline)
+// are dropped without an error.
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import * as grpc from '@grpc/grpc-js';
+import { frame, installPreFraming, preFramed } from '../src/transport/grpc/framed-messages.js';
+import { frameWriter, http2StreamOf, type FrameWriter } from '../src/transport/grpc/direct-writes.js';
+
+const method = '/test.Frames/Stream';
+const definition: grpc.ServiceDefinition = {
+  stream: {
+    path: method,
+    requestStream: true,
+    responseStream: true,
+    requestSerialize: (b: Buffer) => b,
+    requestDeserialize: (b: Buffer) => b,
+    // What the handler writes are frames already, as LiveReview's streaming methods write them.
+    responseSerialize: preFramed,
+    responseDeserialize: (b: Buffer) => b,
+  },
+};
+
+interface Seen {
+  found: boolean;
+  /** How many writes returned false (each waited for onceDrain). */
+  waits: number;
+  /** Writes that went through grpc-js's call. */
+  viaGrpcJs: number;
+  /** The late frames ("!") were written. */
+  lateWritten?: boolean;
+}
+
+/** A server whose handler answers each request (a count, as text) with that many numbered frames,
+ * then, once the client half-closes, ends the call OK. A count after "!" is written half a second
+ * later, without waiting for drain. */
+async function startFramesServer(seen: Seen[]): Promise<{ server: grpc.Server; port: number }> {
+  installPreFraming();
+  const server = new grpc.Server();
+  server.addService(definition, {
+    stream: (call: grpc.ServerDuplexStream<Buffer, Buffer>) => {
+      const record: Seen = { found: http2StreamOf(call) !== undefined, waits: 0, viaGrpcJs: 0 };
+      seen.push(record);
+      const write = call.write.bind(call) as (chunk: Buffer) => boolean;
+      call.write = ((chunk: Buffer) => {
+        record.viaGrpcJs++;
+        return write(chunk);
+      }) as typeof call.write;
+      const writer: FrameWriter = frameWriter(call);
+      let next = 0;
+      let writing = Promise.resolve();
+      call.on('data', (request: Buffer) => {
+        const text = request.toString();
+        if (text.startsWith('!')) {
+          setTimeout(() => {
+            for (let i = 0; i < Number(text.slice(1)); i++) writer.write(frame(Buffer.from('late')));
+            record.lateWritten = true;
+          }, 500);
+          return;
+        }
+        const count = Number(text);
+        writing = writing.then(async () => {
+          for (let i = 0; i < count; i++) {
+            const body = Buffer.alloc(1024, 'x');
+            body.write(String(next++).padStart(8, '0'));
+            if (!writer.write(frame(body))) {
+              record.waits++;
+              await new Promise<void>((resolve) => writer.onceDrain(resolve));
+            }
+          }
+        });
+      });
+      call.on('end', () => void writing.then(() => call.end()));
+    },
+  } as grpc.UntypedServiceImplementation);
+  const port = await new Promise<number>((resolve, reject) =>
+    server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (err, p) =>
+      err ? reject(err) : resolve(p),
+    ),
+  );
+  return { server, port };
+}
+
+const Client = grpc.makeGenericClientConstructor(definition, 'Frames');
+
+describe('frames written past grpc-js', () => {
+  it('finds the HTTP/2 stream and delivers every frame in order, then the status, also when the client reads slowly', async () => {
+    const seen: Seen[] = [];
+    const { server, port } = await startFramesServer(seen);
+    const client = new Client(`127.0.0.1:${port}`, grpc.credentials.createInsecure());
+    try {
+      const call = client.makeBidiStreamRequest(
+        method,
+        (b: Buffer) => b,
+        (b: Buffer) => b,
+      ) as grpc.ClientDuplexStream<Buffer, Buffer>;
+      const received: number[] = [];
+      const status = new Promise<grpc.StatusObject>((resolve) => call.on('status', resolve));
+      let paused = false;
+      call.on('data', (b: Buffer) => {
+        received.push(Number(b.subarray(0, 8).toString()));
+        // Reads slowly for a while: the server's writes fill the HTTP/2 stream's buffer and wait.
+        if (received.length === 50 && !paused) {
+          paused = true;
+          call.pause();
+          setTimeout(() => call.resume(), 300);
+        }
+      });
+      call.write(Buffer.from('1'));
+      call.write(Buffer.from('2000'));
+      call.write(Buffer.from('3'));
+      call.end();
+      const { code } = await status;
+      assert.equal(code, grpc.status.OK);
+      assert.deepEqual(
+        received,
+        Array.from({ length: 2004 }, (_, i) => i),
+      );
+      assert.equal(seen[0]?.found, true, 'grpc-js keeps the HTTP/2 stream where direct-writes.ts looks');
+      assert.ok(seen[0]!.waits > 0, 'the writer waited for drain at least once');
+      // The first frames go through grpc-js (it sends the headers), the rest past it.
+      assert.ok(seen[0]!.viaGrpcJs < 100, `${seen[0]!.viaGrpcJs} of 2004 frames went through grpc-js`);
+    } finally {
+      client.close();
+      server.forceShutdown();
+    }
+  });
+
+  it('drops frames written after grpc-js ended the call at its deadline, and the server keeps running', async () => {
+    const seen: Seen[] = [];
+    const { server, port } = await startFramesServer(seen);
+    const client = new Client(`127.0.0.1:${port}`, grpc.credentials.createInsecure());
+    try {
+      const call = client.makeBidiStreamRequest(
+        method,
+        (b: Buffer) => b,
+        (b: Buffer) => b,
+        new grpc.Metadata(),
+        { deadline: Date.now() + 300 },
+      ) as grpc.ClientDuplexStream<Buffer, Buffer>;
+      const status = new Promise<grpc.StatusObject>((resolve) => call.on('status', resolve));
+      call.on('error', () => {}); // the status says it
+      call.on('data', () => {});
+      // One frame (the headers go with it), then frames written after the deadline has ended the
+      // call: past grpc-js, to the HTTP/2 stream it ended.
+      call.write(Buffer.from('1'));
+      await new Promise((r) => setTimeout(r, 100));
+      call.write(Buffer.from('!50'));
+      const { code } = await status;
+      assert.equal(code, grpc.status.DEADLINE_EXCEEDED);
+      await new Promise((r) => setTimeout(r, 600));
+      assert.equal(seen[0]?.lateWritten, true);
+      // And the server still serves.
+      const again = client.makeBidiStreamRequest(
+        method,
+        (b: Buffer) => b,
+        (b: Buffer) => b,
+      ) as grpc.ClientDuplexStream<Buffer, Buffer>;
+      const got: Buffer[] = [];
+      again.on('data', (b: Buffer) => got.push(b));
+      const done = new Promise<grpc.StatusObject>((resolve) => again.on('status', resolve));
+      again.write(Buffer.from('3'));
+      again.end();
+      assert.equal((await done).code, grpc.status.OK);
+      assert.equal(got.length, 3);
+    } finally {
+      client.close();
+      server.forceShutdown();
+    }
+  });
+});
