@@ -38,7 +38,10 @@ function run(args: string[], options: { cwd?: string; env?: NodeJS.ProcessEnv; s
   let stdout = '';
   child.stdout.on('data', (b: Buffer) => (stdout += b.toString()));
   child.stderr.on('data', (b: Buffer) => (stdout += b.toString()));
-  const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
+  // The exit code, or the signal that ended the process (a crash's SIGABRT or SIGTRAP says more than null).
+  const exited = new Promise<number | NodeJS.Signals | null>((resolve) =>
+    child.once('exit', (code, signal) => resolve(code ?? signal)),
+  );
   const waitFor = async (pattern: RegExp, timeoutMs = 20_000) => {
     const deadline = Date.now() + timeoutMs;
     while (!pattern.test(stdout)) {
@@ -300,7 +303,7 @@ describe('livereview serve', () => {
     };
     const stop = async (serve: Awaited<ReturnType<typeof start>>) => {
       serve.child.kill('SIGTERM');
-      assert.equal(await serve.exited, 0);
+      assert.equal(await serve.exited, 0, `the server's last output:\n${serve.output().slice(-3000)}`);
       return serve.output();
     };
     // On a V8 the run-time change was not verified on, the server says to start node with the flag.

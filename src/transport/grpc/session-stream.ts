@@ -15,6 +15,7 @@ import type { TransportContext } from '../context.js';
 import { authorizationOf, correlate } from './call-metadata.js';
 import { toGrpcStatus } from './status.js';
 import { frameWriter } from './direct-writes.js';
+import { readMessages, type MessageReader } from './direct-reads.js';
 
 type Call = ServerDuplexStream<SessionMessage | Undecodable, Buffer>;
 
@@ -27,6 +28,8 @@ class SessionStream {
   private readonly connection: Connection;
   private readonly early: (SessionMessage | Undecodable)[] = [];
   private joinTimer: NodeJS.Timeout | undefined;
+  /** Reads the call's messages past grpc-js (direct-reads.ts); undefined: grpc-js reads them. */
+  private readonly reader: MessageReader | undefined;
 
   constructor(
     private readonly ctx: TransportContext,
@@ -43,8 +46,8 @@ class SessionStream {
         ...frameWriter(call),
         joinable: true,
         end: (error) => (error ? call.emit('error', toGrpcStatus(error)) : call.end()),
-        pauseReading: () => call.pause(),
-        resumeReading: () => call.resume(),
+        pauseReading: () => (this.reader ? this.reader.pause() : call.pause()),
+        resumeReading: () => (this.reader ? this.reader.resume() : call.resume()),
       },
       {
         method: 'CollaborativeSession',
@@ -58,10 +61,17 @@ class SessionStream {
               : ctx.grpcEncoders.session,
       },
     );
+    this.reader = readMessages<SessionMessage | Undecodable>(
+      call,
+      (m) => this.onData(m),
+      (err) => log.error({ err }, 'handling a message failed; the stream ends INTERNAL'),
+    );
   }
 
   start(): void {
-    this.call.on('data', (m: SessionMessage | Undecodable) => this.onData(m));
+    // Flowing either way: with the reader, so that grpc-js still delivers the half-close.
+    if (this.reader) this.call.resume();
+    else this.call.on('data', (m: SessionMessage | Undecodable) => this.onData(m));
     this.call.on('end', () => this.halfClose());
     this.call.on('cancelled', () => this.gone('cancelled'));
     this.call.on('error', (err) => {

@@ -1,26 +1,33 @@
-// Frames written past grpc-js's call (src/transport/grpc/direct-writes.ts), on the grpc-js this
-// project pins: the HTTP/2 stream is found, frames after the first go to it, in order, with the
-// status after them; back-pressure holds; and writes after grpc-js ended the call (its deadline)
-// are dropped without an error.
+// Frames written to and read from the call's HTTP/2 stream past grpc-js
+// (src/transport/grpc/direct-writes.ts, direct-reads.ts), on the grpc-js this project pins: the
+// HTTP/2 stream is found; frames after the first go to it, in order, with the status after them;
+// back-pressure holds both ways; writes after grpc-js ended the call (its deadline) are dropped
+// without an error; messages of any size, compressed or not, arrive whole and in order; and a
+// message over the limit ends the call RESOURCE_EXHAUSTED, as grpc-js would.
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { describe, it } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
 import { frame, installPreFraming, preFramed } from '../src/transport/grpc/framed-messages.js';
 import { frameWriter, http2StreamOf, type FrameWriter } from '../src/transport/grpc/direct-writes.js';
+import { readMessages } from '../src/transport/grpc/direct-reads.js';
 
 const method = '/test.Frames/Stream';
-const definition: grpc.ServiceDefinition = {
-  stream: {
-    path: method,
-    requestStream: true,
-    responseStream: true,
-    requestSerialize: (b: Buffer) => b,
-    requestDeserialize: (b: Buffer) => b,
-    // What the handler writes are frames already, as LiveReview's streaming methods write them.
-    responseSerialize: preFramed,
-    responseDeserialize: (b: Buffer) => b,
-  },
-};
+const echoMethod = '/test.Frames/Echo';
+const bidi = (path: string) => ({
+  path,
+  requestStream: true,
+  responseStream: true,
+  requestSerialize: (b: Buffer) => b,
+  requestDeserialize: (b: Buffer) => b,
+  // What the handler writes are frames already, as LiveReview's streaming methods write them.
+  responseSerialize: preFramed,
+  responseDeserialize: (b: Buffer) => b,
+});
+const definition: grpc.ServiceDefinition = { stream: bidi(method), echo: bidi(echoMethod) };
+
+/** What the echo handler answers for each message: its index, length and digest. */
+const digest = (i: number, b: Buffer) => `${i}:${b.length}:${createHash('sha1').update(b).digest('hex')}`;
 
 interface Seen {
   found: boolean;
@@ -35,9 +42,12 @@ interface Seen {
 /** A server whose handler answers each request (a count, as text) with that many numbered frames,
  * then, once the client half-closes, ends the call OK. A count after "!" is written half a second
  * later, without waiting for drain. */
-async function startFramesServer(seen: Seen[]): Promise<{ server: grpc.Server; port: number }> {
+async function startFramesServer(
+  seen: Seen[],
+  options: grpc.ServerOptions = {},
+): Promise<{ server: grpc.Server; port: number }> {
   installPreFraming();
-  const server = new grpc.Server();
+  const server = new grpc.Server(options);
   server.addService(definition, {
     stream: (call: grpc.ServerDuplexStream<Buffer, Buffer>) => {
       const record: Seen = { found: http2StreamOf(call) !== undefined, waits: 0, viaGrpcJs: 0 };
@@ -73,6 +83,25 @@ async function startFramesServer(seen: Seen[]): Promise<{ server: grpc.Server; p
       });
       call.on('end', () => void writing.then(() => call.end()));
     },
+    // Read past grpc-js; pauses reading for a moment after every tenth message.
+    echo: (call: grpc.ServerDuplexStream<Buffer, Buffer>) => {
+      const writer = frameWriter(call);
+      let received = 0;
+      const reader = readMessages<Buffer>(
+        call,
+        (message) => {
+          writer.write(frame(Buffer.from(digest(received++, message))));
+          if (received % 10 === 0) {
+            reader!.pause();
+            setTimeout(() => reader!.resume(), 5);
+          }
+        },
+        (err) => assert.fail(err as Error),
+      );
+      seen.push({ found: reader !== undefined, waits: 0, viaGrpcJs: 0 });
+      call.resume();
+      call.on('end', () => call.end());
+    },
   } as grpc.UntypedServiceImplementation);
   const port = await new Promise<number>((resolve, reject) =>
     server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (err, p) =>
@@ -83,6 +112,35 @@ async function startFramesServer(seen: Seen[]): Promise<{ server: grpc.Server; p
 }
 
 const Client = grpc.makeGenericClientConstructor(definition, 'Frames');
+
+/** Sends `messages` on the echo method; resolves with the answers and the status. */
+async function echo(
+  client: grpc.Client,
+  messages: Buffer[],
+): Promise<{ answers: string[]; status: grpc.StatusObject }> {
+  const call = client.makeBidiStreamRequest(
+    echoMethod,
+    (b: Buffer) => b,
+    (b: Buffer) => b,
+  ) as grpc.ClientDuplexStream<Buffer, Buffer>;
+  const answers: string[] = [];
+  call.on('data', (b: Buffer) => answers.push(b.toString()));
+  call.on('error', () => {}); // the status says it
+  const status = new Promise<grpc.StatusObject>((resolve) => call.on('status', resolve));
+  for (const m of messages) call.write(m);
+  call.end();
+  return { answers, status: await status };
+}
+
+/** Messages from empty to 200 KB (HTTP/2 splits those over 16 KB), of varied bytes. */
+function varied(count: number): Buffer[] {
+  return Array.from({ length: count }, (_, i) => {
+    const size = i % 7 === 0 ? 200_000 - i : i % 3 === 0 ? 0 : (i * 997) % 20_000;
+    const b = Buffer.alloc(size);
+    for (let k = 0; k < size; k += 101) b[k] = (i + k) & 0xff;
+    return b;
+  });
+}
 
 describe('frames written past grpc-js', () => {
   it('finds the HTTP/2 stream and delivers every frame in order, then the status, also when the client reads slowly', async () => {
@@ -166,6 +224,61 @@ describe('frames written past grpc-js', () => {
       assert.equal(got.length, 3);
     } finally {
       client.close();
+      server.forceShutdown();
+    }
+  });
+
+  it('reads messages of any size, compressed or not, whole and in order, pausing between them', async () => {
+    const seen: Seen[] = [];
+    const { server, port } = await startFramesServer(seen, { 'grpc.max_receive_message_length': 256 * 1024 });
+    const plain = new Client(`127.0.0.1:${port}`, grpc.credentials.createInsecure());
+    const gzip = new Client(`127.0.0.1:${port}`, grpc.credentials.createInsecure(), {
+      'grpc.default_compression_algorithm': grpc.compressionAlgorithms.gzip,
+    });
+    try {
+      const messages = varied(120);
+      const expected = messages.map((m, i) => digest(i, m));
+      for (const client of [plain, gzip]) {
+        const { answers, status } = await echo(client, messages);
+        assert.equal(status.code, grpc.status.OK, status.details);
+        assert.deepEqual(answers, expected);
+      }
+      assert.deepEqual(
+        seen.map((s) => s.found),
+        [true, true],
+        'grpc-js keeps what direct-reads.ts needs where it looks',
+      );
+    } finally {
+      plain.close();
+      gzip.close();
+      server.forceShutdown();
+    }
+  });
+
+  it('ends a call RESOURCE_EXHAUSTED on a message over the limit, also one that only inflates over it', async () => {
+    const { server, port } = await startFramesServer([], { 'grpc.max_receive_message_length': 64 * 1024 });
+    const plain = new Client(`127.0.0.1:${port}`, grpc.credentials.createInsecure());
+    const gzip = new Client(`127.0.0.1:${port}`, grpc.credentials.createInsecure(), {
+      'grpc.default_compression_algorithm': grpc.compressionAlgorithms.gzip,
+    });
+    try {
+      const under = Buffer.alloc(1000, 'a');
+      // Compresses to well under the limit; inflates to twice it.
+      const over = Buffer.alloc(128 * 1024, 'z');
+      const sent = await echo(plain, [under, over, under]);
+      assert.equal(sent.status.code, grpc.status.RESOURCE_EXHAUSTED);
+      assert.match(sent.status.details, /Received message larger than max \(131072 vs 65536\)/);
+      assert.deepEqual(sent.answers, [digest(0, under)]);
+      const inflated = await echo(gzip, [under, over, under]);
+      assert.equal(inflated.status.code, grpc.status.RESOURCE_EXHAUSTED);
+      assert.match(inflated.status.details, /decompresses to a size larger than 65536/);
+      assert.deepEqual(inflated.answers, [digest(0, under)]);
+      // The server goes on serving.
+      const after = await echo(plain, [under]);
+      assert.equal(after.status.code, grpc.status.OK);
+    } finally {
+      plain.close();
+      gzip.close();
       server.forceShutdown();
     }
   });
