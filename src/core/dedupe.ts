@@ -119,13 +119,18 @@ class ClientRecords {
 
 /** The number a message id ends with, if it ends with one (at most 15 digits: a safe integer). */
 export function trailingNumber(id: string): number | undefined {
-  let start = id.length;
-  while (start > 0 && start > id.length - 15) {
-    const c = id.charCodeAt(start - 1);
+  // Read from the end, digit by digit: no slice to parse (this runs for every message committed).
+  let value = 0;
+  let scale = 1;
+  let i = id.length;
+  while (i > 0 && i > id.length - 15) {
+    const c = id.charCodeAt(i - 1);
     if (c < 48 || c > 57) break;
-    start--;
+    value += (c - 48) * scale;
+    scale *= 10;
+    i--;
   }
-  return start === id.length ? undefined : Number(id.slice(start));
+  return i === id.length ? undefined : value;
 }
 
 export class DedupeWindow {
