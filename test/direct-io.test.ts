@@ -113,16 +113,23 @@ async function startFramesServer(
 
 const Client = grpc.makeGenericClientConstructor(definition, 'Frames');
 
+/** A call of one of the test methods, its messages as bytes. */
+function open(client: grpc.Client, path: string, options: grpc.CallOptions = {}) {
+  return client.makeBidiStreamRequest(
+    path,
+    (b: Buffer) => b,
+    (b: Buffer) => b,
+    new grpc.Metadata(),
+    options,
+  ) as grpc.ClientDuplexStream<Buffer, Buffer>;
+}
+
 /** Sends `messages` on the echo method; resolves with the answers and the status. */
 async function echo(
   client: grpc.Client,
   messages: Buffer[],
 ): Promise<{ answers: string[]; status: grpc.StatusObject }> {
-  const call = client.makeBidiStreamRequest(
-    echoMethod,
-    (b: Buffer) => b,
-    (b: Buffer) => b,
-  ) as grpc.ClientDuplexStream<Buffer, Buffer>;
+  const call = open(client, echoMethod);
   const answers: string[] = [];
   call.on('data', (b: Buffer) => answers.push(b.toString()));
   call.on('error', () => {}); // the status says it
@@ -148,11 +155,7 @@ describe('frames written past grpc-js', () => {
     const { server, port } = await startFramesServer(seen);
     const client = new Client(`127.0.0.1:${port}`, grpc.credentials.createInsecure());
     try {
-      const call = client.makeBidiStreamRequest(
-        method,
-        (b: Buffer) => b,
-        (b: Buffer) => b,
-      ) as grpc.ClientDuplexStream<Buffer, Buffer>;
+      const call = open(client, method);
       const received: number[] = [];
       const status = new Promise<grpc.StatusObject>((resolve) => call.on('status', resolve));
       let paused = false;
@@ -190,13 +193,7 @@ describe('frames written past grpc-js', () => {
     const { server, port } = await startFramesServer(seen);
     const client = new Client(`127.0.0.1:${port}`, grpc.credentials.createInsecure());
     try {
-      const call = client.makeBidiStreamRequest(
-        method,
-        (b: Buffer) => b,
-        (b: Buffer) => b,
-        new grpc.Metadata(),
-        { deadline: Date.now() + 300 },
-      ) as grpc.ClientDuplexStream<Buffer, Buffer>;
+      const call = open(client, method, { deadline: Date.now() + 300 });
       const status = new Promise<grpc.StatusObject>((resolve) => call.on('status', resolve));
       call.on('error', () => {}); // the status says it
       call.on('data', () => {});
@@ -210,11 +207,7 @@ describe('frames written past grpc-js', () => {
       await new Promise((r) => setTimeout(r, 600));
       assert.equal(seen[0]?.lateWritten, true);
       // And the server still serves.
-      const again = client.makeBidiStreamRequest(
-        method,
-        (b: Buffer) => b,
-        (b: Buffer) => b,
-      ) as grpc.ClientDuplexStream<Buffer, Buffer>;
+      const again = open(client, method);
       const got: Buffer[] = [];
       again.on('data', (b: Buffer) => got.push(b));
       const done = new Promise<grpc.StatusObject>((resolve) => again.on('status', resolve));

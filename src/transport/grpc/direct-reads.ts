@@ -99,32 +99,30 @@ export function readMessages<T>(
     base.sendStatus({ code, details });
   };
 
+  /** Moves past `n` bytes of the first chunk (at most what is left of it). */
+  const consume = (n: number) => {
+    offset += n;
+    buffered -= n;
+    if (offset === chunks[0]!.length) {
+      chunks.shift();
+      offset = 0;
+    }
+  };
+
   /** `n` bytes from the buffered chunks, taken off them. */
   const take = (n: number): Buffer => {
     const first = chunks[0]!;
     if (first.length - offset >= n) {
       const out = first.subarray(offset, offset + n);
-      offset += n;
-      if (offset === first.length) {
-        chunks.shift();
-        offset = 0;
-      }
-      buffered -= n;
+      consume(n);
       return out;
     }
     const out = Buffer.allocUnsafe(n);
-    let filled = 0;
-    while (filled < n) {
-      const chunk = chunks[0]!;
-      const copied = chunk.copy(out, filled, offset, Math.min(chunk.length, offset + n - filled));
+    for (let filled = 0; filled < n;) {
+      const copied = chunks[0]!.copy(out, filled, offset, Math.min(chunks[0]!.length, offset + n - filled));
       filled += copied;
-      offset += copied;
-      if (offset === chunk.length) {
-        chunks.shift();
-        offset = 0;
-      }
+      consume(copied);
     }
-    buffered -= n;
     return out;
   };
 
