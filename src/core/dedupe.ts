@@ -237,38 +237,38 @@ export class DedupeWindow {
     }
   }
 
-  /** The duplicate ack of a recent message; undefined when it is not recent. */
-  find(origin: Origin): AckView | undefined {
+  /**
+   * What the window knows of a client message: the duplicate ack of a recent commit of it; 'new'
+   * when it was never committed (no lookup needed); 'unknown' when it may have been committed
+   * before what the window remembers (ask the store). One look at the client's record, for every
+   * message committed.
+   */
+  lookup(origin: Origin): AckView | 'new' | 'unknown' {
     const id = origin.clientMessageId;
-    if (!id) return undefined;
+    if (!id) return 'new';
     const record = this.clients.get(origin);
-    const recent = record?.recent;
-    if (!recent) return undefined;
-    // A new message (numbered above every committed one) needs no search.
+    if (!record) return this.complete ? 'new' : 'unknown';
+    // A message numbered above every committed one needs no search.
     const n = trailingNumber(id);
-    if (n !== undefined && n > record.highWater) return undefined;
-    const i = recent.ids.indexOf(id);
-    if (i < 0) return undefined;
-    return {
-      clientMessageId: id,
-      sequence: recent.sequences[i]!,
-      version: recent.versions[i]!,
-      path: recent.paths[i]!,
-      commentId: recent.commentIds[i]!,
-      line: recent.lines[i]!,
-      duplicate: true,
-    };
-  }
-
-  /** Whether a message not found in the window may still have been committed (ask the store). */
-  mayBeOlder(origin: Origin): boolean {
-    if (!origin.clientMessageId) return false;
-    const record = this.clients.get(origin);
-    if (!record) return !this.complete;
-    if (!record.complete) return true;
-    const n = trailingNumber(origin.clientMessageId);
-    if (n !== undefined && n > record.highWater) return false;
-    return record.forgotAcks;
+    const above = n !== undefined && n > record.highWater;
+    const recent = record.recent;
+    if (!above && recent) {
+      const i = recent.ids.indexOf(id);
+      if (i >= 0) {
+        return {
+          clientMessageId: id,
+          sequence: recent.sequences[i]!,
+          version: recent.versions[i]!,
+          path: recent.paths[i]!,
+          commentId: recent.commentIds[i]!,
+          line: recent.lines[i]!,
+          duplicate: true,
+        };
+      }
+    }
+    if (!record.complete) return 'unknown';
+    if (above) return 'new';
+    return record.forgotAcks ? 'unknown' : 'new';
   }
 
   /** Clients remembered and acks held (for tests and measurements). */

@@ -443,10 +443,9 @@ export class Session {
   /** The ack of an earlier commit of this client message, if any: from the window at once, or
    * from the store when the window cannot tell. */
   private findCommitted(origin: Origin): AckView | undefined | Promise<AckView | undefined> {
-    if (!origin.clientMessageId) return undefined;
-    const recent = this.dedupe.find(origin);
-    if (recent) return recent;
-    if (!this.dedupe.mayBeOlder(origin)) return undefined;
+    const known = this.dedupe.lookup(origin);
+    if (known === 'new') return undefined;
+    if (known !== 'unknown') return known;
     return this.deps.store.findByOrigin(this.id, origin).then((event) => event && ackOf(event, true));
   }
 
