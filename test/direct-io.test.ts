@@ -6,6 +6,7 @@
 // message over the limit ends the call RESOURCE_EXHAUSTED, as grpc-js would.
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
+import http2 from 'node:http2';
 import { describe, it } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
 import { frame, installPreFraming, preFramed } from '../src/transport/grpc/framed-messages.js';
@@ -272,6 +273,46 @@ describe('frames written past grpc-js', () => {
     } finally {
       plain.close();
       gzip.close();
+      server.forceShutdown();
+    }
+  });
+
+  it('reads frames a raw HTTP/2 client sends a byte at a time, headers split over DATA frames', async () => {
+    const { server, port } = await startFramesServer([]);
+    const session = http2.connect(`http://127.0.0.1:${port}`);
+    try {
+      const messages = [Buffer.from('first'), Buffer.alloc(0), Buffer.alloc(300, 'y')];
+      const wire = Buffer.concat(messages.map((m) => frame(m)));
+      const req = session.request({
+        ':method': 'POST',
+        ':path': echoMethod,
+        'content-type': 'application/grpc',
+        te: 'trailers',
+      });
+      const answers: string[] = [];
+      let pending = Buffer.alloc(0);
+      req.on('data', (chunk: Buffer) => {
+        pending = Buffer.concat([pending, chunk]);
+        while (pending.length >= 5 && pending.length >= 5 + pending.readUInt32BE(1)) {
+          const n = pending.readUInt32BE(1);
+          answers.push(pending.subarray(5, 5 + n).toString());
+          pending = pending.subarray(5 + n);
+        }
+      });
+      const trailers = new Promise<http2.IncomingHttpHeaders>((resolve) => req.on('trailers', resolve));
+      // Each byte its own DATA frame, a moment apart: every header arrives in pieces.
+      for (const byte of wire) {
+        req.write(Buffer.from([byte]));
+        await new Promise((r) => setImmediate(r));
+      }
+      req.end();
+      assert.equal((await trailers)['grpc-status'], '0');
+      assert.deepEqual(
+        answers,
+        messages.map((m, i) => digest(i, m)),
+      );
+    } finally {
+      session.close();
       server.forceShutdown();
     }
   });

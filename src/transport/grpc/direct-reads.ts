@@ -24,9 +24,8 @@ import type { ServerHttp2Stream } from 'node:http2';
 import { gunzipSync, inflateSync } from 'node:zlib';
 import type { Readable } from 'node:stream';
 import * as grpc from '@grpc/grpc-js';
+import { findInterceptingCall } from './call-internals.js';
 
-/** How deep grpc-js's intercepting calls may nest (one per server interceptor, plus its own). */
-const MAX_INTERCEPTORS = 16;
 const FRAME_HEADER = 5;
 
 /** What readMessages needs of grpc-js's innermost intercepting call. */
@@ -51,12 +50,7 @@ function isBaseCall(c: Record<string, unknown>): boolean {
 }
 
 function baseCallOf(call: object): BaseCall | undefined {
-  let c = (call as { call?: unknown }).call as Record<string, unknown> | undefined;
-  for (let depth = 0; c && depth < MAX_INTERCEPTORS; depth++) {
-    if (isBaseCall(c)) return c as unknown as BaseCall;
-    c = c.nextCall as Record<string, unknown> | undefined;
-  }
-  return undefined;
+  return findInterceptingCall(call, isBaseCall) as BaseCall | undefined;
 }
 
 export interface MessageReader {
@@ -126,18 +120,29 @@ export function readMessages<T>(
     return out;
   };
 
-  /** The header of the next frame, without taking it. */
-  const peekHeader = (): { compressed: number; length: number } => {
-    const first = chunks[0]!;
-    if (first.length - offset >= FRAME_HEADER) {
-      return { compressed: first[offset]!, length: first.readUInt32BE(offset + 1) };
+  /** The next frame's header, read by readHeader without taking it. */
+  let compressed = 0;
+  let length = 0;
+  const readHeader = () => {
+    let first = chunks[0]!;
+    if (first.length - offset < FRAME_HEADER) {
+      // Split over chunks: put it in front as a chunk of its own (the body may not be here yet).
+      first = take(FRAME_HEADER);
+      chunks.unshift(first);
+      offset = 0;
+      buffered += FRAME_HEADER;
     }
-    const header = take(FRAME_HEADER);
-    // Put it back in front: the body may not have arrived yet.
-    chunks.unshift(header);
-    offset = 0;
-    buffered += FRAME_HEADER;
-    return { compressed: header[0]!, length: header.readUInt32BE(1) };
+    compressed = first[offset]!;
+    length = first.readUInt32BE(offset + 1);
+  };
+
+  /** Moves past `n` buffered bytes. */
+  const skip = (n: number) => {
+    while (n > 0) {
+      const step = Math.min(n, chunks[0]!.length - offset);
+      consume(step);
+      n -= step;
+    }
   };
 
   const inflate = (bytes: Buffer): Buffer | undefined => {
@@ -163,13 +168,13 @@ export function readMessages<T>(
 
   const deliver = () => {
     while (!paused && !failed && buffered >= FRAME_HEADER) {
-      const { compressed, length } = peekHeader();
+      readHeader();
       if (max !== -1 && length > max) {
         fail(grpc.status.RESOURCE_EXHAUSTED, `Received message larger than max (${length} vs ${max})`);
         return;
       }
       if (buffered < FRAME_HEADER + length) return;
-      take(FRAME_HEADER);
+      skip(FRAME_HEADER);
       // A message's bytes are a view of the chunk it came in, as grpc-js gives them; the decoder
       // copies what it keeps (strings).
       let bytes: Buffer | undefined = length === 0 ? Buffer.alloc(0) : take(length);

@@ -15,14 +15,7 @@
 // it is found).
 import type { ServerHttp2Stream } from 'node:http2';
 import type { Writable } from 'node:stream';
-
-/** How deep grpc-js's intercepting calls may nest (one per server interceptor, plus its own). */
-const MAX_INTERCEPTORS = 16;
-
-interface InterceptingCall {
-  nextCall?: unknown;
-  stream?: unknown;
-}
+import { findInterceptingCall } from './call-internals.js';
 
 function isHttp2Stream(value: unknown): value is ServerHttp2Stream {
   const s = value as Partial<ServerHttp2Stream> | undefined;
@@ -37,12 +30,7 @@ function isHttp2Stream(value: unknown): value is ServerHttp2Stream {
 
 /** The HTTP/2 stream under a grpc-js server call, or undefined when grpc-js keeps it elsewhere. */
 export function http2StreamOf(call: object): ServerHttp2Stream | undefined {
-  let c = (call as { call?: unknown }).call as InterceptingCall | undefined;
-  for (let depth = 0; c && depth < MAX_INTERCEPTORS; depth++) {
-    if (isHttp2Stream(c.stream)) return c.stream;
-    c = c.nextCall as InterceptingCall | undefined;
-  }
-  return undefined;
+  return findInterceptingCall(call, (c) => isHttp2Stream(c.stream))?.stream as ServerHttp2Stream | undefined;
 }
 
 export interface FrameWriter {
