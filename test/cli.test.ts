@@ -382,5 +382,8 @@ describe('livereview serve', () => {
     const wrong = run([...args, '--gc-helper-threads', 'sometimes'], { cwd: root });
     assert.equal(await wrong.exited, 1);
     assert.match(wrong.output(), /gcHelperThreads must be auto, on or off/);
+    const tooNice = run([...args, '--checkpoint-nice', '20'], { cwd: root });
+    assert.equal(await tooNice.exited, 1);
+    assert.match(tooNice.output(), /checkpointNice must be an integer from 0 to 19/);
   });
 });

@@ -3,7 +3,8 @@
 // commits that never pause, the log still starts over (its file stays bounded instead of holding
 // every page ever written), and every acknowledged event is in the database after a reopen.
 import assert from 'node:assert/strict';
-import { mkdtempSync, statSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
@@ -82,4 +83,44 @@ describe('SQLite store: checkpoints off the event loop', () => {
       await reopened.close();
     }
   });
+
+  it('runs its thread below the event loop, at the nice value asked for (Linux)', async (t) => {
+    if (process.platform !== 'linux') return t.skip('per-thread priorities are a Linux feature');
+    const base = niceOf(String(process.pid));
+    if (base >= 7) return t.skip(`this process already runs at nice ${base}`);
+    const dir = mkdtempSync(join(tmpdir(), 'lr-checkpoint-nice-'));
+    const store = new SqliteStore(dir, { checkpointIntervalMs: 10, checkpointNice: 7 });
+    try {
+      // The worker starts with the first checkpoint, after a commit.
+      let seq = 0;
+      let found: number[] = [];
+      for (let i = 0; i < 200 && found.length === 0; i++) {
+        assert.deepEqual(await store.append('s', seq, [edit('s', seq + 1)]), { ok: true });
+        seq++;
+        await sleep(10);
+        found = niceValues().filter((n) => n !== base);
+      }
+      assert.deepEqual(found, [7], 'one thread (the checkpointer) runs at nice 7');
+      assert.equal(niceOf(String(process.pid)), base, 'the event loop keeps its priority');
+    } finally {
+      await store.close();
+    }
+  });
 });
+
+/** A thread's nice value: field 19 of /proc/self/task/<tid>/stat (after the parenthesised name). */
+function niceOf(tid: string): number {
+  const stat = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
+  return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[16]);
+}
+
+/** The nice value of every thread of this process. */
+function niceValues(): number[] {
+  return readdirSync('/proc/self/task').flatMap((tid) => {
+    try {
+      return [niceOf(tid)];
+    } catch {
+      return []; // the thread ended meanwhile
+    }
+  });
+}

@@ -3,6 +3,7 @@
 // The README's configuration table is generated from this list (npm run docs:config).
 import { readFileSync } from 'node:fs';
 import { DEFAULT_CONTENT_LIMITS } from '../core/content-limits.js';
+import { BACKGROUND_NICE } from '../store/sqlite/background-priority.js';
 
 interface OptionSpec {
   /** camelCase key; flag is --kebab-case, env is LIVEREVIEW_SNAKE_CASE. */
@@ -100,6 +101,14 @@ export const OPTIONS = [
     description:
       'on: appends arriving together (any sessions) share one transaction and one fsync (with `:memory:`, one turn of the event loop).',
     why: 'Measured in docs/benchmarks.md: far more events per second at the same durability, and `:memory:` keeps up under overload.',
+  }),
+  spec({
+    key: 'checkpointNice',
+    type: 'int',
+    default: BACKGROUND_NICE,
+    description:
+      "Nice value (0–19) of the SQLite store's checkpoint thread, which copies the log into the database file (Linux; 0: the process's own priority).",
+    why: 'Its once-a-second copy then waits for the event loop instead of sharing a core with it: typing p99 0.79x on one core (docs/benchmarks.md, 2026-12-06, midday).',
   }),
   spec({
     key: 'retainEvents',
@@ -529,6 +538,8 @@ export function resolveConfig(
   if (!['full', 'normal'].includes(c.sqliteSynchronous))
     throw new Error('sqliteSynchronous must be full or normal');
   if (!['on', 'off'].includes(c.groupCommit)) throw new Error('groupCommit must be on or off');
+  if (!Number.isInteger(c.checkpointNice) || c.checkpointNice < 0 || c.checkpointNice > 19)
+    throw new Error('checkpointNice must be an integer from 0 to 19');
   if (!['auto', 'on', 'off'].includes(c.gcHelperThreads))
     throw new Error('gcHelperThreads must be auto, on or off');
   if (Boolean(c.tlsCertFile) !== Boolean(c.tlsKeyFile))

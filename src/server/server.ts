@@ -158,6 +158,7 @@ async function openStore(config: ServerConfig, logger: Logger, metrics: Metrics)
     synchronous: config.sqliteSynchronous as 'full' | 'normal',
     groupCommit: config.groupCommit === 'on',
     retainEvents: config.retainEvents,
+    checkpointNice: config.checkpointNice,
     observer: {
       walFlushed: (seconds) => metrics.walFlushDuration.observe(seconds),
       commitsHeld: (seconds) => metrics.commitsHeld.observe(seconds),

@@ -76,6 +76,9 @@ export interface SqliteStoreOptions {
   /** Frames in the tail's log at which a checkpoint holds commits to start it over (default
    * RESTART_AT_FRAMES; wal-checkpointer.ts). */
   restartAtFrames?: number;
+  /** Nice value of the checkpoint worker's thread (default BACKGROUND_NICE; 0: the process's own;
+   * background-priority.ts). */
+  checkpointNice?: number;
   /** Told how long each WAL flush and each checkpoint's hold on commits took (metrics). */
   observer?: SqliteStoreObserver;
 }
@@ -182,7 +185,12 @@ export class SqliteStore implements Store {
   private readonly options: Required<
     Omit<
       SqliteStoreOptions,
-      'syncWal' | 'checkpointIntervalMs' | 'observer' | 'tailCopyIntervalMs' | 'restartAtFrames'
+      | 'syncWal'
+      | 'checkpointIntervalMs'
+      | 'observer'
+      | 'tailCopyIntervalMs'
+      | 'restartAtFrames'
+      | 'checkpointNice'
     >
   >;
   private readonly tailCopyIntervalMs: number;
@@ -293,6 +301,7 @@ export class SqliteStore implements Store {
           MAX_IDLE_LOG_BYTES,
           (outcome) => this.tailCopied(outcome),
           options.restartAtFrames,
+          options.checkpointNice,
         );
       }
     } catch (err) {

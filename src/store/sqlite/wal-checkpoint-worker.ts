@@ -17,6 +17,7 @@
 // store does not write meanwhile, synced before the reply (synchronous=FULL on `main`).
 import { parentPort, workerData } from 'node:worker_threads';
 import Database from 'better-sqlite3';
+import { lowerThreadPriority } from './background-priority.js';
 import { copyTail, type KeptDuplicate } from './log-tail.js';
 
 export type CheckpointRequest =
@@ -31,11 +32,14 @@ export type CheckpointReply =
   | { type: 'tail-copied'; upTo: number; duplicates: KeptDuplicate[] }
   | { type: 'failed'; message: string; step: 'checkpoint' | 'copy-tail' };
 
-const { file, tailFile, journalSizeLimit } = workerData as {
+const { file, tailFile, journalSizeLimit, nice } = workerData as {
   file: string;
   tailFile: string;
   journalSizeLimit: number;
+  nice: number;
 };
+// Below the event loop's priority: see background-priority.ts.
+if (nice > 0) lowerThreadPriority(nice);
 // Waiting for the store's rare writes to the main file (snapshots) costs no one here.
 const db = new Database(file, { timeout: 5000 });
 db.prepare('ATTACH DATABASE ? AS tail').run(tailFile);

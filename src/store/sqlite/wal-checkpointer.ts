@@ -22,6 +22,7 @@
 // The log is the tail's (log-tail.ts). The same worker copies the tail into the session log when
 // the store asks (`copyTail`), between checkpoint steps.
 import { Worker } from 'node:worker_threads';
+import { BACKGROUND_NICE } from './background-priority.js';
 import type { KeptDuplicate } from './log-tail.js';
 import type { CheckpointReply, CheckpointRequest } from './wal-checkpoint-worker.js';
 
@@ -60,6 +61,8 @@ export class WalCheckpointer {
     private readonly tailCopied: (outcome: TailCopyOutcome) => void,
     /** Frames in the log at which a copy is followed by a finish (and the log starts over). */
     private readonly restartAtFrames = RESTART_AT_FRAMES,
+    /** The worker thread's nice value (0: the process's; background-priority.ts). */
+    private readonly nice = BACKGROUND_NICE,
   ) {}
 
   /** A copy of the tail is in flight: the store leaves the main database file alone meanwhile. */
@@ -107,7 +110,12 @@ export class WalCheckpointer {
 
   private startWorker(): Worker {
     const worker = new Worker(new URL('./wal-checkpoint-worker.js', import.meta.url), {
-      workerData: { file: this.file, tailFile: this.tailFile, journalSizeLimit: this.journalSizeLimit },
+      workerData: {
+        file: this.file,
+        tailFile: this.tailFile,
+        journalSizeLimit: this.journalSizeLimit,
+        nice: this.nice,
+      },
     });
     worker.on('message', (reply: CheckpointReply) => {
       if (reply.type === 'tail-copied' || (reply.type === 'failed' && reply.step === 'copy-tail')) {
