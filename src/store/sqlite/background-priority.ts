@@ -1,12 +1,13 @@
 // A background thread's priority, below the event loop's.
 //
-// The WAL checkpointer's thread copies the log's tail into the session log once a second: ~30 ms of
-// CPU at once under the typing load (100 sessions x 5 x 5 edits/s). Where the process has one core
-// (a container with a one-CPU quota, or the benchmark's pinned server), the kernel shares that core
-// between it and the event loop while it runs: every stream waited twice as long for ~60 ms each
-// second, which is most of the tail of the latency from a keystroke to a peer (docs/benchmarks.md,
-// "2026-12-06, midday"). At a lower priority (a higher nice value) the thread runs when the event
-// loop waits, and still gets its share when the loop is busy, so its copy keeps up under overload.
+// The WAL checkpointer's thread copies the log's tail into the session log once a second: 25–32 ms
+// of CPU in a burst of 50–80 ms under the typing load (100 sessions x 5 x 5 edits/s; perf, on the
+// server pinned to one core). Where the process has one core (a container with a one-CPU quota, or
+// the benchmark's pinned server) the kernel shared that core evenly between it and the event loop
+// while it ran, and the streams' messages waited. At a lower priority (a higher nice value) the
+// thread takes the core when the event loop waits, and still gets a share when the loop is busy, so
+// its copy keeps up under overload. Typing p99 0.79x, the event loop's time waiting for a core
+// 0.69x (docs/benchmarks.md, "2026-12-06, midday").
 //
 // Linux keeps a nice value per thread, and setpriority(PRIO_PROCESS, tid) sets one thread's
 // (`os.setPriority` passes the id through). Elsewhere the thread keeps the process's priority.
