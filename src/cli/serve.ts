@@ -77,24 +77,8 @@ export function registerServe(program: Command): void {
     applyGcHelperThreads(config.gcHelperThreads);
     const { startServer } = await import('../server/server.js');
     const server = await startServer(config);
-    const host = config.host === '0.0.0.0' ? '127.0.0.1' : config.host;
-    const target = `${host}:${server.port}`;
-    const base = server.httpPort >= 0 ? httpBase(config, host, server.httpPort) : undefined;
-    process.stderr.write(
-      [
-        ...(base ? [`Open ${reviewUrl(config, base)} in a browser (the web app)`] : []),
-        `LiveReview listening on ${target} (gRPC, ${config.tlsCertFile ? 'TLS' : 'plaintext'}; data ${config.data})`,
-        base
-          ? `http:    ${base} (web app; Connect JSON and binary, gRPC-Web)`
-          : 'http:    off (--http-port -1)',
-        server.metricsPort >= 0
-          ? `metrics: http://${config.metricsHost}:${server.metricsPort}/metrics`
-          : 'metrics: off',
-        ...hints(config, target, base).map((l, i) => (i === 0 ? 'try:     ' : '         ') + l),
-        'stop:    Ctrl-C (graceful: clients are told to resume elsewhere)',
-        '',
-      ].join('\n'),
-    );
+    // Before the banner: whoever reads "stop: Ctrl-C" may stop it at once (a SIGTERM before the
+    // handler is there would end the process without its graceful shutdown).
     let stopping = false;
     const stop = (signal: string) => {
       if (stopping) {
@@ -113,5 +97,23 @@ export function registerServe(program: Command): void {
     };
     process.on('SIGTERM', () => stop('SIGTERM'));
     process.on('SIGINT', () => stop('SIGINT'));
+    const host = config.host === '0.0.0.0' ? '127.0.0.1' : config.host;
+    const target = `${host}:${server.port}`;
+    const base = server.httpPort >= 0 ? httpBase(config, host, server.httpPort) : undefined;
+    process.stderr.write(
+      [
+        ...(base ? [`Open ${reviewUrl(config, base)} in a browser (the web app)`] : []),
+        `LiveReview listening on ${target} (gRPC, ${config.tlsCertFile ? 'TLS' : 'plaintext'}; data ${config.data})`,
+        base
+          ? `http:    ${base} (web app; Connect JSON and binary, gRPC-Web)`
+          : 'http:    off (--http-port -1)',
+        server.metricsPort >= 0
+          ? `metrics: http://${config.metricsHost}:${server.metricsPort}/metrics`
+          : 'metrics: off',
+        ...hints(config, target, base).map((l, i) => (i === 0 ? 'try:     ' : '         ') + l),
+        'stop:    Ctrl-C (graceful: clients are told to resume elsewhere)',
+        '',
+      ].join('\n'),
+    );
   });
 }
