@@ -388,7 +388,8 @@ export const OPTIONS = [
     key: 'tlsCertFile',
     type: 'string',
     default: '',
-    description: 'PEM certificate chain: serve gRPC (and metrics) over TLS.',
+    description:
+      'PEM certificate chain: serve gRPC, the HTTP port (HTTP/2 and HTTP/1.1) and metrics over TLS.',
     why: 'Plaintext until configured.',
   }),
   spec({

@@ -31,6 +31,7 @@ import { createEncoders, type TransportContext } from '../transport/context.js';
 import { installGrpcJsFixes } from '../transport/grpc/grpc-js-fixes.js';
 import { framedEncoders, installPreFraming } from '../transport/grpc/framed-messages.js';
 import { GrpcListener } from '../transport/grpc/listener.js';
+import { createEdgeServer } from '../transport/http/edge-server.js';
 import { codeReviewHandlers, codeReviewServiceDefinition } from '../transport/grpc/service.js';
 import { unaryMethods } from '../transport/unary-methods.js';
 import type { ServerConfig } from './config.js';
@@ -389,8 +390,7 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
   const createHttpEdge =
     config.httpPort >= 0 ? (await import('../transport/http/edge.js')).createHttpEdge : undefined;
   const httpServer = createHttpEdge
-    ? createHttpServer(
-        config,
+    ? createEdgeServer(
         createHttpEdge(ctx, methods, {
           corsOrigins: config.corsOrigins
             .split(',')
@@ -400,12 +400,16 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
           maxMessageBytes: config.maxMessageBytes,
           shutdownSignal: edgeShutdown.signal,
         }),
+        config.tlsCertFile
+          ? {
+              key: readFileSync(config.tlsKeyFile),
+              cert: readFileSync(config.tlsCertFile),
+              clientCa: config.tlsClientCaFile ? readFileSync(config.tlsClientCaFile) : undefined,
+            }
+          : undefined,
+        { maxConnections, headersTimeoutMs: Math.max(1000, config.handshakeTimeoutMs) },
       )
     : undefined;
-  if (httpServer) {
-    httpServer.maxConnections = maxConnections;
-    httpServer.headersTimeout = Math.max(1000, config.handshakeTimeoutMs);
-  }
   const metricsServer =
     config.metricsPort >= 0 ? createMetricsServer(config, metrics, engine, () => draining) : undefined;
   const listener = new GrpcListener(
@@ -438,7 +442,7 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
       });
     }
     if (httpServer) {
-      httpPort = await listenHttp(httpServer, config.host, config.httpPort).catch((err) => {
+      httpPort = await httpServer.listen(config.host, config.httpPort).catch((err) => {
         throw listenError(
           err,
           'HTTP port (web app, Connect, gRPC-Web)',
@@ -461,7 +465,7 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
     listener.destroyAll();
     server.forceShutdown();
     metricsServer?.close();
-    httpServer?.close();
+    void httpServer?.close(0);
     await engine.close(shuttingDown());
     await store.close();
     throw err;
@@ -521,15 +525,7 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
       if (httpServer) {
         // Streams have their UNAVAILABLE status (engine.close); let it reach the clients, briefly.
         edgeShutdown.abort(shuttingDown());
-        await new Promise<void>((resolve) => {
-          const force = setTimeout(() => httpServer.closeAllConnections(), Math.min(graceMs, 1000));
-          force.unref();
-          httpServer.close(() => {
-            clearTimeout(force);
-            resolve();
-          });
-          httpServer.closeIdleConnections();
-        });
+        await httpServer.close(Math.min(graceMs, 1000));
       }
       await ownBus?.close();
       await store.close();

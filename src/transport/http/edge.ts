@@ -5,7 +5,6 @@
 // CollaborativeSession needs HTTP/2 end to end and stays on the gRPC port; browsers use Subscribe
 // plus Submit, with the same resume and idempotency.
 import { randomUUID } from 'node:crypto';
-import type { IncomingMessage, ServerResponse } from 'node:http';
 import { fromBinary, toBinary, type DescMessage, type Message } from '@bufbuild/protobuf';
 import {
   Code,
@@ -32,6 +31,7 @@ import type { TransportContext } from '../context.js';
 import { runUnary, type UnaryMethod } from '../unary-methods.js';
 import { toConnectError } from './connect-status.js';
 import { PulledStream } from './subscribe-stream.js';
+import type { EdgeHandler, EdgeResponse } from './edge-server.js';
 import { WebAssets } from './web-assets.js';
 
 export interface HttpEdgeOptions {
@@ -95,7 +95,7 @@ export function createHttpEdge(
   ctx: TransportContext,
   methods: Map<string, UnaryMethod>,
   options: HttpEdgeOptions,
-): (req: IncomingMessage, res: ServerResponse) => void {
+): EdgeHandler {
   const log = ctx.logger.child({ transport: 'http' });
   const assets = new WebAssets(options.webRoot);
   const anyOrigin = options.corsOrigins.includes('*');
@@ -151,7 +151,7 @@ export function createHttpEdge(
     writeMaxBytes: Math.max(options.maxMessageBytes, 4 * 1024 * 1024),
     shutdownSignal: options.shutdownSignal,
     fallback: (req, res) => {
-      if (assets.serve(req as IncomingMessage, res as ServerResponse)) return;
+      if (assets.serve(req, res as EdgeResponse)) return;
       res.writeHead(404, { 'content-type': 'text/plain; charset=utf-8' });
       res.end('not found\n');
     },

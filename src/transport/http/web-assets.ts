@@ -2,7 +2,7 @@
 // review's address `/review/<session id>` (the app routes in the page), other files by path. Only
 // GET and HEAD; nothing outside the directory; hashed assets cached for good, the page never.
 import { createReadStream, existsSync, statSync } from 'node:fs';
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { EdgeRequest, EdgeResponse } from './edge-server.js';
 import { extname, join, normalize, sep } from 'node:path';
 
 const TYPES = new Map([
@@ -38,7 +38,7 @@ export class WebAssets {
   }
 
   /** Answers a request for the web app; false when it is not one (then the caller answers 404). */
-  serve(req: IncomingMessage, res: ServerResponse): boolean {
+  serve(req: EdgeRequest, res: EdgeResponse): boolean {
     if (req.method !== 'GET' && req.method !== 'HEAD') return false;
     let path: string;
     try {
@@ -60,7 +60,7 @@ export class WebAssets {
     return this.send(req, res, file, immutable ? 'public, max-age=31536000, immutable' : 'no-cache');
   }
 
-  private send(req: IncomingMessage, res: ServerResponse, file: string, cacheControl: string): boolean {
+  private send(req: EdgeRequest, res: EdgeResponse, file: string, cacheControl: string): boolean {
     let size: number;
     try {
       const stat = statSync(file);

@@ -1,0 +1,120 @@
+// Many reviews open in one browser. An open review holds its Subscribe call for as long as it is
+// open, and a browser keeps at most six HTTP/1.1 connections to one origin: over HTTP/1.1 a
+// seventh review tab in the same profile never loaded, and the open ones could not submit. Over
+// TLS the HTTP edge speaks HTTP/2 (src/transport/http/edge-server.ts), so one connection carries
+// every tab's calls; clients without HTTP/2 still get HTTP/1.1.
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import * as grpc from '@grpc/grpc-js';
+import type { Browser, Page } from 'playwright-core';
+import { LiveReviewClient } from '../src/client/index.js';
+import { editorText, focusEditor, launchBrowser, waitForStatus, waitUntil } from './helpers/browser.js';
+import { makeCerts, type TestCerts } from './helpers/certs.js';
+import { startTestServer, type TestServer } from './helpers/server.js';
+
+const SESSION = 'many-tabs';
+const FILE = 'main.ts';
+const TABS = 10;
+
+describe('the web app: many review tabs in one browser', () => {
+  let certs: TestCerts;
+  let server: TestServer;
+  let browser: Browser;
+  let sdk: LiveReviewClient;
+
+  before(async () => {
+    certs = makeCerts();
+    server = await startTestServer({
+      httpPort: 0,
+      logLevel: 'warn',
+      tlsCertFile: certs.file('server.crt'),
+      tlsKeyFile: certs.file('server.key'),
+    });
+    sdk = new LiveReviewClient({
+      targets: [server.address],
+      sessionId: SESSION,
+      userId: 'sam',
+      credentials: grpc.credentials.createSsl(certs.pem('ca.crt')),
+    });
+    await sdk.connect();
+    await sdk.openReview([{ path: FILE, text: 'hello\n' }]);
+    browser = await launchBrowser();
+  });
+  after(async () => {
+    await browser?.close();
+    sdk?.close();
+    await server?.shutdown(500);
+    certs?.remove();
+  });
+
+  it(`over TLS, ${TABS} tabs of one profile load, go live and see each other's edits, over HTTP/2`, async () => {
+    // One context: one profile, one connection pool (the test's certificate authority is not the
+    // browser's, hence ignoreHTTPSErrors; the protocol is negotiated all the same).
+    const context = await browser.newContext({ ignoreHTTPSErrors: true });
+    const pages: Page[] = [];
+    for (let i = 0; i < TABS; i++) {
+      const page = await context.newPage();
+      await page.goto(`https://127.0.0.1:${server.httpPort}/review/${SESSION}?user=tab${i}`, {
+        timeout: 20_000,
+      });
+      await waitForStatus(page, /^Live$/);
+      pages.push(page);
+    }
+    const protocols = await Promise.all(
+      pages.map((p) =>
+        p.evaluate(() => {
+          // Runs in the page (the test's types have no DOM).
+          const timing = performance as unknown as {
+            getEntriesByType(type: string): { nextHopProtocol: string }[];
+          };
+          return timing.getEntriesByType('navigation')[0]!.nextHopProtocol;
+        }),
+      ),
+    );
+    assert.deepEqual(new Set(protocols), new Set(['h2']));
+    await waitUntil(
+      () => sdk.participants().length === TABS + 1,
+      () => `every tab in the roster: ${sdk.participants().length} of ${TABS + 1}`,
+    );
+
+    // The last tab types; the SDK and the first tab see it.
+    const last = pages.at(-1)!;
+    await focusEditor(last, FILE, 'end');
+    await last.keyboard.type('seen');
+    await waitUntil(
+      () => sdk.file(FILE)?.text === 'hello\nseen',
+      () => `the last tab's edit at the SDK: ${JSON.stringify(sdk.file(FILE)?.text)}`,
+    );
+    let first = '';
+    await waitUntil(
+      async () => (first = await editorText(pages[0]!)) === 'hello\nseen',
+      () => `the last tab's edit in the first tab: ${JSON.stringify(first)}`,
+    );
+    await context.close();
+  });
+
+  it('answers HTTP/1.1 clients on the same port', async () => {
+    const { request } = await import('node:https');
+    const body = await new Promise<{ status: number; version: string; text: string }>((resolve, reject) => {
+      request(
+        `https://127.0.0.1:${server.httpPort}/codereview.v1.CodeReviewService/GetSession`,
+        {
+          method: 'POST',
+          ca: certs.pem('ca.crt'),
+          headers: { 'content-type': 'application/json' },
+        },
+        (res) => {
+          let text = '';
+          res.setEncoding('utf8');
+          res.on('data', (chunk: string) => (text += chunk));
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, version: res.httpVersion, text }));
+        },
+      )
+        .on('error', reject)
+        .end(JSON.stringify({ sessionId: SESSION }));
+    });
+    assert.equal(body.version, '1.1');
+    assert.equal(body.status, 200, body.text);
+    assert.match(body.text, /"main\.ts"/);
+  });
+});
