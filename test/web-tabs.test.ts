@@ -93,6 +93,20 @@ describe('the web app: many review tabs in one browser', () => {
     await context.close();
   });
 
+  it("bounds the calls one HTTP/2 connection may hold open at the gRPC port's limit", async () => {
+    const { connect } = await import('node:http2');
+    const session = connect(`https://127.0.0.1:${server.httpPort}`, { ca: certs.pem('ca.crt') });
+    try {
+      const settings = await new Promise<{ maxConcurrentStreams?: number }>((resolve, reject) => {
+        session.once('remoteSettings', resolve);
+        session.once('error', reject);
+      });
+      assert.equal(settings.maxConcurrentStreams, 100);
+    } finally {
+      session.destroy();
+    }
+  });
+
   it('answers HTTP/1.1 clients on the same port', async () => {
     const { request } = await import('node:https');
     const body = await new Promise<{ status: number; version: string; text: string }>((resolve, reject) => {

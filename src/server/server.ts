@@ -407,7 +407,11 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
               clientCa: config.tlsClientCaFile ? readFileSync(config.tlsClientCaFile) : undefined,
             }
           : undefined,
-        { maxConnections, headersTimeoutMs: Math.max(1000, config.handshakeTimeoutMs) },
+        {
+          maxConnections,
+          maxConcurrentStreams: config.maxConcurrentStreams,
+          headersTimeoutMs: Math.max(1000, config.handshakeTimeoutMs),
+        },
       )
     : undefined;
   const metricsServer =

@@ -33,6 +33,9 @@ export interface EdgeTls {
 
 export interface EdgeLimits {
   maxConnections: number;
+  /** Calls open at once on one HTTP/2 connection (the gRPC port's limit): without it one
+   * connection could hold any number of Subscribe calls, past the connection cap. */
+  maxConcurrentStreams: number;
   /** Time a client has to send a request's headers (HTTP/1.1). */
   headersTimeoutMs: number;
 }
@@ -50,7 +53,7 @@ export function createEdgeServer(
   tls: EdgeTls | undefined,
   limits: EdgeLimits,
 ): EdgeServer {
-  const server: HttpServer = tls ? http2Server(handler, tls) : createServer(handler);
+  const server: HttpServer = tls ? http2Server(handler, tls, limits) : createServer(handler);
   server.maxConnections = limits.maxConnections;
   server.headersTimeout = limits.headersTimeoutMs;
   // Every connection, to close what a graceful close leaves open.
@@ -89,10 +92,11 @@ export function createEdgeServer(
   };
 }
 
-function http2Server(handler: EdgeHandler, tls: EdgeTls): Http2SecureServer & HttpServer {
+function http2Server(handler: EdgeHandler, tls: EdgeTls, limits: EdgeLimits): Http2SecureServer & HttpServer {
   const server = createSecureServer(
     {
       allowHTTP1: true,
+      settings: { maxConcurrentStreams: limits.maxConcurrentStreams },
       key: tls.key,
       cert: tls.cert,
       ...(tls.clientCa ? { ca: tls.clientCa, requestCert: true, rejectUnauthorized: true } : {}),
