@@ -36,7 +36,7 @@ export interface EdgeLimits {
   /** Calls open at once on one HTTP/2 connection (the gRPC port's limit): without it one
    * connection could hold any number of Subscribe calls, past the connection cap. */
   maxConcurrentStreams: number;
-  /** Time a client has to send a request's headers (HTTP/1.1). */
+  /** Time a client has to complete its TLS handshake, and to send a request's headers (HTTP/1.1). */
   headersTimeoutMs: number;
 }
 
@@ -96,6 +96,7 @@ function http2Server(handler: EdgeHandler, tls: EdgeTls, limits: EdgeLimits): Ht
   const server = createSecureServer(
     {
       allowHTTP1: true,
+      handshakeTimeout: limits.headersTimeoutMs,
       settings: { maxConcurrentStreams: limits.maxConcurrentStreams },
       key: tls.key,
       cert: tls.cert,
