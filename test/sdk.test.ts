@@ -251,6 +251,58 @@ describe('client SDK', () => {
     await server.shutdown(500);
   });
 
+  it('pauses out of the session keeping what it has, and on resume joins again, sends what was queued and catches up', async () => {
+    const server = await startTestServer({ logLevel: 'warn' });
+    const admin = ourClient(server.address);
+    await openReview(admin, 'pause', [{ path: 'f.ts', text: 'a\n' }]);
+    const ann = new LiveReviewClient({
+      targets: [server.address],
+      sessionId: 'pause',
+      userId: 'ann',
+      backoff: fast,
+    });
+    const ben = new LiveReviewClient({
+      targets: [server.address],
+      sessionId: 'pause',
+      userId: 'ben',
+      backoff: fast,
+    });
+    const states: ConnectionState[] = [];
+    ann.on('state', (s) => states.push(s));
+    try {
+      await ann.connect();
+      await ben.connect();
+      await until('both in the roster', () => ben.participants().length === 2);
+
+      ann.pause();
+      await until('ann paused', () => ann.state === 'paused');
+      await until('ann gone from the roster', () => ben.participants().every((p) => p.userId !== 'ann'));
+      // Written while paused: kept, not refused.
+      ann.edit('f.ts', [2, 'from ann\n']);
+      const comment = ann.comment('f.ts', 1, 'while paused');
+      ben.edit('f.ts', ['from ben\n']);
+      await until('ben synced', () => ben.synced);
+      await new Promise((r) => setTimeout(r, 300)); // no retry, no reconnect while paused
+      assert.equal(ann.state, 'paused');
+      assert.equal(ann.file('f.ts')!.text, 'a\nfrom ann\n', 'nothing arrives while paused');
+
+      ann.resume();
+      await comment;
+      await until(
+        'converged',
+        () => ann.synced && ben.synced && ann.file('f.ts')!.text === ben.file('f.ts')!.text,
+      );
+      assert.equal(ann.file('f.ts')!.text, 'from ben\na\nfrom ann\n');
+      await until('the comment at ben', () => ben.comments().some((c) => c.text === 'while paused'));
+      assert.deepEqual(states.slice(-3), ['paused', 'connecting', 'connected']);
+    } finally {
+      ann.close();
+      ben.close();
+      admin.close();
+      await server.shutdown(500);
+    }
+  });
+
   it('does not retry a refusal that a retry cannot fix', async () => {
     const server = await startTestServer({ logLevel: 'warn' });
     const c = new LiveReviewClient({ targets: [server.address], sessionId: '', userId: 'u', backoff: fast });

@@ -132,3 +132,74 @@ describe('the web app: many review tabs in one browser', () => {
     assert.match(body.text, /"main\.ts"/);
   });
 });
+
+describe('the web app: many review tabs in one browser over plaintext HTTP/1.1', () => {
+  let server: TestServer;
+  let browser: Browser;
+  let sdk: LiveReviewClient;
+
+  before(async () => {
+    server = await startTestServer({ httpPort: 0, logLevel: 'warn' });
+    sdk = new LiveReviewClient({ targets: [server.address], sessionId: SESSION, userId: 'sam' });
+    await sdk.connect();
+    await sdk.openReview([{ path: FILE, text: 'hello\n' }]);
+    browser = await launchBrowser();
+  });
+  after(async () => {
+    await browser?.close();
+    sdk?.close();
+    await server?.shutdown(500);
+  });
+
+  /** What the browser tells a page when its tab goes to the background or comes back (headless
+   * Chromium shows every page; the page only reads `document.hidden` and the event). */
+  const setHidden = (page: Page, hidden: boolean) =>
+    page.evaluate((h) => {
+      const doc = (globalThis as unknown as { document: object & { dispatchEvent(e: unknown): void } })
+        .document;
+      Object.defineProperty(doc, 'hidden', { configurable: true, get: () => h });
+      Object.defineProperty(doc, 'visibilityState', {
+        configurable: true,
+        get: () => (h ? 'hidden' : 'visible'),
+      });
+      doc.dispatchEvent(new Event('visibilitychange'));
+    }, hidden);
+
+  it(`hidden tabs give their connection back: ${TABS} tabs of one profile load; a tab shown again catches up`, async () => {
+    const context = await browser.newContext();
+    const pages: Page[] = [];
+    for (let i = 0; i < TABS; i++) {
+      const page = await context.newPage();
+      await page.goto(`http://127.0.0.1:${server.httpPort}/review/${SESSION}?user=tab${i}`, {
+        timeout: 20_000,
+      });
+      await waitForStatus(page, /^Live$/);
+      pages.push(page);
+      await setHidden(page, true); // the user opens the next tab over it
+    }
+    const first = pages[0]!;
+    await waitForStatus(first, /^Paused while hidden$/);
+
+    // Meanwhile someone edits; the first tab, shown again, joins again and shows it.
+    sdk.editLine(FILE, 1, 'hello, tabs');
+    await waitUntil(
+      () => sdk.synced,
+      () => 'the edit acknowledged',
+    );
+    await setHidden(first, false);
+    await waitForStatus(first, /^Live$/);
+    let text = '';
+    await waitUntil(
+      async () => (text = await editorText(first)) === 'hello, tabs\n',
+      () => `the edit made while paused, in the tab shown again: ${JSON.stringify(text)}`,
+    );
+    // And it can edit again.
+    await focusEditor(first, FILE, 'end');
+    await first.keyboard.type('back');
+    await waitUntil(
+      () => sdk.file(FILE)?.text === 'hello, tabs\nback',
+      () => `the shown tab's edit at the SDK: ${JSON.stringify(sdk.file(FILE)?.text)}`,
+    );
+    await context.close();
+  });
+});

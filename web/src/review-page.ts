@@ -19,6 +19,7 @@ import { ReviewPanel } from './review-panel.js';
 import type { BaseChanges } from './decorations.js';
 import { FileEditor } from './editor.js';
 import { colorOf, el } from './dom.js';
+import { pauseWhenHidden } from './hidden-tabs.js';
 
 export interface ReviewPageOptions {
   sessionId: string;
@@ -226,6 +227,7 @@ export class ReviewPage {
     document.addEventListener('visibilitychange', () => {
       if (this.client.state === 'connected') this.client.setPresence(document.hidden ? 'idle' : 'active');
     });
+    pauseWhenHidden(this.client);
   }
 
   /** Keeps the editor equal to the SDK's text (it is, unless an event was missed). */
@@ -372,7 +374,9 @@ export class ReviewPage {
         ? 'Live'
         : state === 'reconnecting'
           ? 'Reconnecting'
-          : 'Connecting';
+          : state === 'paused'
+            ? 'Paused while hidden'
+            : 'Connecting';
     const kind = offline ? 'offline' : state === 'connected' ? 'live' : 'reconnecting';
     const text = queued > 0 ? `${label} · ${queued} queued change${queued === 1 ? '' : 's'}` : label;
     if (this.status.textContent !== text) this.status.textContent = text;

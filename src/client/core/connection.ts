@@ -1,5 +1,6 @@
 // The connection state machine: connecting -> connected -> reconnecting -> … until closed, or
-// failed on a status a retry cannot fix or when the retry budget is spent. Between attempts it
+// failed on a status a retry cannot fix or when the retry budget is spent; paused between a
+// pause() and a resume() (no stream, no retries). Between attempts it
 // waits with full-jitter backoff (never less than the server's RetryInfo); a circuit breaker
 // around stream creation stops it from hammering a server that is down.
 import { Backoff, type BackoffOptions } from './backoff.js';
@@ -31,6 +32,8 @@ export class ConnectionLoop {
   private readonly closing = new AbortController();
   private attemptsMade = 0;
   private started = false;
+  /** Set by pause(); resume() resolves it. */
+  private pausedUntil: { resumed: Promise<void>; resume: () => void } | undefined;
 
   constructor(
     private readonly hooks: ConnectionHooks,
@@ -59,6 +62,39 @@ export class ConnectionLoop {
     this.closing.abort();
   }
 
+  get paused(): boolean {
+    return this.pausedUntil !== undefined;
+  }
+
+  /** No stream from the current one's end until resume(): the caller ends that stream. */
+  pause(): void {
+    if (this.pausedUntil) return;
+    let resume!: () => void;
+    const resumed = new Promise<void>((r) => (resume = r));
+    this.pausedUntil = { resumed, resume };
+  }
+
+  resume(): void {
+    const pause = this.pausedUntil;
+    this.pausedUntil = undefined;
+    pause?.resume();
+  }
+
+  /** While paused: waits for resume() or close(). */
+  private async whilePaused(): Promise<void> {
+    const signal = this.closing.signal;
+    if (!this.pausedUntil || signal.aborted) return;
+    this.hooks.setState('paused', {});
+    let onClose!: () => void;
+    const closed = new Promise<void>((resolve) => {
+      onClose = () => resolve();
+      signal.addEventListener('abort', onClose);
+    });
+    await Promise.race([this.pausedUntil.resumed, closed]);
+    signal.removeEventListener('abort', onClose);
+    if (!signal.aborted) this.hooks.setState('connecting', {});
+  }
+
   /** Waits `ms`, or less if the client closes. */
   private sleep(ms: number): Promise<void> {
     const signal = this.closing.signal;
@@ -80,12 +116,16 @@ export class ConnectionLoop {
     const signal = this.closing.signal;
     this.hooks.setState('connecting', {});
     while (!signal.aborted) {
+      await this.whilePaused();
       const wait = this.breaker.waitMs();
       if (wait > 0) await this.sleep(wait);
       if (signal.aborted) return;
+      if (this.pausedUntil) continue;
       this.attemptsMade++;
       const end = await this.hooks.runStream();
       if (signal.aborted) return;
+      // Ended for the pause: not a failure, nothing to back off from.
+      if (this.pausedUntil) continue;
       if (!end.joined) this.breaker.recordFailure();
       if (!isRetryable(end.code)) return this.hooks.fail(end);
       if (end.joined) this.backoff.reset();

@@ -987,6 +987,23 @@ export class SessionClient {
     for (const w of waiting) if (w.sequence <= sequence) w.resolve();
   }
 
+  /** Leaves the session for now and keeps everything: files, comments, what is not acknowledged
+   * yet (sent again, under the same ids, after resume()). State 'paused' until resume(), which
+   * joins again from the last sequence seen. For a client nobody looks at: the web app pauses a
+   * hidden tab where the browser's connections to the server are few (HTTP/1.1). */
+  pause(): void {
+    if (this.currentState === 'idle' || this.currentState === 'closed' || this.currentState === 'failed')
+      return;
+    this.connection.pause();
+    // Half-closed, so that what was written reaches the server; the loop then waits for resume().
+    this.stream?.close();
+  }
+
+  /** Joins again after pause(). */
+  resume(): void {
+    this.connection.resume();
+  }
+
   /** Leaves the session and releases everything. Pending operations are rejected. */
   close(): void {
     if (this.currentState === 'closed') return;

@@ -6,7 +6,9 @@ import type { ReviewSummary } from '../../review/summary.js';
 
 export type { FileChange, ReviewSummary, TextOp, VerdictKind };
 
-export type ConnectionState = 'idle' | 'connecting' | 'connected' | 'reconnecting' | 'closed' | 'failed';
+/** 'paused': out of the session by choice (SessionClient.pause), until resume(). */
+export type ConnectionState =
+  'idle' | 'connecting' | 'connected' | 'reconnecting' | 'paused' | 'closed' | 'failed';
 
 export interface FileInfo {
   path: string;
