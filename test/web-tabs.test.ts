@@ -6,60 +6,73 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
-import type { Browser, Page } from 'playwright-core';
+import type { BrowserContext, Page } from 'playwright-core';
 import { LiveReviewClient } from '../src/client/index.js';
 import { editorText, focusEditor, launchBrowser, waitForStatus, waitUntil } from './helpers/browser.js';
 import { makeCerts, type TestCerts } from './helpers/certs.js';
-import { startTestServer, type TestServer } from './helpers/server.js';
+import { startTestServer } from './helpers/server.js';
 
 const SESSION = 'many-tabs';
 const FILE = 'main.ts';
 const TABS = 10;
 
+/** A server (over TLS with `certs`) whose review an SDK client opened, and a browser. */
+async function startReview(certs?: TestCerts) {
+  const server = await startTestServer({
+    httpPort: 0,
+    logLevel: 'warn',
+    ...(certs ? { tlsCertFile: certs.file('server.crt'), tlsKeyFile: certs.file('server.key') } : {}),
+  });
+  const sdk = new LiveReviewClient({
+    targets: [server.address],
+    sessionId: SESSION,
+    userId: 'sam',
+    ...(certs ? { credentials: grpc.credentials.createSsl(certs.pem('ca.crt')) } : {}),
+  });
+  await sdk.connect();
+  await sdk.openReview([{ path: FILE, text: 'hello\n' }]);
+  const browser = await launchBrowser();
+  const stop = async () => {
+    await browser.close();
+    sdk.close();
+    await server.shutdown(500);
+  };
+  return { server, sdk, browser, stop };
+}
+
+/** Opens TABS tabs of the review in one browser context (one profile: one connection pool), each
+ * live before the next is opened; `opened` runs for each once it is. */
+async function openTabs(context: BrowserContext, origin: string, opened?: (page: Page) => Promise<void>) {
+  const pages: Page[] = [];
+  for (let i = 0; i < TABS; i++) {
+    const page = await context.newPage();
+    await page.goto(`${origin}/review/${SESSION}?user=tab${i}`, { timeout: 20_000 });
+    await waitForStatus(page, /^Live$/);
+    pages.push(page);
+    await opened?.(page);
+  }
+  return pages;
+}
+
 describe('the web app: many review tabs in one browser', () => {
   let certs: TestCerts;
-  let server: TestServer;
-  let browser: Browser;
-  let sdk: LiveReviewClient;
+  let review: Awaited<ReturnType<typeof startReview>>;
 
   before(async () => {
     certs = makeCerts();
-    server = await startTestServer({
-      httpPort: 0,
-      logLevel: 'warn',
-      tlsCertFile: certs.file('server.crt'),
-      tlsKeyFile: certs.file('server.key'),
-    });
-    sdk = new LiveReviewClient({
-      targets: [server.address],
-      sessionId: SESSION,
-      userId: 'sam',
-      credentials: grpc.credentials.createSsl(certs.pem('ca.crt')),
-    });
-    await sdk.connect();
-    await sdk.openReview([{ path: FILE, text: 'hello\n' }]);
-    browser = await launchBrowser();
+    review = await startReview(certs);
   });
   after(async () => {
-    await browser?.close();
-    sdk?.close();
-    await server?.shutdown(500);
+    await review?.stop();
     certs?.remove();
   });
 
   it(`over TLS, ${TABS} tabs of one profile load, go live and see each other's edits, over HTTP/2`, async () => {
     // One context: one profile, one connection pool (the test's certificate authority is not the
     // browser's, hence ignoreHTTPSErrors; the protocol is negotiated all the same).
+    const { server, sdk, browser } = review;
     const context = await browser.newContext({ ignoreHTTPSErrors: true });
-    const pages: Page[] = [];
-    for (let i = 0; i < TABS; i++) {
-      const page = await context.newPage();
-      await page.goto(`https://127.0.0.1:${server.httpPort}/review/${SESSION}?user=tab${i}`, {
-        timeout: 20_000,
-      });
-      await waitForStatus(page, /^Live$/);
-      pages.push(page);
-    }
+    const pages = await openTabs(context, `https://127.0.0.1:${server.httpPort}`);
     const protocols = await Promise.all(
       pages.map((p) =>
         p.evaluate(() => {
@@ -95,7 +108,7 @@ describe('the web app: many review tabs in one browser', () => {
 
   it("bounds the calls one HTTP/2 connection may hold open at the gRPC port's limit", async () => {
     const { connect } = await import('node:http2');
-    const session = connect(`https://127.0.0.1:${server.httpPort}`, { ca: certs.pem('ca.crt') });
+    const session = connect(`https://127.0.0.1:${review.server.httpPort}`, { ca: certs.pem('ca.crt') });
     try {
       const settings = await new Promise<{ maxConcurrentStreams?: number }>((resolve, reject) => {
         session.once('remoteSettings', resolve);
@@ -111,7 +124,7 @@ describe('the web app: many review tabs in one browser', () => {
     const { request } = await import('node:https');
     const body = await new Promise<{ status: number; version: string; text: string }>((resolve, reject) => {
       request(
-        `https://127.0.0.1:${server.httpPort}/codereview.v1.CodeReviewService/GetSession`,
+        `https://127.0.0.1:${review.server.httpPort}/codereview.v1.CodeReviewService/GetSession`,
         {
           method: 'POST',
           ca: certs.pem('ca.crt'),
@@ -134,21 +147,13 @@ describe('the web app: many review tabs in one browser', () => {
 });
 
 describe('the web app: many review tabs in one browser over plaintext HTTP/1.1', () => {
-  let server: TestServer;
-  let browser: Browser;
-  let sdk: LiveReviewClient;
+  let review: Awaited<ReturnType<typeof startReview>>;
 
   before(async () => {
-    server = await startTestServer({ httpPort: 0, logLevel: 'warn' });
-    sdk = new LiveReviewClient({ targets: [server.address], sessionId: SESSION, userId: 'sam' });
-    await sdk.connect();
-    await sdk.openReview([{ path: FILE, text: 'hello\n' }]);
-    browser = await launchBrowser();
+    review = await startReview();
   });
   after(async () => {
-    await browser?.close();
-    sdk?.close();
-    await server?.shutdown(500);
+    await review?.stop();
   });
 
   /** What the browser tells a page when its tab goes to the background or comes back (headless
@@ -166,17 +171,12 @@ describe('the web app: many review tabs in one browser over plaintext HTTP/1.1',
     }, hidden);
 
   it(`hidden tabs give their connection back: ${TABS} tabs of one profile load; a tab shown again catches up`, async () => {
+    const { server, sdk, browser } = review;
     const context = await browser.newContext();
-    const pages: Page[] = [];
-    for (let i = 0; i < TABS; i++) {
-      const page = await context.newPage();
-      await page.goto(`http://127.0.0.1:${server.httpPort}/review/${SESSION}?user=tab${i}`, {
-        timeout: 20_000,
-      });
-      await waitForStatus(page, /^Live$/);
-      pages.push(page);
-      await setHidden(page, true); // the user opens the next tab over it
-    }
+    // The user opens each tab over the one before: that one is hidden.
+    const pages = await openTabs(context, `http://127.0.0.1:${server.httpPort}`, (page) =>
+      setHidden(page, true),
+    );
     const first = pages[0]!;
     await waitForStatus(first, /^Paused while hidden$/);
 
