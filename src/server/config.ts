@@ -159,14 +159,15 @@ export const OPTIONS = [
     key: 'keepaliveTimeMs',
     type: 'int',
     default: 30_000,
-    description: 'Send an HTTP/2 PING after this much idle time on a connection.',
+    description:
+      'Send an HTTP/2 PING after this much idle time on a connection (the gRPC port; the HTTP port over HTTP/2 PINGs this often, and turns on TCP keepalive for HTTP/1.1).',
     why: 'Below common load balancer and NAT idle timeouts (60 s and more), so idle review streams are not silently reaped, and dead peers are found in under a minute.',
   }),
   spec({
     key: 'keepaliveTimeoutMs',
     type: 'int',
     default: 10_000,
-    description: 'Close the connection when a PING is not answered within this time.',
+    description: 'Close the connection when a PING is not answered within this time (both ports).',
     why: 'Generous for slow links, short enough to free a dead peer quickly.',
   }),
   spec({

@@ -411,6 +411,8 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
           maxConnections,
           maxConcurrentStreams: config.maxConcurrentStreams,
           headersTimeoutMs: Math.max(1000, config.handshakeTimeoutMs),
+          keepaliveTimeMs: config.keepaliveTimeMs,
+          keepaliveTimeoutMs: config.keepaliveTimeoutMs,
         },
       )
     : undefined;

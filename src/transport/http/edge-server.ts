@@ -38,6 +38,11 @@ export interface EdgeLimits {
   maxConcurrentStreams: number;
   /** Time a client has to complete its TLS handshake, and to send a request's headers (HTTP/1.1). */
   headersTimeoutMs: number;
+  /** An HTTP/2 connection is PINGed this often (HTTP/1.1: TCP keepalive after this idle time; 0:
+   * neither)… */
+  keepaliveTimeMs: number;
+  /** …and closed when a PING is not answered within this time. */
+  keepaliveTimeoutMs: number;
 }
 
 export interface EdgeServer {
@@ -61,11 +66,17 @@ export function createEdgeServer(
   server.on(tls ? 'secureConnection' : 'connection', (socket: Socket) => {
     sockets.add(socket);
     socket.once('close', () => sockets.delete(socket));
+    // An idle Subscribe writes nothing, so nothing fails when its peer is gone: let TCP ask.
+    if (limits.keepaliveTimeMs > 0) socket.setKeepAlive(true, limits.keepaliveTimeMs);
   });
   const sessions = new Set<ServerHttp2Session>();
   server.on('session', (session: ServerHttp2Session) => {
     sessions.add(session);
-    session.once('close', () => sessions.delete(session));
+    const stopPinging = keepAlive(session, limits);
+    session.once('close', () => {
+      sessions.delete(session);
+      stopPinging();
+    });
   });
   return {
     listen: (host, port) =>
@@ -89,6 +100,34 @@ export function createEdgeServer(
         for (const session of sessions) session.close();
         server.closeIdleConnections();
       }),
+  };
+}
+
+/** PINGs an HTTP/2 connection every keepaliveTimeMs and closes it when a PING is not answered within
+ * keepaliveTimeoutMs, as the gRPC port does. A browser that vanished (a laptop closed, a network
+ * gone without a word) otherwise stayed in its reviews' rosters: an idle Subscribe writes nothing
+ * that could fail. Closing the connection ends its calls, and their participants leave. */
+function keepAlive(session: ServerHttp2Session, limits: EdgeLimits): () => void {
+  if (limits.keepaliveTimeMs <= 0) return () => undefined;
+  let deadline: ReturnType<typeof setTimeout> | undefined;
+  const interval = setInterval(() => {
+    if (deadline) return;
+    deadline = setTimeout(() => session.destroy(), limits.keepaliveTimeoutMs);
+    deadline.unref();
+    try {
+      session.ping((err) => {
+        clearTimeout(deadline);
+        deadline = undefined;
+        if (err) session.destroy();
+      });
+    } catch {
+      session.destroy(); // closed meanwhile
+    }
+  }, limits.keepaliveTimeMs);
+  interval.unref();
+  return () => {
+    clearInterval(interval);
+    clearTimeout(deadline);
   };
 }
 
