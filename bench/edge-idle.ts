@@ -6,30 +6,27 @@
 //
 // Run: npm run build && node dist/bench/edge-idle.js [--participants 2000]
 // (Connect binary, as the web app speaks it.)
-import { execFileSync, spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { request as httpRequest, Agent as HttpAgent } from 'node:http';
 import { connect, type ClientHttp2Session } from 'node:http2';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { encodeEnvelope } from '@connectrpc/connect/protocol';
 import { SubscribeRequest } from '../src/gen/codereview/v1/codereview.js';
+import { makeCerts } from '../test/helpers/certs.js';
 
 const { values: args } = parseArgs({ options: { participants: { type: 'string', default: '2000' } } });
 const N = Number(args.participants);
 const SESSIONS = Math.max(1, Math.round(N / 100));
 const bin = fileURLToPath(new URL('../../bin/livereview.js', import.meta.url));
 
-/** A Connect-protocol request message: flags, length, the binary message (as the web app sends). */
-function envelope(message: Uint8Array): Buffer {
-  const head = Buffer.alloc(5);
-  head.writeUInt32BE(message.length, 1);
-  return Buffer.concat([head, message]);
-}
-
+/** A Subscribe request as the web app sends it: Connect binary, in its envelope. */
 const subscribe = (i: number) =>
-  envelope(
+  encodeEnvelope(
+    0,
     SubscribeRequest.encode(
       SubscribeRequest.fromPartial({
         sessionId: `edge-idle-${i % SESSIONS}`,
@@ -45,21 +42,14 @@ function rssKb(pid: number): number {
   return Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]);
 }
 
-function certs(dir: string): { cert: string; key: string; ca: Buffer } {
-  const ossl = (...a: string[]) => execFileSync('openssl', a, { cwd: dir, stdio: 'pipe' });
-  const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
-  writeFileSync(join(dir, 'san.ext'), 'subjectAltName=IP:127.0.0.1\n');
-  ossl('req', '-x509', ...ec, '-keyout', 'ca.key', '-out', 'ca.crt', '-days', '1', '-subj', '/CN=ca');
-  ossl('req', ...ec, '-keyout', 'server.key', '-out', 'server.csr', '-subj', '/CN=server');
-  ossl(
-    'x509',
-    ...['-req', '-in', 'server.csr', '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial'],
-    ...['-out', 'server.crt', '-days', '1', '-extfile', 'san.ext'],
-  );
+/** A throwaway CA and server certificate (the tests' own, test/helpers/certs.ts). */
+function certs(): { cert: string; key: string; ca: Buffer; remove(): void } {
+  const made = makeCerts();
   return {
-    cert: join(dir, 'server.crt'),
-    key: join(dir, 'server.key'),
-    ca: readFileSync(join(dir, 'ca.crt')),
+    cert: made.file('server.crt'),
+    key: made.file('server.key'),
+    ca: made.pem('ca.crt'),
+    remove: made.remove,
   };
 }
 
@@ -144,7 +134,7 @@ console.log(
 console.log('| --- | --- | --- | --- | --- |');
 for (const kind of ['HTTP/2 (TLS)', 'HTTP/1.1 (plaintext)'] as const) {
   const dir = mkdtempSync(join(tmpdir(), 'lr-edge-idle-'));
-  const tls = kind.startsWith('HTTP/2') ? certs(dir) : undefined;
+  const tls = kind.startsWith('HTTP/2') ? certs() : undefined;
   const { child, httpPort } = await serve(dir, tls);
   await settle();
   const close: (() => void)[] = [];
@@ -163,5 +153,6 @@ for (const kind of ['HTTP/2 (TLS)', 'HTTP/1.1 (plaintext)'] as const) {
   for (const c of close) c();
   child.kill('SIGKILL');
   rmSync(dir, { recursive: true, force: true });
+  tls?.remove();
 }
 process.exit(0);

@@ -6,19 +6,12 @@ import assert from 'node:assert/strict';
 import { connect } from 'node:http2';
 import { after, before, describe, it } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
+import { encodeEnvelope } from '@connectrpc/connect/protocol';
 import { LiveReviewClient } from '../src/client/index.js';
 import { waitUntil } from './helpers/browser.js';
 import { makeCerts, type TestCerts } from './helpers/certs.js';
 import { ChaosProxy } from './helpers/chaos-proxy.js';
 import { startTestServer, type TestServer } from './helpers/server.js';
-
-/** A Connect-protocol request message: flags, length, JSON. */
-function envelope(message: object): Buffer {
-  const json = Buffer.from(JSON.stringify(message));
-  const head = Buffer.alloc(5);
-  head.writeUInt32BE(json.length, 1);
-  return Buffer.concat([head, json]);
-}
 
 describe('the HTTP edge over HTTP/2: a peer that stops answering', () => {
   let certs: TestCerts;
@@ -65,7 +58,12 @@ describe('the HTTP edge over HTTP/2: a peer that stops answering', () => {
     });
     call.on('error', () => undefined);
     call.on('data', () => undefined);
-    call.end(envelope({ sessionId: 'ghosts', userId: 'ghost', clientId: 'ghost-1' }));
+    call.end(
+      encodeEnvelope(
+        0,
+        Buffer.from(JSON.stringify({ sessionId: 'ghosts', userId: 'ghost', clientId: 'ghost-1' })),
+      ),
+    );
     const present = () => watcher.participants().some((p) => p.userId === 'ghost');
     await waitUntil(present, () => 'the Subscribe in the roster');
     // Still there after several PINGs answered.

@@ -9,7 +9,6 @@ import {
   type ServerResponse,
 } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
-import type { AddressInfo } from 'node:net';
 import { randomUUID } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
@@ -31,7 +30,12 @@ import { createEncoders, type TransportContext } from '../transport/context.js';
 import { installGrpcJsFixes } from '../transport/grpc/grpc-js-fixes.js';
 import { framedEncoders, installPreFraming } from '../transport/grpc/framed-messages.js';
 import { GrpcListener } from '../transport/grpc/listener.js';
-import { createEdgeServer } from '../transport/http/edge-server.js';
+import {
+  createEdgeServer,
+  listenOn,
+  tlsServerOptions,
+  type TlsFiles,
+} from '../transport/http/edge-server.js';
 import { codeReviewHandlers, codeReviewServiceDefinition } from '../transport/grpc/service.js';
 import { unaryMethods } from '../transport/unary-methods.js';
 import type { ServerConfig } from './config.js';
@@ -112,14 +116,14 @@ function listenError(err: unknown, what: string, host: string, port: number, fix
   return new Error(`the ${what} ${host}:${port} ${why}: ${fix}`);
 }
 
-function serverCredentials(config: ServerConfig): grpc.ServerCredentials {
-  if (!config.tlsCertFile) return grpc.ServerCredentials.createInsecure();
-  const keyPair = {
-    private_key: readFileSync(config.tlsKeyFile),
-    cert_chain: readFileSync(config.tlsCertFile),
-  };
-  const clientCa = config.tlsClientCaFile ? readFileSync(config.tlsClientCaFile) : null;
-  return grpc.ServerCredentials.createSsl(clientCa, [keyPair], clientCa !== null);
+function serverCredentials(tls: TlsFiles | undefined): grpc.ServerCredentials {
+  if (!tls) return grpc.ServerCredentials.createInsecure();
+  const clientCa = tls.clientCa ?? null;
+  return grpc.ServerCredentials.createSsl(
+    clientCa,
+    [{ private_key: tls.key, cert_chain: tls.cert }],
+    clientCa !== null,
+  );
 }
 
 async function authenticator(
@@ -219,7 +223,7 @@ function loadReflection(): ReflectionService {
 
 /** The HTTP(S) port serving /metrics and /healthz (TLS and mTLS like the gRPC port). */
 function createMetricsServer(
-  config: ServerConfig,
+  tls: TlsFiles | undefined,
   metrics: Metrics,
   engine: Engine,
   draining: () => boolean,
@@ -243,36 +247,17 @@ function createMetricsServer(
       res.writeHead(404).end();
     }
   };
-  return createHttpServer(config, handler);
+  return tls ? createHttpsServer(tlsServerOptions(tls), handler) : createServer(handler);
 }
 
-/** An HTTP server, HTTPS (and mTLS) when the gRPC port has TLS. */
-function createHttpServer(
-  config: ServerConfig,
-  handler: (req: IncomingMessage, res: ServerResponse) => void,
-): HttpServer {
-  return config.tlsCertFile
-    ? createHttpsServer(
-        {
-          key: readFileSync(config.tlsKeyFile),
-          cert: readFileSync(config.tlsCertFile),
-          ...(config.tlsClientCaFile
-            ? { ca: readFileSync(config.tlsClientCaFile), requestCert: true, rejectUnauthorized: true }
-            : {}),
-        },
-        handler,
-      )
-    : createServer(handler);
-}
-
-function listenHttp(server: HttpServer, host: string, port: number): Promise<number> {
-  return new Promise<number>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, host, () => {
-      server.off('error', reject);
-      resolve((server.address() as AddressInfo).port);
-    });
-  });
+/** The TLS files, read once for the gRPC, HTTP and metrics ports (undefined: plaintext). */
+function tlsFilesOf(config: ServerConfig): TlsFiles | undefined {
+  if (!config.tlsCertFile) return undefined;
+  return {
+    key: readFileSync(config.tlsKeyFile),
+    cert: readFileSync(config.tlsCertFile),
+    clientCa: config.tlsClientCaFile ? readFileSync(config.tlsClientCaFile) : undefined,
+  };
 }
 
 export async function startServer(config: ServerConfig, options: StartOptions = {}): Promise<RunningServer> {
@@ -389,6 +374,7 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
   // Loaded only when it is served: a gRPC-only server does not carry Connect and the web edge.
   const createHttpEdge =
     config.httpPort >= 0 ? (await import('../transport/http/edge.js')).createHttpEdge : undefined;
+  const tls = tlsFilesOf(config);
   const httpServer = createHttpEdge
     ? createEdgeServer(
         createHttpEdge(ctx, methods, {
@@ -400,13 +386,7 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
           maxMessageBytes: config.maxMessageBytes,
           shutdownSignal: edgeShutdown.signal,
         }),
-        config.tlsCertFile
-          ? {
-              key: readFileSync(config.tlsKeyFile),
-              cert: readFileSync(config.tlsCertFile),
-              clientCa: config.tlsClientCaFile ? readFileSync(config.tlsClientCaFile) : undefined,
-            }
-          : undefined,
+        tls,
         {
           maxConnections,
           maxConcurrentStreams: config.maxConcurrentStreams,
@@ -417,10 +397,10 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
       )
     : undefined;
   const metricsServer =
-    config.metricsPort >= 0 ? createMetricsServer(config, metrics, engine, () => draining) : undefined;
+    config.metricsPort >= 0 ? createMetricsServer(tls, metrics, engine, () => draining) : undefined;
   const listener = new GrpcListener(
     server,
-    serverCredentials(config),
+    serverCredentials(tls),
     { maxConnections, handshakeTimeoutMs: config.handshakeTimeoutMs },
     {
       saturated: (full, open) =>
@@ -437,7 +417,7 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
   let httpPort = -1;
   try {
     if (metricsServer) {
-      metricsPort = await listenHttp(metricsServer, config.metricsHost, config.metricsPort).catch((err) => {
+      metricsPort = await listenOn(metricsServer, config.metricsHost, config.metricsPort).catch((err) => {
         throw listenError(
           err,
           'metrics port (/metrics, /healthz)',

@@ -8,7 +8,8 @@
 // everything, and joins again from where it was when shown. Over HTTP/2 (the server over TLS) one
 // connection carries every tab, and no tab pauses.
 
-/** Review tabs open at which hidden ones pause: six connections, one kept for the calls. */
+/** Review tabs open at which hidden ones pause: before the six connections a browser allows are
+ * all held, so a new tab and the open tabs' calls still find one. */
 const CROWDED = 4;
 /** How long a tab stays hidden before it pauses (switching tabs briefly changes nothing). */
 const HIDDEN_MS = 3000;

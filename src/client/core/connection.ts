@@ -62,10 +62,6 @@ export class ConnectionLoop {
     this.closing.abort();
   }
 
-  get paused(): boolean {
-    return this.pausedUntil !== undefined;
-  }
-
   /** No stream from the current one's end until resume(): the caller ends that stream. */
   pause(): void {
     if (this.pausedUntil) return;

@@ -18,13 +18,13 @@ import {
   type Http2ServerResponse,
   type ServerHttp2Session,
 } from 'node:http2';
-import type { AddressInfo, Socket } from 'node:net';
+import type { Server as NetServer, AddressInfo, Socket } from 'node:net';
 
 export type EdgeRequest = IncomingMessage | Http2ServerRequest;
 export type EdgeResponse = ServerResponse | Http2ServerResponse;
 export type EdgeHandler = (req: EdgeRequest, res: EdgeResponse) => void;
 
-export interface EdgeTls {
+export interface TlsFiles {
   key: Buffer;
   cert: Buffer;
   /** Clients must present a certificate this CA signed (mTLS). */
@@ -55,7 +55,7 @@ export interface EdgeServer {
 
 export function createEdgeServer(
   handler: EdgeHandler,
-  tls: EdgeTls | undefined,
+  tls: TlsFiles | undefined,
   limits: EdgeLimits,
 ): EdgeServer {
   const server: HttpServer = tls ? http2Server(handler, tls, limits) : createServer(handler);
@@ -79,14 +79,7 @@ export function createEdgeServer(
     });
   });
   return {
-    listen: (host, port) =>
-      new Promise<number>((resolve, reject) => {
-        server.once('error', reject);
-        server.listen(port, host, () => {
-          server.off('error', reject);
-          resolve((server.address() as AddressInfo).port);
-        });
-      }),
+    listen: (host, port) => listenOn(server, host, port),
     close: (forceAfterMs) =>
       new Promise<void>((resolve) => {
         const force = setTimeout(() => {
@@ -100,6 +93,26 @@ export function createEdgeServer(
         for (const session of sessions) session.close();
         server.closeIdleConnections();
       }),
+  };
+}
+
+/** Listens on host:port (0: any free port); resolves with the port. */
+export function listenOn(server: NetServer, host: string, port: number): Promise<number> {
+  return new Promise<number>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve((server.address() as AddressInfo).port);
+    });
+  });
+}
+
+/** Node's TLS server options for `tls`: its key pair, and with a client CA, mTLS. */
+export function tlsServerOptions(tls: TlsFiles) {
+  return {
+    key: tls.key,
+    cert: tls.cert,
+    ...(tls.clientCa ? { ca: tls.clientCa, requestCert: true, rejectUnauthorized: true } : {}),
   };
 }
 
@@ -131,15 +144,17 @@ function keepAlive(session: ServerHttp2Session, limits: EdgeLimits): () => void 
   };
 }
 
-function http2Server(handler: EdgeHandler, tls: EdgeTls, limits: EdgeLimits): Http2SecureServer & HttpServer {
+function http2Server(
+  handler: EdgeHandler,
+  tls: TlsFiles,
+  limits: EdgeLimits,
+): Http2SecureServer & HttpServer {
   const server = createSecureServer(
     {
       allowHTTP1: true,
       handshakeTimeout: limits.headersTimeoutMs,
       settings: { maxConcurrentStreams: limits.maxConcurrentStreams },
-      key: tls.key,
-      cert: tls.cert,
-      ...(tls.clientCa ? { ca: tls.clientCa, requestCert: true, rejectUnauthorized: true } : {}),
+      ...tlsServerOptions(tls),
     },
     handler,
   );
