@@ -9,7 +9,8 @@ import { createHash } from 'node:crypto';
 import http2 from 'node:http2';
 import { describe, it } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
-import { frame, installPreFraming, preFramed } from '../src/transport/grpc/framed-messages.js';
+import { frame } from '../src/transport/framed-encoders.js';
+import { installPreFraming, preFramed } from '../src/transport/grpc/framed-messages.js';
 import { frameWriter, http2StreamOf, type FrameWriter } from '../src/transport/grpc/direct-writes.js';
 import { readMessages } from '../src/transport/grpc/direct-reads.js';
 

@@ -28,7 +28,8 @@ import { Denylist, TokenVerifier } from '../security/tokens.js';
 import { Authenticator, type Recheckable, type SessionPolicy } from '../transport/auth.js';
 import { createEncoders, type TransportContext } from '../transport/context.js';
 import { installGrpcJsFixes } from '../transport/grpc/grpc-js-fixes.js';
-import { framedEncoders, installPreFraming } from '../transport/grpc/framed-messages.js';
+import { framedEncoders } from '../transport/framed-encoders.js';
+import { installPreFraming } from '../transport/grpc/framed-messages.js';
 import { GrpcListener } from '../transport/grpc/listener.js';
 import {
   createEdgeServer,
@@ -356,7 +357,7 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
     auth,
     liveStreams: new Set<Recheckable>(),
     encoders,
-    grpcEncoders: framedEncoders(encoders),
+    framedEncoders: framedEncoders(encoders),
   };
 
   installGrpcJsFixes();

@@ -30,8 +30,9 @@ export interface TransportContext {
   metrics: Metrics;
   logger: Logger;
   encoders: Encoders;
-  /** The same messages as gRPC frames, for the gRPC streaming methods (grpc/framed-messages.ts). */
-  grpcEncoders: Encoders;
+  /** The same messages as length-prefixed frames, for the gRPC streaming methods
+   * (framed-encoders.ts). */
+  framedEncoders: Encoders;
   auth: Authenticator;
   /** Live streams, re-checked every --auth-recheck-ms. */
   liveStreams: Set<Recheckable>;

@@ -111,7 +111,7 @@ function subscribe(
       method: 'Subscribe',
       authorization: authorizationOf(call),
       log: ctx.logger.child({ cid: correlate(call), method: 'Subscribe', peer: call.getPeer() }),
-      encoderFor: () => ctx.grpcEncoders.subscribe,
+      encoderFor: () => ctx.framedEncoders.subscribe,
     },
   );
   call.on('cancelled', () => connection.gone('cancelled'));

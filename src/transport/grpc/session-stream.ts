@@ -55,10 +55,10 @@ class SessionStream {
         log,
         encoderFor: (vocabulary, capabilities) =>
           vocabulary === 'seed'
-            ? ctx.grpcEncoders.seed
+            ? ctx.framedEncoders.seed
             : capabilities.includes(OPS_ONLY)
-              ? ctx.grpcEncoders.opsOnly
-              : ctx.grpcEncoders.session,
+              ? ctx.framedEncoders.opsOnly
+              : ctx.framedEncoders.session,
       },
     );
     this.reader = readMessages<SessionMessage | Undecodable>(
