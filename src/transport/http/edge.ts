@@ -1,9 +1,9 @@
 // The HTTP edge: one port serving the service to browsers and to anything that speaks HTTP — the
-// Connect protocol (JSON and binary) and gRPC-Web, by @connectrpc/connect-node — and the web app.
-// It is an adapter like the gRPC service: unary calls go through the unary method table
-// (unary-methods.ts), Subscribe is a receive-only Connection (connection.ts). The bidirectional
-// CollaborativeSession needs HTTP/2 end to end and stays on the gRPC port; browsers use Subscribe
-// plus Submit, with the same resume and idempotency.
+// Connect protocol (JSON and binary) and gRPC-Web — and the web app. It is an adapter like the gRPC
+// service: unary calls go through the unary method table (unary-methods.ts) and
+// @connectrpc/connect-node; Subscribe is a receive-only Connection (connection.ts) written straight
+// to the response (subscribe.ts). The bidirectional CollaborativeSession needs HTTP/2 end to end and
+// stays on the gRPC port; browsers use Subscribe plus Submit, with the same resume and idempotency.
 import { randomUUID } from 'node:crypto';
 import { fromBinary, toBinary, type DescMessage, type Message } from '@bufbuild/protobuf';
 import {
@@ -15,22 +15,13 @@ import {
   type ServiceImpl,
 } from '@connectrpc/connect';
 import { connectNodeAdapter } from '@connectrpc/connect-node';
-import { invalidJoin, LiveReviewError } from '../../core/errors.js';
-import {
-  CodeReviewService,
-  SubscribeRequestSchema,
-  SubscribeResponseSchema,
-  type SubscribeRequest as SubscribeRequestEs,
-  type SubscribeResponse,
-} from '../../gen/es/codereview/v1/codereview_pb.js';
-import { SubscribeRequest } from '../../gen/codereview/v1/codereview.js';
-import type { Logger } from '../../observability/logger.js';
-import { malformedRequest, type Undecodable } from '../codec.js';
-import { Connection, subscribeJoin } from '../connection.js';
+import { asLiveReviewError, LiveReviewError } from '../../core/errors.js';
+import { CodeReviewService } from '../../gen/es/codereview/v1/codereview_pb.js';
+import type { Undecodable } from '../codec.js';
 import type { TransportContext } from '../context.js';
 import { runUnary, type UnaryMethod } from '../unary-methods.js';
 import { toConnectError } from './connect-status.js';
-import { PulledStream } from './subscribe-stream.js';
+import { createHttpSubscribe } from './subscribe.js';
 import type { EdgeHandler, EdgeResponse } from './edge-server.js';
 import { WebAssets } from './web-assets.js';
 
@@ -101,15 +92,14 @@ export function createHttpEdge(
   const anyOrigin = options.corsOrigins.includes('*');
   const origins = new Set(options.corsOrigins);
 
-  // A broadcast reaches every recipient as the same encoded bytes (context.ts caches them per
-  // message); Connect wants a message object to serialize for each response, so the bytes are
-  // decoded once per broadcast, not once per HTTP recipient.
-  const decoded = new WeakMap<Buffer, SubscribeResponse>();
-  const decodeOnce = (bytes: Buffer): SubscribeResponse => {
-    let message = decoded.get(bytes);
-    if (!message) decoded.set(bytes, (message = fromBinary(SubscribeResponseSchema, bytes)));
-    return message;
-  };
+  // Subscribe is served past connect-node (subscribe.ts); requests it does not take (a content
+  // type neither protocol has, a GET) go on to connect-node, which refuses them.
+  const subscribe = createHttpSubscribe(ctx, log, options.maxMessageBytes);
+  options.shutdownSignal.addEventListener(
+    'abort',
+    () => subscribe.closeAll(asLiveReviewError(options.shutdownSignal.reason)),
+    { once: true },
+  );
 
   const handlers: Record<string, unknown> = {};
   for (const desc of CodeReviewService.methods) {
@@ -131,7 +121,6 @@ export function createHttpEdge(
   }
   const service: ServiceHandlers = {
     ...(handlers as ServiceHandlers),
-    subscribe: (request, context) => subscribe(ctx, log, request, context, decodeOnce),
     // eslint-disable-next-line require-yield
     async *collaborativeSession() {
       throw new ConnectError(
@@ -174,39 +163,6 @@ export function createHttpEdge(
       res.writeHead(204).end();
       return;
     }
-    void rpc(req, res);
+    if (!subscribe.serve(req, res)) void rpc(req, res);
   };
-}
-
-/** Subscribe over HTTP: a receive-only Connection whose messages Connect pulls as the response
- * drains. It ends like the gRPC Subscribe: with a status the client acts on (resume, re-auth). */
-async function* subscribe(
-  ctx: TransportContext,
-  log: Logger,
-  request: SubscribeRequestEs,
-  context: HandlerContext,
-  decode: (bytes: Buffer) => SubscribeResponse,
-) {
-  const stream = new PulledStream();
-  const connection = new Connection(ctx, stream, {
-    method: 'Subscribe',
-    authorization: authorizationOf(context),
-    log: log.child({ cid: correlate(context), method: 'Subscribe' }),
-    encoderFor: () => ctx.encoders.subscribe,
-  });
-  const cancelled = () => connection.gone('cancelled');
-  context.signal.addEventListener('abort', cancelled, { once: true });
-  const req = recode(SubscribeRequestSchema, request, SubscribeRequest);
-  try {
-    if ('undecodable' in req) connection.fail(malformedRequest('SubscribeRequest', req.problem));
-    else if (!req.sessionId) connection.fail(invalidJoin('session_id', 'is required'));
-    else void connection.join(subscribeJoin(req));
-    for await (const bytes of stream.messages()) yield decode(bytes);
-  } catch (err) {
-    throw connectErrorOf(err, context);
-  } finally {
-    context.signal.removeEventListener('abort', cancelled);
-    // The client went away (or the call ended): release the participant now.
-    connection.gone('ended');
-  }
 }
