@@ -147,6 +147,12 @@ describe('HTTP Subscribe: what a hostile or careless client sends', () => {
       code: Code.Unimplemented,
     },
     {
+      name: 'an encoding named like an object property',
+      body: () => frame(subscribeBytes('s'), 1),
+      headers: { 'connect-content-encoding': 'constructor' },
+      code: Code.Unimplemented,
+    },
+    {
       name: 'gzip that does not inflate',
       body: () => frame(Buffer.from('not gzip'), 1),
       headers: { 'connect-content-encoding': 'gzip' },
@@ -397,6 +403,32 @@ describe('HTTP Subscribe over HTTP/2: a reader that stops, a server that stops',
       'in order, none missing',
     );
     for (const s of [fast, slow]) s.session.destroy();
+  });
+
+  it('readers that reset their streams in the middle of a burst leave; the server carries on', async () => {
+    await client.openReview({ sessionId: 'resets', userId: 'ann', files: [{ path: 'a.ts', text: 'a\n' }] });
+    const readers = Array.from({ length: 30 }, (_, i) => h2Subscribe('resets', `r${i}`));
+    await until(
+      async () => (await client.getSession({ sessionId: 'resets' })).roster.length >= 30,
+      'the readers to join',
+    );
+    const burst = Promise.all(
+      Array.from({ length: 200 }, (_, i) => client.submit(comment('resets', `b${i}`, 'z'.repeat(500)))),
+    );
+    for (const [i, r] of readers.entries()) {
+      await new Promise((resolve) => setTimeout(resolve, 2));
+      if (i % 2)
+        r.call.close(0x8); // RST_STREAM CANCEL
+      else r.session.destroy();
+    }
+    await burst;
+    await until(
+      async () => (await client.getSession({ sessionId: 'resets' })).roster.length === 0,
+      'every reader to leave',
+    );
+    const after = h2Subscribe('resets', 'late');
+    await until(() => inRoster(client, 'resets', 'late'), 'a new reader to join');
+    after.session.destroy();
   });
 
   it('a server that stops ends its HTTP Subscribes with UNAVAILABLE', async () => {

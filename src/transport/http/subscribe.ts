@@ -6,7 +6,7 @@
 // message a browser received was decoded from the broadcast's bytes once and encoded again for
 // every recipient. Here a call is its Connection and a small wire, and a binary recipient is
 // written the broadcast's frame as it is built once for every gRPC stream too (gRPC's frame is
-// Connect's and gRPC-Web's envelope): docs/benchmarks.md, "2026-12-06, morning".
+// Connect's and gRPC-Web's envelope): docs/benchmarks.md, "2026-12-06, afternoon".
 //
 // What connect-node checked is checked here the same way, with its own helpers where it has them:
 // the content type, the timeout header, the request's compression (gzip, br), the size limit, one
@@ -98,10 +98,14 @@ function protocolOf(contentType: string | undefined): Protocol | undefined {
   return undefined;
 }
 
-const DECOMPRESS: Record<string, (b: Buffer, o: { maxOutputLength: number }) => Promise<Buffer>> = {
-  gzip: promisify(gunzip),
-  br: promisify(brotliDecompress),
-};
+const DECOMPRESS = new Map<string, (b: Buffer, o: { maxOutputLength: number }) => Promise<Buffer>>([
+  ['gzip', promisify(gunzip)],
+  ['br', promisify(brotliDecompress)],
+]);
+
+/** A write racing the stream's end (the client reset it a moment ago) is reported as an 'error'
+ * on the response; the 'close' that follows ends the call. */
+const ignoreLateWriteError = (): void => undefined;
 
 const header = (req: EdgeRequest, name: string): string | null => {
   const value = req.headers[name];
@@ -175,7 +179,7 @@ async function requestMessage(body: Buffer, encoding: string | null, limit: numb
     throw new ConnectError('protocol error: unexpected envelope flags', Code.InvalidArgument);
   const message = body.subarray(5);
   if ((flags & FLAG_COMPRESSED) === 0) return message;
-  const decompress = encoding ? DECOMPRESS[encoding] : undefined;
+  const decompress = encoding ? DECOMPRESS.get(encoding) : undefined;
   if (!decompress) {
     throw new ConnectError(
       'protocol error: received compressed message without a known encoding',
@@ -280,6 +284,7 @@ export function createHttpSubscribe(
       encoderFor: () => (protocol.binary ? binaryFrames() : jsonFrames),
     });
     open.set(wire, connection);
+    res.on('error', ignoreLateWriteError);
     // The client went away before the call ended: release the participant now.
     res.once('close', () => {
       if (wire.abandon()) connection.gone('cancelled');
@@ -299,7 +304,7 @@ export function createHttpSubscribe(
         deadline.unref();
       }
       const encoding = header(req, protocol.encodingHeader);
-      if (encoding !== null && encoding !== 'identity' && !(encoding in DECOMPRESS)) {
+      if (encoding !== null && encoding !== 'identity' && !DECOMPRESS.has(encoding)) {
         throw new ConnectError(
           `unknown compression "${encoding}": supported encodings are gzip, br`,
           Code.Unimplemented,
