@@ -52,13 +52,17 @@ export async function serveEdge(options: {
   bin?: string;
   /** e.g. ['taskset', '-c', '0'] */
   prefix?: string[];
+  /** Node's own flags for the server, e.g. ['--cpu-prof'] */
+  nodeFlags?: string[];
 }): Promise<{ child: ChildProcess; port: number; httpPort: number }> {
   const argv = [options.bin ?? BIN, 'serve', '--port', '0', '--http-port', '0', '--metrics-port', '-1'];
   argv.push('--data', join(options.dir, 'db'), '--log-level', 'warn');
   argv.push('--rate-user-per-second', '0', '--rate-session-per-second', '0', '--max-participants', '10000');
   if (options.tls) argv.push('--tls-cert-file', options.tls.cert, '--tls-key-file', options.tls.key);
   const [command, ...prefix] = [...(options.prefix ?? []), process.execPath];
-  const child = spawn(command!, [...prefix, ...argv], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const child = spawn(command!, [...prefix, ...(options.nodeFlags ?? []), ...argv], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
   let err = '';
   const ports = await new Promise<{ port: number; httpPort: number }>((resolve, reject) => {
     child.stderr!.on('data', (b: Buffer) => {
