@@ -23,7 +23,8 @@ export interface HttpEdgeOptions {
   webRoot: string;
   /** Largest request message accepted, and (with the 4 MiB floor gRPC has) response sent. */
   maxMessageBytes: number;
-  /** Aborted at shutdown: every call's signal aborts with it. */
+  /** Aborted at shutdown: open Subscribes end with its reason (UNAVAILABLE), as do the calls
+   * connect-node still serves. */
   shutdownSignal: AbortSignal;
 }
 
