@@ -152,6 +152,7 @@ export function createHttpUnary(
           () => call.abort(new ConnectError('the operation timed out', Code.DeadlineExceeded)),
           timeout.timeoutMs,
         );
+        deadline.unref();
       }
       const bytes = await requestMessage(req, protocol, maxMessageBytes, 'unary');
       const request = decodeRequest(route, protocol, bytes);
