@@ -2,10 +2,11 @@
 // HTTP/2; plaintext: HTTP/1.1), a throwaway CA for it, and Subscribe calls as a browser makes them
 // (Connect binary, one connection each, as separate browsers hold them), with their frames read
 // as they come.
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { Agent as HttpAgent, request as httpRequest } from 'node:http';
 import { connect, type ClientHttp2Session } from 'node:http2';
+import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { encodeEnvelope } from '@connectrpc/connect/protocol';
@@ -33,6 +34,21 @@ export function edgeCerts(): EdgeCerts {
     remove: made.remove,
   };
 }
+
+/** The prefix that pins a server to core 0 (`taskset`), when there is one and another core for
+ * the load. */
+export function pinToCore0(): string[] {
+  try {
+    execFileSync('taskset', ['-c', '0', 'true']);
+    return cpus().length > 1 ? ['taskset', '-c', '0'] : [];
+  } catch {
+    return [];
+  }
+}
+
+/** When and where: for a benchmark's heading. */
+export const machine = () =>
+  `${new Date().toISOString()}, ${cpus().length} cores: ${cpus()[0]?.model ?? '?'}, Node ${process.version}`;
 
 export function rssKb(pid: number): number {
   return Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]);

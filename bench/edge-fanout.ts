@@ -8,9 +8,8 @@
 // Run: npm run build && taskset -c 1 node dist/bench/edge-fanout.js [--sessions 20]
 //   [--participants 10] [--rate 20] [--duration 10000] [--bin <another checkout's livereview.js>]
 // The server is pinned to core 0 when `taskset` is there; pin this process elsewhere.
-import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { cpus, tmpdir } from 'node:os';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import * as grpc from '@grpc/grpc-js';
@@ -19,7 +18,15 @@ import {
   SessionMessage,
   SubscribeResponse,
 } from '../src/gen/codereview/v1/codereview.js';
-import { cpuSeconds, edgeCerts, openSubscribes, rssKb, serveEdge } from './edge-clients.js';
+import {
+  cpuSeconds,
+  edgeCerts,
+  openSubscribes,
+  rssKb,
+  serveEdge,
+  machine,
+  pinToCore0,
+} from './edge-clients.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -36,15 +43,6 @@ const READERS = Number(args.participants);
 const RATE = Number(args.rate);
 const DURATION_MS = Number(args.duration);
 const WARMUP_MS = Number(args.warmup);
-
-const hasTaskset = (() => {
-  try {
-    execFileSync('taskset', ['-c', '0', 'true']);
-    return cpus().length > 1;
-  } catch {
-    return false;
-  }
-})();
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -91,9 +89,7 @@ async function grpcSubscribes(
   };
 }
 
-console.log(
-  `\n### Live browser participants (${new Date().toISOString()}, ${cpus().length} cores: ${cpus()[0]?.model ?? '?'}, Node ${process.version})\n`,
-);
+console.log(`\n### Live browser participants (${machine()})\n`);
 console.log(
   `${SESSIONS} sessions x (1 gRPC writer at ${RATE} comments/s + ${READERS} Connect Subscribes, one connection each); ${DURATION_MS / 1000} s measured after ${WARMUP_MS / 1000} s\n`,
 );
@@ -108,7 +104,7 @@ for (const kind of ['HTTP/2 (TLS)', 'HTTP/1.1 (plaintext)', 'gRPC (plaintext), f
     dir,
     tls,
     ...(args.bin ? { bin: args.bin } : {}),
-    ...(hasTaskset ? { prefix: ['taskset', '-c', '0'] } : {}),
+    prefix: pinToCore0(),
   });
   const credentials = tls ? grpc.credentials.createSsl(tls.ca) : grpc.credentials.createInsecure();
   const client = new CodeReviewServiceClient(`127.0.0.1:${port}`, credentials, {

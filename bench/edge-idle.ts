@@ -7,10 +7,10 @@
 // Run: npm run build && node dist/bench/edge-idle.js [--participants 2000] [--bin <livereview.js>]
 // (Connect binary, as the web app speaks it; --bin: another checkout's build, to compare.)
 import { mkdtempSync, rmSync } from 'node:fs';
-import { cpus, tmpdir } from 'node:os';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { edgeCerts, openSubscribes, rssKb, serveEdge } from './edge-clients.js';
+import { edgeCerts, machine, openSubscribes, rssKb, serveEdge } from './edge-clients.js';
 
 const { values: args } = parseArgs({
   options: { participants: { type: 'string', default: '2000' }, bin: { type: 'string' } },
@@ -25,9 +25,7 @@ const subscribers = (from: number, to: number) =>
 
 const settle = () => new Promise((r) => setTimeout(r, 3000));
 
-console.log(
-  `\n### Idle participants on the HTTP port (${new Date().toISOString()}, ${cpus().length} cores: ${cpus()[0]?.model ?? '?'}, Node ${process.version})\n`,
-);
+console.log(`\n### Idle participants on the HTTP port (${machine()})\n`);
 console.log(`${N} participants in ${SESSIONS} sessions, a Connect Subscribe each on its own connection\n`);
 console.log(
   '| transport | server RSS before, MB | after, MB | KB per participant from the idle server | KB per participant from N/2 to N |',

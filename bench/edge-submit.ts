@@ -7,9 +7,8 @@
 // Run: npm run build && taskset -c 1 node dist/bench/edge-submit.js [--comments 3000]
 //   [--bin <another checkout's livereview.js>]
 // The server is pinned to core 0 when `taskset` is there; pin this process elsewhere.
-import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { cpus, tmpdir } from 'node:os';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import * as grpc from '@grpc/grpc-js';
@@ -17,7 +16,7 @@ import { createClient } from '@connectrpc/connect';
 import { createConnectTransport } from '@connectrpc/connect-node';
 import { CodeReviewService, CommentAction } from '../src/gen/es/codereview/v1/codereview_pb.js';
 import { CodeReviewServiceClient, SessionMessage } from '../src/gen/codereview/v1/codereview.js';
-import { cpuSeconds, edgeCerts, serveEdge } from './edge-clients.js';
+import { cpuSeconds, edgeCerts, serveEdge, machine, pinToCore0 } from './edge-clients.js';
 
 const { values: args } = parseArgs({
   options: { comments: { type: 'string', default: '3000' }, bin: { type: 'string' } },
@@ -25,15 +24,6 @@ const { values: args } = parseArgs({
 const N = Number(args.comments);
 const WARMUP = 300;
 const IN_FLIGHT = 8;
-
-const pinned = (() => {
-  try {
-    execFileSync('taskset', ['-c', '0', 'true']);
-    return cpus().length > 1;
-  } catch {
-    return false;
-  }
-})();
 
 type Send = (i: number) => Promise<unknown>;
 
@@ -75,9 +65,7 @@ async function streamSender(port: number): Promise<{ send: Send; close(): void }
   };
 }
 
-console.log(
-  `\n### One edit from a browser: Submit on the HTTP port (${new Date().toISOString()}, ${cpus().length} cores: ${cpus()[0]?.model ?? '?'}, Node ${process.version})\n`,
-);
+console.log(`\n### One edit from a browser: Submit on the HTTP port (${machine()})\n`);
 console.log(`${N} comments in one session after ${WARMUP} of warm-up, ${IN_FLIGHT} in flight\n`);
 console.log('| how | server CPU per comment, µs | wall, s |');
 console.log('| --- | --- | --- |');
@@ -88,7 +76,7 @@ for (const kind of ['gRPC session stream', 'Submit, HTTP/2 (TLS)', 'Submit, HTTP
     dir,
     tls,
     ...(args.bin ? { bin: args.bin } : {}),
-    ...(pinned ? { prefix: ['taskset', '-c', '0'] } : {}),
+    prefix: pinToCore0(),
   });
   const client = createClient(
     CodeReviewService,
