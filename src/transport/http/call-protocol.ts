@@ -6,6 +6,7 @@
 // types and timeouts and build the end-of-stream message and the trailers, so the wire is the same.
 import { promisify } from 'node:util';
 import { brotliDecompress, gunzip } from 'node:zlib';
+import { fromJsonString, toBinary, type DescMessage } from '@bufbuild/protobuf';
 import { Code, ConnectError } from '@connectrpc/connect';
 import {
   endStreamFlag,
@@ -20,6 +21,7 @@ import {
   trailerFlag,
   trailerSerialize,
 } from '@connectrpc/connect/protocol-grpc-web';
+import type { Undecodable } from '../codec.js';
 import { frame } from '../framed-encoders.js';
 import type { EdgeRequest } from './edge-server.js';
 
@@ -117,8 +119,8 @@ const tooLarge = (size: number, limit: number) =>
   );
 
 /** The request body, whole: at most `maxMessageBytes` (and an envelope's five bytes). Refused
- * without reading on once it is larger, or once its envelope says it will be (a client announcing a
- * gigabyte is answered at once). */
+ * without reading on once it is larger, or once its content-length or its envelope says it will be
+ * (a client announcing a gigabyte is answered at once). */
 function readBody(req: EdgeRequest, maxMessageBytes: number, enveloped: boolean): Promise<Buffer> {
   const limit = maxMessageBytes + (enveloped ? 5 : 0);
   return new Promise((resolve, reject) => {
@@ -142,6 +144,13 @@ function readBody(req: EdgeRequest, maxMessageBytes: number, enveloped: boolean)
       else if (size > limit) refuse(tooLarge(size - (limit - maxMessageBytes), maxMessageBytes));
       else chunks.push(chunk);
     };
+    // A body its length says is too large is refused before any of it is read, with that length
+    // (as connect-node did).
+    const declared = Number(header(req, 'content-length') ?? 0);
+    if (declared > limit) {
+      refuse(tooLarge(declared - (limit - maxMessageBytes), maxMessageBytes));
+      return;
+    }
     req.on('data', onData);
     req.once('end', () => {
       if (complete) return;
@@ -214,6 +223,42 @@ export async function requestMessage(
     throw new ConnectError('protocol error: unexpected envelope flags', Code.InvalidArgument);
   const message = body.subarray(5);
   return (flags & FLAG_COMPRESSED) === 0 ? message : inflate(message, encoding, maxMessageBytes);
+}
+
+/** The request as the server's own codec decodes it, from the bytes received (JSON through
+ * protobuf-es to the same bytes first, so a value that does not fit, such as an int64 beyond 2^53,
+ * is refused as on the gRPC port); Undecodable when either step fails. */
+export function decodeRequest<T>(
+  protocol: CallProtocol,
+  bytes: Buffer,
+  schema: DescMessage,
+  codec: { decode(input: Uint8Array): T },
+): T | Undecodable {
+  try {
+    return codec.decode(
+      protocol.binary ? bytes : toBinary(schema, fromJsonString(schema, bytes.toString('utf8'))),
+    );
+  } catch (err) {
+    return { undecodable: true, problem: (err as Error).message };
+  }
+}
+
+/** Starts the call's deadline from its timeout header: `expire` is called with the status when it
+ * passes. Throws the status for a header that is not a timeout. */
+export function armDeadline(
+  req: EdgeRequest,
+  protocol: CallProtocol,
+  expire: (status: ConnectError) => void,
+): NodeJS.Timeout | undefined {
+  const timeout = protocol.timeout(header(req, protocol.timeoutHeader));
+  if (timeout.error) throw timeout.error;
+  if (timeout.timeoutMs === undefined) return undefined;
+  const deadline = setTimeout(
+    () => expire(new ConnectError('the operation timed out', Code.DeadlineExceeded)),
+    timeout.timeoutMs,
+  );
+  deadline.unref();
+  return deadline;
 }
 
 /** The call's correlation id: the client's x-request-id, or a new one; echoed in the response. */

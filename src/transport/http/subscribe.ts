@@ -14,18 +14,20 @@
 // the status's code, message and details.
 import { randomUUID } from 'node:crypto';
 import type { Writable } from 'node:stream';
-import { fromBinary, fromJsonString, toBinary, toJsonString } from '@bufbuild/protobuf';
+import { fromBinary, toJsonString } from '@bufbuild/protobuf';
 import { Code, ConnectError } from '@connectrpc/connect';
 import { invalidJoin, LiveReviewError } from '../../core/errors.js';
 import type { Outbound } from '../../core/model.js';
 import { SubscribeRequestSchema, SubscribeResponseSchema } from '../../gen/es/codereview/v1/codereview_pb.js';
 import { SubscribeRequest } from '../../gen/codereview/v1/codereview.js';
 import type { Logger } from '../../observability/logger.js';
-import { malformedRequest } from '../codec.js';
+import { isUndecodable, malformedRequest } from '../codec.js';
 import { Connection, subscribeJoin, type ConnectionWire } from '../connection.js';
 import type { TransportContext } from '../context.js';
 import { framing } from '../framed-encoders.js';
 import {
+  armDeadline,
+  decodeRequest,
   header,
   ignoreLateWriteError,
   pathOf,
@@ -44,7 +46,6 @@ export const SUBSCRIBE_PATH = '/codereview.v1.CodeReviewService/Subscribe';
 class ResponseWire implements ConnectionWire {
   /** What the outbound queue writes are whole frames: those of one turn go as one write. */
   readonly joinable = true;
-  private headersSent = false;
   private ended = false;
 
   constructor(
@@ -84,8 +85,7 @@ class ResponseWire implements ConnectionWire {
   }
 
   private sendHeaders(): void {
-    if (this.headersSent) return;
-    this.headersSent = true;
+    if (this.res.headersSent) return;
     this.res.writeHead(200, { 'content-type': this.protocol.contentType, 'x-request-id': this.requestId });
   }
 }
@@ -104,7 +104,6 @@ export function createHttpSubscribe(
 ): HttpSubscribe {
   const open = new Map<ResponseWire, Connection>();
   // Binary recipients get the frames gRPC streams get; JSON ones a JSON frame per broadcast.
-  const binaryFrames = () => ctx.framedEncoders.subscribe;
   const jsonFrames = framing((msg: Outbound) =>
     Buffer.from(
       toJsonString(SubscribeResponseSchema, fromBinary(SubscribeResponseSchema, ctx.encoders.subscribe(msg))),
@@ -122,7 +121,7 @@ export function createHttpSubscribe(
       method: 'Subscribe',
       authorization: header(req, 'authorization') ?? undefined,
       log: log.child({ cid, method: 'Subscribe' }),
-      encoderFor: () => (protocol.binary ? binaryFrames() : jsonFrames),
+      encoderFor: () => (protocol.binary ? ctx.framedEncoders.subscribe : jsonFrames),
     });
     open.set(wire, connection);
     res.on('error', ignoreLateWriteError);
@@ -134,30 +133,13 @@ export function createHttpSubscribe(
       wire.finish(err);
       connection.gone(err.code === Code.DeadlineExceeded ? 'deadline' : 'refused');
     };
-    const timeout = protocol.timeout(header(req, protocol.timeoutHeader));
     try {
-      if (timeout.error) throw timeout.error;
-      if (timeout.timeoutMs !== undefined) {
-        deadline = setTimeout(
-          () => fail(new ConnectError('the operation timed out', Code.DeadlineExceeded)),
-          timeout.timeoutMs,
-        );
-        deadline.unref();
-      }
+      deadline = armDeadline(req, protocol, fail);
       const bytes = await requestMessage(req, protocol, maxMessageBytes, 'server_streaming');
       if (!open.has(wire)) return;
-      let request: SubscribeRequest;
-      try {
-        request = protocol.binary
-          ? SubscribeRequest.decode(bytes)
-          : SubscribeRequest.decode(
-              toBinary(
-                SubscribeRequestSchema,
-                fromJsonString(SubscribeRequestSchema, bytes.toString('utf8')),
-              ),
-            );
-      } catch (err) {
-        connection.fail(malformedRequest('SubscribeRequest', (err as Error).message));
+      const request = decodeRequest(protocol, bytes, SubscribeRequestSchema, SubscribeRequest);
+      if (isUndecodable(request)) {
+        connection.fail(malformedRequest('SubscribeRequest', request.problem));
         return;
       }
       if (!request.sessionId) connection.fail(invalidJoin('session_id', 'is required'));

@@ -14,17 +14,18 @@
 import { randomUUID } from 'node:crypto';
 import { promisify } from 'node:util';
 import { gzip } from 'node:zlib';
-import { fromBinary, fromJsonString, toBinary, toJsonString, type DescMethod } from '@bufbuild/protobuf';
+import { fromBinary, toJsonString, type DescMethod } from '@bufbuild/protobuf';
 import { Code, ConnectError } from '@connectrpc/connect';
 import { codeToHttpStatus, errorToJsonBytes } from '@connectrpc/connect/protocol-connect';
 import { LiveReviewError } from '../../core/errors.js';
 import { CodeReviewService } from '../../gen/es/codereview/v1/codereview_pb.js';
 import type { Logger } from '../../observability/logger.js';
-import type { Undecodable } from '../codec.js';
 import type { TransportContext } from '../context.js';
 import { frame } from '../framed-encoders.js';
 import { runUnary, type UnaryMethod } from '../unary-methods.js';
 import {
+  armDeadline,
+  decodeRequest,
   header,
   ignoreLateWriteError,
   pathOf,
@@ -44,19 +45,6 @@ const gzipAsync = promisify(gzip);
 interface Route {
   method: UnaryMethod;
   desc: DescMethod;
-}
-
-/** The request as the method table takes it, from the bytes received; what cannot be decoded is
- * refused by runUnary with MALFORMED_REQUEST, as on the gRPC port. */
-function decodeRequest(route: Route, protocol: CallProtocol, bytes: Buffer): object | Undecodable {
-  try {
-    const binary = protocol.binary
-      ? bytes
-      : toBinary(route.desc.input, fromJsonString(route.desc.input, bytes.toString('utf8')));
-    return route.method.request.decode(binary) as object;
-  } catch (err) {
-    return { undecodable: true, problem: (err as Error).message };
-  }
 }
 
 function encodeResponse(route: Route, protocol: CallProtocol, response: unknown): Buffer {
@@ -145,17 +133,9 @@ export function createHttpUnary(
     let deadline: NodeJS.Timeout | undefined;
     let outcome: { body: Buffer } | { error: ConnectError };
     try {
-      const timeout = protocol.timeout(header(req, protocol.timeoutHeader));
-      if (timeout.error) throw timeout.error;
-      if (timeout.timeoutMs !== undefined) {
-        deadline = setTimeout(
-          () => call.abort(new ConnectError('the operation timed out', Code.DeadlineExceeded)),
-          timeout.timeoutMs,
-        );
-        deadline.unref();
-      }
+      deadline = armDeadline(req, protocol, (status) => call.abort(status));
       const bytes = await requestMessage(req, protocol, maxMessageBytes, 'unary');
-      const request = decodeRequest(route, protocol, bytes);
+      const request = decodeRequest(protocol, bytes, route.desc.input, route.method.request);
       const response = await Promise.race([
         runUnary(ctx, route.method, request, header(req, 'authorization') ?? undefined, call.signal, callLog),
         abortOf(call.signal),
