@@ -105,6 +105,14 @@ const METRICS: Metric[] = [
   { name: 'edits refused', of: (r) => r.refused, digits: 0, worst: true },
   { name: 'server CPU % of a core', of: (r) => r.server?.cpuPercentOfCore, digits: 1, ratio: true },
   { name: 'server CPU µs per delivery', of: cpuPerDelivery, digits: 2, spread: true, ratio: true },
+  // Where a server's CPU goes: its event loop, or the threads beside it (LoadReport's server).
+  {
+    name: 'server CPU µs per delivery, main thread',
+    of: (r) => (r.server && r.delivered ? (r.server.mainThreadCpuSeconds / r.delivered) * 1e6 : undefined),
+    digits: 2,
+    spread: true,
+    ratio: true,
+  },
   { name: 'latency p50 ms', of: (r) => r.latencyMs.p50, digits: 2, spread: true, ratio: true },
   { name: 'latency p99 ms', of: (r) => r.latencyMs.p99, digits: 2, spread: true, ratio: true },
   { name: 'latency p99.9 ms', of: (r) => r.latencyMs.p999, digits: 2 },

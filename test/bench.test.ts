@@ -62,6 +62,13 @@ describe('livereview bench', () => {
     for (const s of report.perSecond)
       assert.ok(s.delivered > 0 && s.p50 <= s.p99 && s.p99 <= report.latencyMs.max);
     assert.ok(report.server && report.server.cpuSeconds >= 0, 'server CPU measured from /proc');
+    // The main thread's share of it: never more than the whole (give or take the clock tick between
+    // reading the process and reading its thread).
+    const { cpuSeconds, mainThreadCpuSeconds } = report.server;
+    assert.ok(
+      mainThreadCpuSeconds >= 0 && mainThreadCpuSeconds <= cpuSeconds + 0.02,
+      `main thread ${mainThreadCpuSeconds} s of ${cpuSeconds} s`,
+    );
     assert.match(err, /bench \|/, 'a progress bar on stderr');
   });
 });

@@ -250,6 +250,7 @@ export async function runPeerLoad(driver: PeerDriver, o: PeerLoadOptions): Promi
     const cpu = serverEnd.cpuSeconds - serverMeasureStart.cpuSeconds;
     report.server = {
       cpuSeconds: cpu,
+      mainThreadCpuSeconds: serverEnd.mainThreadCpuSeconds - serverMeasureStart.mainThreadCpuSeconds,
       cpuPercentOfCore: (cpu / measuredSeconds) * 100,
       peakRssMb: peakRss,
       rssBeforeMb: server0?.rssMb ?? 0,

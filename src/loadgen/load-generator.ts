@@ -58,6 +58,9 @@ export interface LoadReport {
   streamsEnded: number;
   server?: {
     cpuSeconds: number;
+    /** Of cpuSeconds, the main thread's; the rest went to the server's other threads (a store's
+     * worker and flushes on libuv's pool, V8's garbage-collection and compiler helpers). */
+    mainThreadCpuSeconds: number;
     cpuPercentOfCore: number;
     peakRssMb: number;
     rssBeforeMb: number;
@@ -79,29 +82,43 @@ interface Participant {
 
 const CLK_TCK = 100;
 
-/** A local process's CPU seconds so far (user + system, every thread) and resident memory, from /proc. */
 /** Several processes (a cluster's instances) as one: CPU and RSS summed. */
-export function procStats(pids: readonly number[]): { cpuSeconds: number; rssMb: number } | undefined {
+export function procStats(pids: readonly number[]): ProcStat | undefined {
   if (pids.length === 0) return undefined;
-  let cpuSeconds = 0;
-  let rssMb = 0;
+  const sum: ProcStat = { cpuSeconds: 0, mainThreadCpuSeconds: 0, rssMb: 0 };
   for (const pid of pids) {
     const s = procStat(pid);
     if (!s) return undefined;
-    cpuSeconds += s.cpuSeconds;
-    rssMb += s.rssMb;
+    sum.cpuSeconds += s.cpuSeconds;
+    sum.mainThreadCpuSeconds += s.mainThreadCpuSeconds;
+    sum.rssMb += s.rssMb;
   }
-  return { cpuSeconds, rssMb };
+  return sum;
 }
 
-export function procStat(pid: number): { cpuSeconds: number; rssMb: number } | undefined {
+/** User + system CPU seconds from a /proc stat file: a process's (every thread), or one thread's. */
+function statCpuSeconds(path: string): number {
+  const stat = readFileSync(path, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / CLK_TCK;
+}
+
+export interface ProcStat {
+  /** User + system, every thread. */
+  cpuSeconds: number;
+  /** The main thread's (the task with the process's own id): a Node server's event loop. */
+  mainThreadCpuSeconds: number;
+  rssMb: number;
+}
+
+/** A local process's CPU seconds so far and resident memory, from /proc. */
+export function procStat(pid: number): ProcStat | undefined {
   try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    const cpuSeconds = (Number(fields[11]) + Number(fields[12])) / CLK_TCK;
+    const cpuSeconds = statCpuSeconds(`/proc/${pid}/stat`);
+    const mainThreadCpuSeconds = statCpuSeconds(`/proc/${pid}/task/${pid}/stat`);
     const status = readFileSync(`/proc/${pid}/status`, 'utf8');
     const rssKb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0);
-    return { cpuSeconds, rssMb: rssKb / 1024 };
+    return { cpuSeconds, mainThreadCpuSeconds, rssMb: rssKb / 1024 };
   } catch {
     return undefined;
   }
@@ -424,6 +441,7 @@ export async function runLoad(o: LoadOptions): Promise<LoadReport> {
     const cpu = serverEnd.cpuSeconds - serverMeasureStart.cpuSeconds;
     report.server = {
       cpuSeconds: cpu,
+      mainThreadCpuSeconds: serverEnd.mainThreadCpuSeconds - serverMeasureStart.mainThreadCpuSeconds,
       cpuPercentOfCore: (cpu / measuredSeconds) * 100,
       peakRssMb: peakRss,
       rssBeforeMb: server0?.rssMb ?? 0,
