@@ -485,7 +485,7 @@ export function formatReport(r: LoadReport): string {
   }
   if (r.server) {
     lines.push(
-      `server: ${f(r.server.cpuPercentOfCore)} % of a core, ${r.server.deliveriesPerCpuSecond} deliveries per CPU second, RSS ${f(r.server.rssBeforeMb)} MB -> ${f(r.server.rssAfterJoinMb)} MB after joins, peak ${f(r.server.peakRssMb)} MB`,
+      `server: ${f(r.server.cpuPercentOfCore)} % of a core (main thread ${f((r.server.mainThreadCpuSeconds / r.measuredSeconds) * 100)} %), ${r.server.deliveriesPerCpuSecond} deliveries per CPU second, RSS ${f(r.server.rssBeforeMb)} MB -> ${f(r.server.rssAfterJoinMb)} MB after joins, peak ${f(r.server.peakRssMb)} MB`,
     );
   }
   lines.push(
