@@ -9,7 +9,7 @@
 // composes the ops typed while one is unacknowledged), so a driver reports how many of a sender's
 // edits a receipt carried; a sender's edits reach each peer in the order typed, so the n-th edit of
 // sender s a receiver hears of is edit n of s, and its latency is from when s typed it.
-import { procStat, type LoadReport } from '../../src/loadgen/load-generator.js';
+import { procStat, serverFigures, type LoadReport } from '../../src/loadgen/load-generator.js';
 
 export interface PeerParticipant {
   /** Types `text` at the start of the document, as one local edit. */
@@ -246,17 +246,11 @@ export async function runPeerLoad(driver: PeerDriver, o: PeerLoadOptions): Promi
       bottleneck: genCpu / measuredSeconds > 0.9,
     },
   };
-  if (serverMeasureStart && serverEnd) {
-    const cpu = serverEnd.cpuSeconds - serverMeasureStart.cpuSeconds;
-    report.server = {
-      cpuSeconds: cpu,
-      mainThreadCpuSeconds: serverEnd.mainThreadCpuSeconds - serverMeasureStart.mainThreadCpuSeconds,
-      cpuPercentOfCore: (cpu / measuredSeconds) * 100,
-      peakRssMb: peakRss,
-      rssBeforeMb: server0?.rssMb ?? 0,
-      rssAfterJoinMb: serverAfterJoin?.rssMb ?? 0,
-      deliveriesPerCpuSecond: cpu > 0 ? Math.round(delivered / cpu) : 0,
-    };
-  }
+  report.server = serverFigures(
+    { before: server0, afterJoin: serverAfterJoin, measureStart: serverMeasureStart, end: serverEnd },
+    measuredSeconds,
+    delivered,
+    peakRss,
+  );
   return report;
 }

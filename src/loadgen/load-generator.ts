@@ -124,6 +124,28 @@ export function procStat(pid: number): ProcStat | undefined {
   }
 }
 
+/** What a run reports of the server, from /proc read before the joins, after them, and at the
+ * start and end of the measured window (undefined without the last two). */
+export function serverFigures(
+  at: { before?: ProcStat; afterJoin?: ProcStat; measureStart?: ProcStat; end?: ProcStat },
+  measuredSeconds: number,
+  delivered: number,
+  peakRssMb: number,
+): LoadReport['server'] {
+  const { measureStart, end } = at;
+  if (!measureStart || !end) return undefined;
+  const cpu = end.cpuSeconds - measureStart.cpuSeconds;
+  return {
+    cpuSeconds: cpu,
+    mainThreadCpuSeconds: end.mainThreadCpuSeconds - measureStart.mainThreadCpuSeconds,
+    cpuPercentOfCore: (cpu / measuredSeconds) * 100,
+    peakRssMb,
+    rssBeforeMb: at.before?.rssMb ?? 0,
+    rssAfterJoinMb: at.afterJoin?.rssMb ?? 0,
+    deliveriesPerCpuSecond: cpu > 0 ? Math.round(delivered / cpu) : 0,
+  };
+}
+
 function percentile(sorted: Float64Array, q: number): number {
   if (sorted.length === 0) return 0;
   return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
@@ -437,18 +459,12 @@ export async function runLoad(o: LoadOptions): Promise<LoadReport> {
     },
   };
 
-  if (serverMeasureStart && serverEnd) {
-    const cpu = serverEnd.cpuSeconds - serverMeasureStart.cpuSeconds;
-    report.server = {
-      cpuSeconds: cpu,
-      mainThreadCpuSeconds: serverEnd.mainThreadCpuSeconds - serverMeasureStart.mainThreadCpuSeconds,
-      cpuPercentOfCore: (cpu / measuredSeconds) * 100,
-      peakRssMb: peakRss,
-      rssBeforeMb: server0?.rssMb ?? 0,
-      rssAfterJoinMb: serverAfterJoin?.rssMb ?? 0,
-      deliveriesPerCpuSecond: cpu > 0 ? Math.round(delivered / cpu) : 0,
-    };
-  }
+  report.server = serverFigures(
+    { before: server0, afterJoin: serverAfterJoin, measureStart: serverMeasureStart, end: serverEnd },
+    measuredSeconds,
+    delivered,
+    peakRss,
+  );
   return report;
 }
 
